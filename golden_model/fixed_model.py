@@ -1,0 +1,331 @@
+"""Bit-accurate fixed-point model of the binary dynamics: the specification of the hardware.
+
+Integer numpy arithmetic (int64 inside), narrowed at every architectural register by the
+named helpers of :mod:`golden_model.fixedpoint`. Register names are the RTL's. One tick ``t``
+(1-based) of every non-input layer ``l``, all from the previous tick's spikes and states::
+
+    acc = sum_{j: q_{l-1,j}} W_{l-1}[j,:] << (F_acc - F_W)  +  sum_{k: q_{l+1,k}} W_l[:,k] << ...
+    v   = narrow_v( v + round_v( LAM[t] * (align_v(acc) - v) >> lam_frac ) )
+    x   = narrow_x( v + b + [output, nudged] (+/-)BETA2 * (y - s) )     (exact sum, one rounding)
+    s   = clip_unit( s + round_s( EPS[t] * (x - s) >> eps_frac ) )
+then every layer, the clamped input layer (s = input) too, encodes::
+
+    a        = narrow_a( rho_last + round_a( INV_LAM[t] * (s - rho_last) >> inv_lam_frac ) )
+    rho_last = s
+    phi'     = narrow_phi( phi + align_phi(a) );  q = phi' > 1/2 (strict);  phi = phi' - q
+
+``rho(s) = s`` and ``rho'(s) = 1`` because ``s`` is held in [0, 1] by ``clip_unit``. The
+accumulator is sized from fan-in, so the sum is exact and independent of accumulation order;
+it is computed with a float BLAS product only where that is provably exact (every partial sum
+is an integer below 2**24 for float32, 2**53 for float64).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ConfigError, EqSpikeConfig, RegFormat
+from .fixedpoint import align, clip_unit, quantise_real, round_shift, saturate, wrap
+
+__all__ = ["FixedPointOverflow", "FixedState", "FixedModel", "quantise_params", "QuantReport"]
+
+
+class FixedPointOverflow(ArithmeticError):
+    """Raised in strict mode when a register overflows its format."""
+
+
+@dataclass
+class FixedState:
+    """Registers of a batch, lists indexed by layer (0 = input; ``None`` where a layer has none).
+
+    Members: ``t`` (ticks done), ``acc``, ``v``, ``x`` (non-input layers), ``s``, ``a``,
+    ``rho_last``, ``phi``, ``q`` (every layer), ``y`` (target codes, s format, or None).
+    All int64 arrays of shape (batch, n_l).
+    """
+
+    t: int
+    s: list
+    a: list
+    rho_last: list
+    phi: list
+    q: list
+    acc: list
+    v: list
+    x: list
+    y: np.ndarray | None
+
+    def registers(self, l: int) -> dict:
+        """Every register of layer ``l`` by its RTL name."""
+        names = ("s", "a", "rho_last", "phi", "q") + (("acc", "v", "x") if l > 0 else ())
+        return {n: getattr(self, n)[l] for n in names}
+
+    def copy(self) -> "FixedState":
+        cp = lambda xs: [None if a is None else a.copy() for a in xs]
+        return FixedState(self.t, cp(self.s), cp(self.a), cp(self.rho_last), cp(self.phi), cp(self.q),
+                          cp(self.acc), cp(self.v), cp(self.x), None if self.y is None else self.y.copy())
+
+
+@dataclass
+class QuantReport:
+    """What quantising float parameters to a config lost: clipped counts per matrix/bias."""
+
+    weight_clipped: list
+    bias_clipped: list
+    weight_total: list
+    bias_total: list
+
+    @property
+    def any_clipped(self) -> bool:
+        return any(self.weight_clipped) or any(self.bias_clipped)
+
+    def describe(self) -> str:
+        parts = [f"W{i}: {c} of {n} clipped" for i, (c, n) in enumerate(zip(self.weight_clipped, self.weight_total))]
+        parts += [f"b{i + 1}: {c} of {n} clipped" for i, (c, n) in enumerate(zip(self.bias_clipped, self.bias_total))]
+        return "; ".join(parts)
+
+
+def _quantise(x, fmt: RegFormat):
+    codes = quantise_real(x, fmt.frac, fmt.rounding)
+    clipped = int(np.count_nonzero((codes < fmt.min_code) | (codes > fmt.max_code)))
+    return saturate(codes, fmt.min_code, fmt.max_code), clipped
+
+
+def quantise_params(cfg: EqSpikeConfig, params) -> tuple[list, list, QuantReport]:
+    """Float weights/biases to codes in the config's formats (round half up, saturate, counted)."""
+    if tuple(params.layers) != cfg.layers:
+        raise ConfigError(f"weights are for layers {list(params.layers)}, config has {list(cfg.layers)}")
+    w_codes, b_codes, wc, bc = [], [], [], []
+    for w, fmt in zip(params.weights, cfg.weights):
+        c, n = _quantise(w, fmt)
+        w_codes.append(c)
+        wc.append(n)
+    for b, fmt in zip(params.biases, cfg.biases):
+        c, n = _quantise(b, fmt)
+        b_codes.append(c)
+        bc.append(n)
+    report = QuantReport(wc, bc, [w.size for w in params.weights], [b.size for b in params.biases])
+    return w_codes, b_codes, report
+
+
+class FixedModel:
+    """Bit-accurate model of a network built from ``cfg``.
+
+    Parameters
+    ----------
+    cfg : EqSpikeConfig
+    weights, biases : list of int arrays
+        Codes in the config's formats; a code that does not fit raises ``ConfigError``.
+    strict : bool
+        Raise :class:`FixedPointOverflow` on any register overflow (saturation or wrap). The
+        algorithm's clamp of ``s`` to [0, 1] is declared by the spec and never raises.
+
+    Members
+    -------
+    overflows : dict
+        Count of overflow events per register name (elements x ticks), since construction.
+    """
+
+    def __init__(self, cfg: EqSpikeConfig, weights, biases, strict: bool = False):
+        self.cfg = cfg
+        self.strict = strict
+        L = cfg.layers
+        if len(weights) != len(L) - 1 or len(biases) != len(L) - 1:
+            raise ConfigError(f"need {len(L) - 1} weight matrices and bias vectors, not {len(weights)}/{len(biases)}")
+        self.weights, self.biases = [], []
+        for i, (w, fmt) in enumerate(zip(weights, cfg.weights)):
+            w = np.asarray(w)
+            if w.shape != (L[i], L[i + 1]):
+                raise ConfigError(f"W{i} must have shape {(L[i], L[i + 1])}, not {w.shape}")
+            self._check_codes(f"W{i}", w, fmt)
+            self.weights.append(w.astype(np.int64))
+        for i, (b, fmt) in enumerate(zip(biases, cfg.biases)):
+            b = np.asarray(b)
+            if b.shape != (L[i + 1],):
+                raise ConfigError(f"b{i + 1} must have shape {(L[i + 1],)}, not {b.shape}")
+            self._check_codes(f"b{i + 1}", b, fmt)
+            self.biases.append(b.astype(np.int64))
+        self.overflows = {n: 0 for n in ("v", "x", "a", "phi")}
+        self._prepare_products()
+
+    @staticmethod
+    def _check_codes(name, arr, fmt: RegFormat):
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ConfigError(f"{name} must hold integer codes, not {arr.dtype}")
+        if arr.size and (arr.min() < fmt.min_code or arr.max() > fmt.max_code):
+            bad = arr.max() if arr.max() > fmt.max_code else arr.min()
+            raise ConfigError(f"{name} code {int(bad)} does not fit {fmt.describe()} "
+                              f"([{fmt.min_code}, {fmt.max_code}])")
+
+    @classmethod
+    def from_float(cls, cfg: EqSpikeConfig, params, strict: bool = False) -> "FixedModel":
+        w, b, _ = quantise_params(cfg, params)
+        return cls(cfg, w, b, strict=strict)
+
+    def _prepare_products(self):
+        """Weights shifted to each accumulator's fraction bits, as exact float BLAS operands."""
+        cfg, L = self.cfg, self.cfg.layers
+        self._up, self._down = [None] * len(L), [None] * len(L)
+        for l in range(1, len(L)):
+            acc = cfg.acc_format(l)
+            dtype = np.float32 if acc.width - 1 <= 24 else np.float64
+            if acc.width - 1 > 53:
+                raise ConfigError(f"accumulator of layer {l} ({acc.width} bits) is too wide for exact evaluation")
+            wb = self.weights[l - 1] << (acc.frac - cfg.weights[l - 1].frac)
+            self._up[l] = wb.astype(dtype)
+            if l + 1 < len(L):
+                wa = self.weights[l] << (acc.frac - cfg.weights[l].frac)
+                self._down[l] = np.ascontiguousarray(wa.T).astype(dtype)
+
+    # -- narrowing -------------------------------------------------------------------------------
+    def _narrow(self, value, fmt: RegFormat, name: str, l: int, t: int):
+        """Fit ``value`` (codes already at ``fmt.frac``) into ``fmt`` by its overflow rule."""
+        lo, hi = fmt.min_code, fmt.max_code
+        over = (value < lo) | (value > hi)
+        n = int(np.count_nonzero(over))
+        if n == 0:
+            return value
+        self.overflows[name] += n
+        if self.strict:
+            bad = value[over].flat[0]
+            raise FixedPointOverflow(
+                f"register {name} of layer {l} overflowed at tick {t}: code {int(bad)} outside "
+                f"[{lo}, {hi}] ({fmt.describe()}, {fmt.overflow})")
+        if fmt.overflow == "wrap":
+            return wrap(value, fmt.width, fmt.signed)
+        return saturate(value, lo, hi)
+
+    # -- transaction-level API -----------------------------------------------------------------
+    def encode_inputs(self, x) -> np.ndarray:
+        """Real inputs in [0, 1] to s-format codes (round half up); outside [0, 1] is an error."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.size and (x.min() < 0.0 or x.max() > 1.0):
+            raise ValueError(f"inputs and targets must lie in [0, 1], found [{x.min()}, {x.max()}]")
+        return quantise_real(x, self.cfg.s.frac)
+
+    def reset(self, x_codes, y_codes=None) -> FixedState:
+        """Zero every register; clamp the input layer to ``x_codes`` (batch, n0)."""
+        L = self.cfg.layers
+        x_codes = np.asarray(x_codes, dtype=np.int64)
+        if x_codes.ndim != 2 or x_codes.shape[1] != L[0]:
+            raise ValueError(f"input codes must have shape (batch, {L[0]}), not {x_codes.shape}")
+        one = 1 << self.cfg.s.frac
+        if x_codes.min() < 0 or x_codes.max() > one:
+            raise ValueError(f"input codes must lie in [0, {one}]")
+        B = x_codes.shape[0]
+        z = lambda: [np.zeros((B, n), dtype=np.int64) for n in L]
+        zn = lambda: [None] + [np.zeros((B, n), dtype=np.int64) for n in L[1:]]
+        s = z()
+        s[0] = x_codes.copy()
+        if y_codes is not None:
+            y_codes = np.asarray(y_codes, dtype=np.int64)
+            if y_codes.shape != (B, L[-1]):
+                raise ValueError(f"target codes must have shape {(B, L[-1])}, not {y_codes.shape}")
+        return FixedState(0, s, z(), z(), z(), z(), zn(), zn(), zn(), y_codes)
+
+    def tick(self, st: FixedState, nudge_sign: int = 0) -> list:
+        """One step of every layer; ``nudge_sign`` is 0 (free), +1 or -1 (nudged, sign of beta).
+
+        Returns the new spikes, one int64 0/1 array per layer.
+        """
+        cfg = self.cfg
+        k = len(cfg.layers) - 1
+        st.t += 1
+        t = st.t
+        if t > cfg.n_steps:
+            raise ValueError(f"tick {t} is past the schedule tables ({cfg.n_steps} steps)")
+        eps, lam, inv_lam = (int(r[t - 1]) for r in (cfg.eps_rom, cfg.lam_rom, cfg.inv_lam_rom))
+        q_prev = st.q
+        new_s = [st.s[0]]
+        for l in range(1, k + 1):
+            acc_fmt = cfg.acc_format(l)
+            # synaptic accumulation: exact (see module docstring)
+            prod = q_prev[l - 1].astype(self._up[l].dtype) @ self._up[l]
+            if l < k:
+                prod = prod + q_prev[l + 1].astype(self._down[l].dtype) @ self._down[l]
+            acc = np.rint(prod).astype(np.int64)
+            st.acc[l] = acc
+            # decoder: v + lambda (u - v)
+            vf = cfg.v
+            u = align(acc, acc_fmt.frac, vf.frac, vf.rounding)
+            v = st.v[l] + round_shift(lam * (u - st.v[l]), cfg.tables.lam_frac, vf.rounding)
+            st.v[l] = self._narrow(v, vf, "v", l, t)
+            # neuron input: v + b (+ nudge), summed exactly at the finest fraction, rounded once
+            xf, bf = cfg.x, cfg.biases[l - 1]
+            F = max(vf.frac, bf.frac, xf.frac)
+            total = (st.v[l] << (F - vf.frac)) + (self.biases[l - 1] << (F - bf.frac))[None, :]
+            if nudge_sign and l == k:
+                if st.y is None:
+                    raise ValueError("the nudged phase needs target codes")
+                nf = cfg.beta_frac + cfg.s.frac
+                nudge = (nudge_sign * cfg.beta2_code) * (st.y - st.s[l])
+                if nf <= F:
+                    total = total + (nudge << (F - nf))
+                else:
+                    total = (total << (nf - F)) + nudge
+                    F = nf
+            x = align(total, F, xf.frac, xf.rounding)
+            st.x[l] = self._narrow(x, xf, "x", l, t)
+            # state: s + eps (x - s), then the algorithm's clip to [0, 1]
+            sf = cfg.s
+            G = max(xf.frac, sf.frac)
+            d = (st.x[l] << (G - xf.frac)) - (st.s[l] << (G - sf.frac))
+            s = st.s[l] + round_shift(eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding)
+            new_s.append(clip_unit(s, sf.frac))
+        st.s = new_s
+        for l in range(k + 1):
+            self._encode(st, l, inv_lam, t)
+        return st.q
+
+    def _encode(self, st: FixedState, l: int, inv_lam: int, t: int) -> None:
+        cfg = self.cfg
+        sf, af, pf = cfg.s, cfg.a, cfg.phi
+        r = st.s[l]
+        # a = rho_last + (rho - rho_last) / lambda, with 1/lambda from the ROM (lambda = 1: a = rho)
+        F = cfg.tables.inv_lam_frac + sf.frac
+        num = (st.rho_last[l] << cfg.tables.inv_lam_frac) + inv_lam * (r - st.rho_last[l])
+        a = align(num, F, af.frac, af.rounding)
+        st.a[l] = self._narrow(a, af, "a", l, t)
+        st.rho_last[l] = r
+        phi = st.phi[l] + align(st.a[l], af.frac, pf.frac, pf.rounding)
+        phi = self._narrow(phi, pf, "phi", l, t)
+        q = (phi > (1 << (pf.frac - 1))).astype(np.int64)   # strict '>' against 1/2
+        st.phi[l] = phi - (q << pf.frac)
+        st.q[l] = q
+
+    def run(self, st: FixedState, n_steps: int, nudge_sign: int = 0, callback=None) -> None:
+        for _ in range(n_steps):
+            self.tick(st, nudge_sign)
+            if callback is not None:
+                callback(st)
+
+    def free_phase(self, x_codes) -> FixedState:
+        st = self.reset(x_codes)
+        self.run(st, self.cfg.n_free)
+        return st
+
+    def predict(self, x_codes) -> np.ndarray:
+        return np.argmax(self.free_phase(x_codes).s[-1], axis=1)
+
+    def state_values(self, st: FixedState) -> list:
+        """States as reals (codes * 2**-s.frac)."""
+        return [s * self.cfg.s.lsb for s in st.s]
+
+
+def choose_frac(max_abs: float, fmt: RegFormat) -> int:
+    """Largest fraction-bit count at which ``max_abs`` still fits ``fmt``'s width unclipped.
+
+    A per-matrix power-of-two scale: saturation costs more accuracy than resolution (spec 8).
+    """
+    f = 0 if max_abs <= 0 else int(np.floor(np.log2((fmt.max_code + 0.5) / max_abs)))
+    f = min(max(f, 0), fmt.width + 16)
+    while f > 0 and quantise_real(max_abs, f, fmt.rounding) > fmt.max_code:
+        f -= 1
+    return f
+
+
+def fit_weight_formats(cfg: EqSpikeConfig, params) -> EqSpikeConfig:
+    """Copy of ``cfg`` whose per-matrix weight fraction bits are chosen from ``params``' range."""
+    return cfg.with_weight_fracs([choose_frac(float(np.abs(w).max()), f)
+                                  for w, f in zip(params.weights, cfg.weights)])

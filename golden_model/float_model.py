@@ -1,0 +1,313 @@
+"""Float reference of the paper's dynamics (spec sections 1-3), batched over samples.
+
+Two dynamics share one transaction-level API (``reset`` a batch, ``tick`` one step):
+
+* continuous (section 2): ``s_l <- clip((1-eps) s_l + eps (rho'(s_l) pressure_l + nudge_l), 0, 1)``;
+* binary communication (section 3): every layer, the clamped input too, sends one bit per step
+  through a sigma-delta or stochastic encoder, optionally with predictive coding
+  (encoder ``a = (rho - (1-lambda) rho_last) / lambda``, decoder
+  ``v = (1-lambda) v + lambda u``); the step size is a schedule ``eps0 / t**eta`` or OSA.
+
+All layers update from the previous step's states (Jacobi order). Every sample starts from
+zero state; nothing resets between the free and the nudged phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import Schedule
+
+__all__ = [
+    "OSA", "Dynamics", "Params", "FloatState", "FloatModel",
+    "rho", "rho_prime", "glorot_params",
+]
+
+
+def rho(s):
+    """Activation ``rho(s) = clip(s, 0, 1)``."""
+    return np.clip(s, 0.0, 1.0)
+
+
+def rho_prime(s):
+    """``rho'(s) = 1`` on the CLOSED interval [0, 1], 0 outside (inclusive bounds: see spec 1)."""
+    return ((s >= 0.0) & (s <= 1.0)).astype(s.dtype)
+
+
+@dataclass(frozen=True)
+class OSA:
+    """Optimal step-size algorithm (George & Powell 2006), one instance per neuron and sample.
+
+    Members
+    -------
+    nu_bar : float
+        Target step size of the error statistics.
+    e : float
+        Stabiliser in ``alpha = 1 - (sigma2 + e) / (delta_bar + e)``.
+    """
+
+    nu_bar: float = 0.0346
+    e: float = 1e-15
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """How a network evolves: mode, encoder, schedules, phase lengths and beta.
+
+    Members
+    -------
+    mode : str
+        ``"continuous"`` (real-valued messages) or ``"binary"`` (one bit per neuron per step).
+    eps : Schedule or OSA
+        Step size: a schedule over t = 1, 2, ... or an OSA instance per neuron.
+    lam : Schedule
+        Predictive-coding lambda per step; constant 1 means no predictive coding (binary only).
+    encoder : str
+        ``"sigma_delta"`` or ``"stochastic"`` (binary only).
+    n_free, n_nudged : int
+        Steps of the free and the nudged phase.
+    beta : float
+        Nudging strength magnitude.
+    """
+
+    mode: str = "binary"
+    eps: object = field(default_factory=lambda: OSA())
+    lam: Schedule = field(default_factory=lambda: Schedule.constant(0.275))
+    encoder: str = "sigma_delta"
+    n_free: int = 100
+    n_nudged: int = 50
+    beta: float = 0.5
+
+    def __post_init__(self):
+        if self.mode not in ("continuous", "binary"):
+            raise ValueError(f"mode must be 'continuous' or 'binary', not {self.mode!r}")
+        if self.encoder not in ("sigma_delta", "stochastic"):
+            raise ValueError(f"encoder must be 'sigma_delta' or 'stochastic', not {self.encoder!r}")
+        if not isinstance(self.eps, (Schedule, OSA)):
+            raise ValueError(f"eps must be a Schedule or OSA, not {self.eps!r}")
+        if self.n_free < 1 or self.n_nudged < 0:
+            raise ValueError(f"need n_free >= 1 and n_nudged >= 0, not {self.n_free}/{self.n_nudged}")
+
+    @classmethod
+    def continuous(cls, n_free=20, n_nudged=4, beta=0.5, eps=0.5) -> "Dynamics":
+        return cls(mode="continuous", eps=Schedule.constant(eps), lam=Schedule.constant(1.0),
+                   n_free=n_free, n_nudged=n_nudged, beta=beta)
+
+    @classmethod
+    def from_config(cls, cfg) -> "Dynamics":
+        """The float twin of a fixed-point config: same schedules, encoder, steps and beta."""
+        return cls(mode="binary", eps=cfg.eps, lam=cfg.lam, encoder="sigma_delta",
+                   n_free=cfg.n_free, n_nudged=cfg.n_nudged, beta=cfg.beta)
+
+    def describe(self) -> str:
+        if self.mode == "continuous":
+            return f"continuous eps={self.eps.to_dict()}, {self.n_free}/{self.n_nudged} steps"
+        eps = (f"OSA nu_bar={self.eps.nu_bar}" if isinstance(self.eps, OSA)
+               else f"eps={self.eps.to_dict()}")
+        return f"binary {self.encoder}, {eps}, lambda={self.lam.to_dict()}, {self.n_free}/{self.n_nudged} steps"
+
+
+@dataclass
+class Params:
+    """Float weights ``W_l`` of shape ``(n_l, n_{l+1})`` and biases ``b_l`` (non-input layers)."""
+
+    weights: list
+    biases: list
+
+    @property
+    def layers(self) -> tuple:
+        return tuple([self.weights[0].shape[0]] + [w.shape[1] for w in self.weights])
+
+    def copy(self) -> "Params":
+        return Params([w.copy() for w in self.weights], [b.copy() for b in self.biases])
+
+    def astype(self, dtype) -> "Params":
+        return Params([w.astype(dtype) for w in self.weights], [b.astype(dtype) for b in self.biases])
+
+    def save(self, path) -> None:
+        arrays = {f"W{i}": w for i, w in enumerate(self.weights)}
+        arrays.update({f"b{i + 1}": b for i, b in enumerate(self.biases)})
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> "Params":
+        with np.load(path) as z:
+            n = sum(1 for k in z.files if k.startswith("W"))
+            if n == 0:
+                raise ValueError(f"{path} holds no weight matrices W0, W1, ...")
+            weights = [np.asarray(z[f"W{i}"], dtype=np.float64) for i in range(n)]
+            biases = [np.asarray(z[f"b{i + 1}"], dtype=np.float64) for i in range(n)]
+        for i in range(1, n):
+            if weights[i].shape[0] != weights[i - 1].shape[1]:
+                raise ValueError(f"{path}: W{i} has {weights[i].shape[0]} rows, W{i-1} has {weights[i-1].shape[1]} columns")
+        return cls(weights, biases)
+
+
+def glorot_params(layers, rng: np.random.Generator, dtype=np.float64) -> Params:
+    """Glorot-uniform weights ``U(-sqrt(6/(n_in+n_out)), +...)`` and zero biases."""
+    weights, biases = [], []
+    for n_in, n_out in zip(layers[:-1], layers[1:]):
+        lim = np.sqrt(6.0 / (n_in + n_out))
+        weights.append(rng.uniform(-lim, lim, size=(n_in, n_out)).astype(dtype))
+        biases.append(np.zeros(n_out, dtype=dtype))
+    return Params(weights, biases)
+
+
+@dataclass
+class FloatState:
+    """Per-sample state of a batch. Lists are indexed by layer (index 0 = input layer).
+
+    ``s``: states; binary mode adds ``q`` (spikes), ``v`` (decoder), ``phi`` (sigma-delta),
+    ``rho_last`` (predictive encoder) and, with OSA, ``osa`` (per-layer dict of its registers).
+    """
+
+    t: int
+    x: np.ndarray
+    y: np.ndarray | None
+    s: list
+    q: list = None
+    v: list = None
+    phi: list = None
+    rho_last: list = None
+    a: list = None
+    osa: list = None
+    osa_nu: float = 1.0
+
+
+class FloatModel:
+    """Float network dynamics, batched. ``reset`` a batch, then ``tick(state, beta)``.
+
+    ``beta`` is the signed nudging strength of the tick (0 in the free phase).
+    """
+
+    def __init__(self, params: Params, dynamics: Dynamics, rng: np.random.Generator | None = None,
+                 dtype=np.float64):
+        self.params = params.astype(dtype)
+        self.dyn = dynamics
+        self.dtype = dtype
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.layers = params.layers
+        self._weights_T = [np.ascontiguousarray(w.T) for w in self.params.weights]
+
+    # -- transaction-level API ---------------------------------------------------------------
+    def reset(self, x: np.ndarray, y: np.ndarray | None = None) -> FloatState:
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.layers[0]:
+            raise ValueError(f"inputs must have shape (batch, {self.layers[0]}), not {x.shape}")
+        B = x.shape[0]
+        zeros = [np.zeros((B, n), dtype=self.dtype) for n in self.layers]
+        st = FloatState(t=0, x=x, y=None if y is None else np.asarray(y, dtype=self.dtype),
+                        s=[x.copy()] + [z.copy() for z in zeros[1:]])
+        if self.dyn.mode == "binary":
+            st.q = [z.copy() for z in zeros]
+            st.v = [None] + [z.copy() for z in zeros[1:]]
+            st.phi = [z.copy() for z in zeros]
+            st.rho_last = [z.copy() for z in zeros]
+            st.a = [z.copy() for z in zeros]
+            if isinstance(self.dyn.eps, OSA):
+                st.osa = [None] + [{k: z.copy() for k in ("theta", "beta_bar", "delta_bar", "lambda_bar")}
+                                   for z in zeros[1:]]
+        return st
+
+    def tick(self, st: FloatState, beta: float = 0.0) -> None:
+        """Advance every layer by one step (t -> t+1) from the previous step's states."""
+        st.t += 1
+        if self.dyn.mode == "continuous":
+            self._tick_continuous(st, beta)
+        else:
+            self._tick_binary(st, beta)
+
+    def run(self, st: FloatState, n_steps: int, beta: float = 0.0, callback=None) -> None:
+        for _ in range(n_steps):
+            self.tick(st, beta)
+            if callback is not None:
+                callback(st)
+
+    def free_phase(self, x, y=None) -> FloatState:
+        st = self.reset(x, y)
+        self.run(st, self.dyn.n_free, 0.0)
+        return st
+
+    def predict(self, x) -> np.ndarray:
+        """argmax of the output state after the free phase."""
+        return np.argmax(self.free_phase(x).s[-1], axis=1)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _nudge(self, st: FloatState, l: int, beta: float):
+        if beta == 0.0 or l != len(self.layers) - 1:
+            return None
+        if st.y is None:
+            raise ValueError("the nudged phase needs targets y")
+        # nudge_out = 2 beta (y - s_out_prev): cost ||s_out - y||^2, not multiplied by rho'
+        return (2.0 * beta) * (st.y - st.s[l])
+
+    def _tick_continuous(self, st: FloatState, beta: float) -> None:
+        W, WT, b = self.params.weights, self._weights_T, self.params.biases
+        k = len(self.layers) - 1
+        eps = float(self.dyn.eps.at(st.t))
+        r = [rho(s) for s in st.s]
+        new = [st.s[0]]
+        for l in range(1, k + 1):
+            pressure = b[l - 1] + r[l - 1] @ W[l - 1]
+            if l < k:
+                pressure = pressure + r[l + 1] @ WT[l]
+            drive = rho_prime(st.s[l]) * pressure
+            nudge = self._nudge(st, l, beta)
+            if nudge is not None:
+                drive = drive + nudge
+            new.append(np.clip((1.0 - eps) * st.s[l] + eps * drive, 0.0, 1.0))
+        st.s = new
+
+    def _tick_binary(self, st: FloatState, beta: float) -> None:
+        W, WT, b = self.params.weights, self._weights_T, self.params.biases
+        k = len(self.layers) - 1
+        t = st.t
+        lam = float(self.dyn.lam.at(t))
+        osa = isinstance(self.dyn.eps, OSA)
+        if osa:
+            # nu is data-independent: one scalar per step, the same for every neuron
+            st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
+        new_s = [st.s[0]]
+        for l in range(1, k + 1):
+            u = st.q[l - 1] @ W[l - 1]
+            if l < k:
+                u = u + st.q[l + 1] @ WT[l]
+            st.v[l] = (1.0 - lam) * st.v[l] + lam * u          # decoder uses lambda^t
+            x = rho_prime(st.s[l]) * (st.v[l] + b[l - 1])       # bias added after decoding
+            nudge = self._nudge(st, l, beta)
+            if nudge is not None:
+                x = x + nudge
+            eps = self._osa_step(st.osa[l], st.osa_nu, x, t) if osa else float(self.dyn.eps.at(t))
+            new_s.append(np.clip((1.0 - eps) * st.s[l] + eps * x, 0.0, 1.0))
+        st.s = new_s
+        for l in range(k + 1):                                  # every layer sends, input too
+            r = rho(st.s[l])
+            a = (r - (1.0 - lam) * st.rho_last[l]) / lam        # encoder uses lambda^t too
+            st.rho_last[l] = r
+            st.a[l] = a
+            st.q[l] = self._encode(st, l, a)
+
+    def _encode(self, st: FloatState, l: int, a):
+        if self.dyn.encoder == "stochastic":
+            return (a > self.rng.random(a.shape)).astype(self.dtype)
+        phi = st.phi[l] + a
+        q = (phi > 0.5).astype(self.dtype)                      # strict '>'
+        st.phi[l] = phi - q
+        return q
+
+    def _osa_step(self, reg: dict, nu: float, x, k: int):
+        """One OSA step on input ``x`` (spec section 3); returns alpha, the step size eps^t."""
+        e = self.dyn.eps.e
+        err = x - reg["theta"]
+        reg["beta_bar"] = (1.0 - nu) * reg["beta_bar"] + nu * err
+        reg["delta_bar"] = (1.0 - nu) * reg["delta_bar"] + nu * err * err
+        sigma2 = (reg["delta_bar"] - reg["beta_bar"] ** 2) / (1.0 + reg["lambda_bar"])
+        if k == 1:
+            alpha = np.ones_like(x)
+        else:
+            alpha = 1.0 - (sigma2 + e) / (reg["delta_bar"] + e)
+        reg["lambda_bar"] = (1.0 - alpha) ** 2 * reg["lambda_bar"] + alpha ** 2
+        reg["theta"] = (1.0 - alpha) * reg["theta"] + alpha * x   # OSA's own unclipped estimate
+        return alpha
