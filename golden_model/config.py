@@ -540,7 +540,7 @@ def narrow_config(layers=(16, 12, 4)) -> EqSpikeConfig:
         biases=(RegFormat(6, 4),) * (len(layers) - 1),
         v=RegFormat(7, 4), x=RegFormat(7, 4, rounding="floor"),
         s=RegFormat(7, 6, signed=False, overflow="clip"),
-        a=RegFormat(6, 3), phi=RegFormat(6, 3),
+        a=RegFormat(5, 3), phi=RegFormat(5, 3),
         eps=Schedule.power(0.8, 0.3), lam=Schedule.power(0.6, 0.5),
         tables=TableFormats(eps_frac=8, lam_frac=8, inv_lam_frac=6),
         n_free=30, n_nudged=10,

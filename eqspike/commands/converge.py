@@ -1,0 +1,68 @@
+"""``eqspike converge``: the convergence study of spec section 6 (paper Figure 2)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAME = "converge"
+HELP = "Convergence of the spiking dynamics to the continuous fixed point (paper Figure 2)."
+
+
+def add_arguments(p):
+    p.add_argument("--runs", type=int, default=20, help="independent runs (fresh network each; default 20)")
+    p.add_argument("--samples", type=int, default=20, help="samples per run (default 20)")
+    p.add_argument("--steps", type=int, default=500, help="steps per run, nudge from the midpoint (default 500)")
+    p.add_argument("--config", help="fixed-point config JSON whose formats the fixed curve uses "
+                                    "(layers and schedules are the study's); default: the shipped default")
+    p.add_argument("--seed", type=int, default=0, help="first run's seed; run i uses seed+i")
+    p.add_argument("--plot", default="convergence.png", help="PNG path (default convergence.png)")
+    p.add_argument("--json", help="write per-curve mean_error and objective to this path")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from golden_model.config import EqSpikeConfig
+    from golden_model.convergence import ConvergenceStudy
+
+    from ..cli import CLIError
+    from ..plots import convergence_plot
+    from ..progress import progress
+
+    for name in ("runs", "samples"):
+        if getattr(args, name) < 1:
+            raise CLIError(f"--{name} must be >= 1, not {getattr(args, name)}")
+    if args.steps < 4 or args.steps % 2:
+        raise CLIError(f"--steps must be an even number >= 4, not {args.steps}")
+    base = EqSpikeConfig.load(args.config) if args.config else None
+    study = ConvergenceStudy(samples=args.samples, n_steps=args.steps, n_free=args.steps // 2, config=base)
+    t0 = time.time()
+    per_curve = {n: [] for n in study.curve_names}
+    for i in progress(range(args.runs), desc="converge", unit="run", disable=args.quiet):
+        for name, err in study.run_once(args.seed + i).items():
+            per_curve[name].append(err)
+    seconds = time.time() - t0
+
+    i_free, i_end = study.n_free - 1, study.n_steps - 1
+    result = {}
+    print(f"Convergence study: {'-'.join(map(str, study.layers))} net, {args.runs} runs x "
+          f"{args.samples} samples, {study.n_steps} steps (nudged from step {study.n_free}), {seconds:.1f} s")
+    print(f"{'curve':<24} {'t=' + str(i_free):>10} {'t=' + str(i_end):>10} {'objective':>10}")
+    for name, runs in per_curve.items():
+        mean = np.mean(runs, axis=0)
+        obj = study.objective(mean)
+        result[name] = {"mean_error": mean.tolist(), "std_error": np.std(runs, axis=0).tolist(),
+                        "objective": obj}
+        print(f"{name:<24} {mean[i_free]:>10.5f} {mean[i_end]:>10.5f} {obj:>10.5f}")
+    best = min((n for n in result if not n.startswith("fixed")), key=lambda n: result[n]["objective"])
+    print(f"best float objective: {best}")
+    convergence_plot(per_curve, args.plot, study.n_free,
+                     f"Convergence to the continuous fixed point ({args.runs} runs, mean $\\pm$ std)")
+    print(f"plot written to {args.plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result))
+        print(f"json written to {args.json}")
+    return 0

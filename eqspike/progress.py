@@ -1,0 +1,15 @@
+"""Progress output shared by long-running commands (tqdm on a terminal, plain lines otherwise)."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+__all__ = ["progress"]
+
+
+def progress(iterable=None, total=None, desc=None, unit="it", disable=False):
+    """A tqdm progress bar on stderr; a few plain lines when stderr is not a terminal."""
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
+                dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10.0)
