@@ -1,0 +1,483 @@
+"""Time-multiplexed layer cores: :class:`LayerCore` (non-input layer) and :class:`InputCore`.
+
+A core holds its layer's per-neuron registers in one block memory (one word per neuron, a
+struct of every register; synchronous read port), and runs two passes per tick, started by the
+network's controller:
+
+Accumulate (event-driven, ``acc_en``)
+    Each spike waiting in the core's queues (one queue per neighbouring layer, filled from the
+    spike bus during the previous tick's update pass) is expanded into ``C = ceil(n / lanes)``
+    chunk operations, one per cycle: the weight word (``lanes`` weights of that spike's row,
+    below, or column, above) is read from the weight memory and added lane-wise to the
+    accumulator word of that chunk. Pipeline: cycle 1 reads weight word and accumulator word
+    (synchronous reads), cycle 2 writes the sum back; the accumulator memory's read port is
+    transparent to its write port, so the next event's read of the same word sees the sum
+    being written (no bubbles when ``C == 1``). Chunks of consecutive events issue back to back:
+    ``E * C`` cycles for ``E`` events, plus the pipeline's 1-cycle tail.
+
+Update (``upd_start``, one neuron per cycle, three stages)
+    stage 0 presents neuron ``n``'s address to every memory; stage 1 computes
+    :class:`~rtl.neuron.StateUpdate` on the read words (and clears the accumulator word once
+    its last lane is read); stage 2 computes :class:`~rtl.neuron.Encoder`, writes the
+    neuron's word back and offers its spike on ``spikes``. A spike the bus does not take stalls
+    the whole pipeline (memory read ports hold their data), so nothing is dropped.
+
+Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
+(``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
+(``w_above``, word ``k * C + j // lanes``, lane ``j % lanes``): each matrix is stored twice,
+once in each core that reads it, which keeps both cores' accumulate loops independent.
+"""
+
+from __future__ import annotations
+
+
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from golden_model.config import EqSpikeConfig
+
+from .arith import reg_shape
+from .bus import address_shape, spike_signature
+from .neuron import NUDGE_SHAPE, Encoder, StateUpdate
+
+__all__ = ["HostSel", "host_data_width", "index_shape", "state_layout", "chunks", "LayerCore", "InputCore"]
+
+
+class HostSel(enum.Enum, shape=3):
+    """Which parameter memory of a core a host write goes to."""
+
+    NONE = 0
+    W_BELOW = 1
+    W_ABOVE = 2
+    BIAS = 3
+    TARGET = 4
+    INPUT = 5
+
+
+def chunks(cfg: EqSpikeConfig, l: int) -> int:
+    """Accumulator words of layer ``l``: ``C = ceil(n_l / lanes)``."""
+    return -(-cfg.layers[l] // cfg.lanes)
+
+
+def index_shape(cfg: EqSpikeConfig):
+    """Shape of a neuron index in the largest layer."""
+    return address_shape(max(cfg.layers))
+
+
+def state_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
+    """Per-neuron register word of layer ``l`` (the model's register names; input: encoder only)."""
+    fields = {}
+    if l > 0:
+        fields["acc"] = reg_shape(cfg.acc_format(l))
+        fields["v"] = reg_shape(cfg.v)
+        fields["x"] = reg_shape(cfg.x)
+    fields["s"] = reg_shape(cfg.s)
+    fields["a"] = reg_shape(cfg.a)
+    fields["rho_last"] = reg_shape(cfg.s)
+    fields["phi"] = reg_shape(cfg.phi)
+    fields["q"] = unsigned(1)
+    return data.StructLayout(fields)
+
+
+def host_data_width(cfg: EqSpikeConfig) -> int:
+    """Width of the host data word: every register, weight, bias and the 32-bit counters fit."""
+    widths = [32, cfg.v.width, cfg.x.width, cfg.s.width + 1, cfg.a.width, cfg.phi.width]
+    widths += [f.width for f in cfg.weights] + [f.width for f in cfg.biases]
+    widths += [cfg.acc_format(l).width for l in range(1, cfg.n_layers)]
+    return max(widths)
+
+
+def _host_members(cfg: EqSpikeConfig, l: int) -> dict:
+    return {
+        "h_sel": In(HostSel),          # parameter memory written on a cycle with h_we
+        "h_we": In(1),
+        "h_row": In(index_shape(cfg)),
+        "h_col": In(index_shape(cfg)),
+        "h_data": In(signed(host_data_width(cfg))),
+        "h_rd_addr": In(index_shape(cfg)),   # state read: word valid on h_rd_data next cycle
+        "h_rd_data": Out(state_layout(cfg, l)),
+    }
+
+
+def _control_members(cfg: EqSpikeConfig) -> dict:
+    return {
+        "upd_start": In(1),   # pulse: run the update pass over every neuron
+        "clr_start": In(1),   # pulse: zero every register and drop queued spikes (new sample)
+        "busy": Out(1),       # update pass or clear in progress
+        "inv_lam": In(unsigned(cfg.rom_width("inv_lam"))),
+    }
+
+
+class LayerCore(wiring.Component):
+    """Core of non-input layer ``l``: queues, weights, accumulator, neuron update pipeline.
+
+    Parameters
+    ----------
+    cfg : EqSpikeConfig
+    l : int
+        ``1 <= l < cfg.n_layers``.
+    fault : None, "wrap" or "floor"
+        Deliberately broken arithmetic (tests only).
+
+    Members
+    -------
+    from_below, from_above : In(stream)
+        Spikes of layers ``l-1`` and ``l+1`` (no ``from_above`` on the output layer).
+    spikes : Out(stream)
+        This layer's spikes, neuron address payload, in address order.
+    acc_en : In(1)
+        Accumulate phase: consume queued spikes.
+    acc_idle : Out(1)
+        Queues empty and accumulate pipeline drained.
+    acc_issue : Out(1)
+        A chunk operation (``lanes`` synaptic operations) issued this cycle.
+    acc_pop : Out(1)
+        An event finished issuing this cycle.
+    upd_start, clr_start, busy, eps, lam, inv_lam, nudge
+        Control from the network (``nudge`` on the output layer only).
+    ovf : Out(range(5))
+        How many registers of the neuron written this cycle saturated or wrapped.
+    h_* : host port (parameter writes, state reads).
+    """
+
+    def __init__(self, cfg: EqSpikeConfig, l: int, fault=None):
+        if not isinstance(cfg, EqSpikeConfig):
+            raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
+        if not 1 <= l < cfg.n_layers:
+            raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
+        self.cfg, self.l, self.fault = cfg, l, fault
+        self.n = cfg.layers[l]
+        self.n_below = cfg.layers[l - 1]
+        self.n_above = cfg.layers[l + 1] if l + 1 < cfg.n_layers else 0
+        self.is_output = self.n_above == 0
+        self.C = chunks(cfg, l)
+        members = {
+            "from_below": In(spike_signature(self.n_below)),
+            "spikes": Out(spike_signature(self.n)),
+            "acc_en": In(1),
+            "acc_idle": Out(1),
+            "acc_issue": Out(1),
+            "acc_pop": Out(1),
+            "eps": In(unsigned(cfg.rom_width("eps"))),
+            "lam": In(unsigned(cfg.rom_width("lam"))),
+            "ovf": Out(range(5)),
+        }
+        if not self.is_output:
+            members["from_above"] = In(spike_signature(self.n_above))
+        else:
+            members["nudge"] = In(NUDGE_SHAPE)
+        members.update(_control_members(cfg))
+        members.update(_host_members(cfg, l))
+        super().__init__(members)
+        # memories are built here so that tests and the harness can reach them by name
+        L, C = cfg.lanes, self.C
+        self.acc_fmt = cfg.acc_format(l)
+        self.wb_fmt = cfg.weights[l - 1]
+        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=self.n_below * C, init=[])
+        if not self.is_output:
+            self.wa_fmt = cfg.weights[l]
+            self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=self.n_above * C, init=[])
+        self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=C, init=[])
+        self.state = memory.Memory(shape=state_layout(cfg, l), depth=self.n, init=[])
+        self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=self.n, init=[])
+        if self.is_output:
+            self.target = memory.Memory(shape=reg_shape(cfg.s), depth=self.n, init=[])
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, L, C, n = self.cfg, self.cfg.lanes, self.C, self.n
+        accw = self.acc_fmt.width
+
+        # -- memories and ports ----------------------------------------------------------------
+        m.submodules.w_below = self.w_below
+        wb_wr = self.w_below.write_port(granularity=self.wb_fmt.width)
+        wb_rd = self.w_below.read_port()
+        if not self.is_output:
+            m.submodules.w_above = self.w_above
+            wa_wr = self.w_above.write_port(granularity=self.wa_fmt.width)
+            wa_rd = self.w_above.read_port()
+        m.submodules.acc_mem = self.acc_mem
+        acc_wr = self.acc_mem.write_port()
+        acc_rd = self.acc_mem.read_port(transparent_for=(acc_wr,))
+        m.submodules.state = self.state
+        st_wr = self.state.write_port()
+        st_rd = self.state.read_port()
+        m.submodules.bias = self.bias
+        b_wr = self.bias.write_port()
+        b_rd = self.bias.read_port()
+        if self.is_output:
+            m.submodules.target = self.target
+            y_wr = self.target.write_port()
+            y_rd = self.target.read_port()
+
+        # -- host writes: weights land in lane (col % lanes) of word row * C + col // lanes ------
+        lane_of = self.h_col % L if L > 1 else Const(0)
+        lane_en = Cat(lane_of == i for i in range(L))
+        m.d.comb += [
+            wb_wr.addr.eq(self.h_row * C + self.h_col // L),
+            wb_wr.data.eq(Cat(self.h_data[:self.wb_fmt.width] for _ in range(L))),
+            wb_wr.en.eq(Mux(self.h_we & (self.h_sel == HostSel.W_BELOW), lane_en, 0)),
+            b_wr.addr.eq(self.h_row),
+            b_wr.data.eq(self.h_data),
+            b_wr.en.eq(self.h_we & (self.h_sel == HostSel.BIAS)),
+        ]
+        if not self.is_output:
+            m.d.comb += [
+                wa_wr.addr.eq(self.h_row * C + self.h_col // L),
+                wa_wr.data.eq(Cat(self.h_data[:self.wa_fmt.width] for _ in range(L))),
+                wa_wr.en.eq(Mux(self.h_we & (self.h_sel == HostSel.W_ABOVE), lane_en, 0)),
+            ]
+        else:
+            m.d.comb += [
+                y_wr.addr.eq(self.h_row),
+                y_wr.data.eq(self.h_data),
+                y_wr.en.eq(self.h_we & (self.h_sel == HostSel.TARGET)),
+            ]
+
+        # -- spike queues: one per neighbour, deep enough for all its neurons ---------------------
+        qb = m.submodules.queue_below = SyncFIFOBuffered(width=address_shape(self.n_below).width,
+                                                         depth=self.n_below)
+        m.d.comb += [qb.w_data.eq(self.from_below.payload), qb.w_en.eq(self.from_below.valid),
+                     self.from_below.ready.eq(qb.w_rdy)]
+        queues = [(qb, wb_rd, self.wb_fmt)]
+        if not self.is_output:
+            qa = m.submodules.queue_above = SyncFIFOBuffered(width=address_shape(self.n_above).width,
+                                                             depth=self.n_above)
+            m.d.comb += [qa.w_data.eq(self.from_above.payload), qa.w_en.eq(self.from_above.valid),
+                         self.from_above.ready.eq(qa.w_rdy)]
+            queues.append((qa, wa_rd, self.wa_fmt))
+
+        mode_upd = Signal()     # update pass running (owns the accumulator ports)
+        mode_clr = Signal()     # clear sweep running
+
+        # -- accumulate: stage A issues (event, chunk), stage B adds ------------------------------
+        chunk = Signal(range(C))
+        first = queues[0][0].r_rdy
+        use_below = first
+        row = Mux(use_below, qb.r_data, qa.r_data) if len(queues) == 2 else qb.r_data
+        have = first if len(queues) == 1 else (first | qa.r_rdy)
+        issue = self.acc_en & have & ~mode_upd & ~mode_clr
+        last_chunk = chunk == C - 1
+        for _, rd, _ in queues:
+            m.d.comb += rd.addr.eq(row * C + chunk)
+        m.d.comb += [qb.r_en.eq((issue & use_below & last_chunk) | (mode_clr & qb.r_rdy))]
+        if len(queues) == 2:
+            m.d.comb += qa.r_en.eq((issue & ~use_below & last_chunk) | (mode_clr & qa.r_rdy))
+        with m.If(issue):
+            m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
+        b_valid, b_below, b_chunk = Signal(), Signal(), Signal(range(C))
+        m.d.sync += [b_valid.eq(issue), b_below.eq(use_below), b_chunk.eq(chunk)]
+
+        def lanes_of(word, fmt):
+            # each weight shifted left to the accumulator's fraction bits (exact)
+            return [word[i * fmt.width:(i + 1) * fmt.width].as_signed() << (self.acc_fmt.frac - fmt.frac)
+                    for i in range(L)]
+
+        w_lanes = lanes_of(wb_rd.data, self.wb_fmt)
+        if len(queues) == 2:
+            wa_lanes = lanes_of(wa_rd.data, self.wa_fmt)
+            w_lanes = [Mux(b_below, wb, wa) for wb, wa in zip(w_lanes, wa_lanes)]
+        acc_lanes = [acc_rd.data[i * accw:(i + 1) * accw].as_signed() for i in range(L)]
+        acc_sum = Cat((a + w)[:accw] for a, w in zip(acc_lanes, w_lanes))  # acc_format: never overflows
+        m.d.comb += [
+            self.acc_issue.eq(issue),
+            self.acc_pop.eq(issue & last_chunk),
+            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1) & ~b_valid),
+        ]
+
+        # -- update pass: stage 0 address, stage 1 state update, stage 2 encoder + write + spike --
+        idx = Signal(range(max(n, 2)))          # neuron presented this cycle (stage 0)
+        lane = Signal(range(max(L, 2)))
+        word = Signal(range(C))
+        s1_valid, s2_valid = Signal(), Signal()
+        s1_idx, s2_idx = Signal.like(idx), Signal.like(idx)
+        s1_lane = Signal.like(lane)
+        s1_word = Signal.like(word)
+        s1_wordlast = Signal()
+        issuing = Signal()                      # stage 0 holds a neuron
+        s2_fields = {k: v for k, v in state_layout(self.cfg, self.l).members.items() if k not in ("a", "q")}
+        s2 = Signal(data.StructLayout(s2_fields))
+        s2_ovf = Signal(range(3))
+        enc = m.submodules.encoder = Encoder(cfg, self.fault)
+        stall = s2_valid & enc.q & ~self.spikes.ready
+
+        upd = m.submodules.update = StateUpdate(cfg, self.l, self.fault)
+        rd_word = st_rd.data
+        acc_sel = Array(acc_lanes)[s1_lane] if L > 1 else acc_lanes[0]
+        m.d.comb += [
+            upd.acc.eq(acc_sel), upd.v.eq(rd_word.v), upd.s.eq(rd_word.s), upd.b.eq(b_rd.data),
+            upd.eps.eq(self.eps), upd.lam.eq(self.lam),
+            enc.s.eq(s2.s), enc.rho_last.eq(s2.rho_last), enc.phi.eq(s2.phi), enc.inv_lam.eq(self.inv_lam),
+        ]
+        if self.is_output:
+            m.d.comb += [upd.y.eq(y_rd.data), upd.nudge.eq(self.nudge)]
+
+        # memory read addresses: the update pass when running, else the host's read address
+        for rd in (st_rd, b_rd) + ((y_rd,) if self.is_output else ()):
+            m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
+        m.d.comb += self.h_rd_data.eq(st_rd.data)
+        with m.If(mode_upd):
+            m.d.comb += [acc_rd.addr.eq(word), acc_rd.en.eq(~stall)]
+        with m.Else():
+            m.d.comb += acc_rd.addr.eq(chunk)
+
+        # accumulator writes: stage B sum, or zero after the update pass read a whole word, or clear
+        clr_idx = Signal(range(max(n, 2) + 1))
+        with m.If(mode_clr):
+            m.d.comb += [acc_wr.addr.eq(clr_idx), acc_wr.data.eq(0), acc_wr.en.eq(clr_idx < C)]
+        with m.Elif(mode_upd):
+            m.d.comb += [acc_wr.addr.eq(s1_word), acc_wr.data.eq(0), acc_wr.en.eq(s1_valid & s1_wordlast & ~stall)]
+        with m.Else():
+            m.d.comb += [acc_wr.addr.eq(b_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(b_valid)]
+
+        # state writes: stage 2 of the update pass, or the clear sweep
+        with m.If(mode_clr):
+            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
+        with m.Else():
+            m.d.comb += [
+                st_wr.addr.eq(s2_idx),
+                st_wr.data.acc.eq(s2.acc), st_wr.data.v.eq(s2.v), st_wr.data.x.eq(s2.x),
+                st_wr.data.s.eq(s2.s), st_wr.data.a.eq(enc.a_next),
+                st_wr.data.rho_last.eq(enc.rho_last_next), st_wr.data.phi.eq(enc.phi_next),
+                st_wr.data.q.eq(enc.q),
+                st_wr.en.eq(s2_valid & ~stall),
+            ]
+        m.d.comb += [
+            self.spikes.valid.eq(s2_valid & enc.q),
+            self.spikes.payload.eq(s2_idx),
+            self.ovf.eq(Mux(s2_valid & ~stall, s2_ovf + enc.ovf_a + enc.ovf_phi, 0)),
+        ]
+
+        with m.If(~stall):
+            m.d.sync += [
+                s1_valid.eq(issuing), s1_idx.eq(idx), s1_lane.eq(lane), s1_word.eq(word),
+                s1_wordlast.eq((lane == L - 1) | (idx == n - 1)),
+                s2_valid.eq(s1_valid), s2_idx.eq(s1_idx),
+                s2.acc.eq(acc_sel), s2.v.eq(upd.v_next), s2.x.eq(upd.x_next), s2.s.eq(upd.s_next),
+                s2.rho_last.eq(rd_word.rho_last), s2.phi.eq(rd_word.phi),
+                s2_ovf.eq(upd.ovf_v + upd.ovf_x),
+            ]
+            with m.If(issuing):
+                with m.If(idx == n - 1):
+                    m.d.sync += issuing.eq(0)
+                with m.Else():
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(lane == L - 1):
+                        m.d.sync += [lane.eq(0), word.eq(word + 1)]
+                    with m.Else():
+                        m.d.sync += lane.eq(lane + 1)
+
+        with m.If(self.upd_start & ~mode_upd):
+            m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0), lane.eq(0), word.eq(0)]
+        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid):
+            m.d.sync += mode_upd.eq(0)
+
+        # clear sweep: zero every word; drop queued spikes; ends when both are done
+        queues_empty = (qb.level == 0) & ((qa.level == 0) if len(queues) == 2 else 1)
+        with m.If(self.clr_start & ~mode_clr):
+            m.d.sync += [mode_clr.eq(1), clr_idx.eq(0), chunk.eq(0)]
+        with m.Elif(mode_clr):
+            with m.If(clr_idx < n):
+                m.d.sync += clr_idx.eq(clr_idx + 1)
+            with m.Elif(queues_empty):
+                m.d.sync += mode_clr.eq(0)
+        m.d.comb += self.busy.eq(mode_upd | mode_clr | self.upd_start | self.clr_start)
+        return m
+
+
+class InputCore(wiring.Component):
+    """Clamped input layer: inputs written by the host, encoder only (a, rho_last, phi, q).
+
+    Its update pass (two stages: address, encoder + write + spike) runs in the same slot as
+    the other cores' and its spikes go up the same bus.
+
+    Members
+    -------
+    spikes : Out(stream)
+    upd_start, clr_start, busy, inv_lam
+        Control from the network. Clearing keeps the inputs (they are parameters of the run).
+    ovf : Out(range(5))
+        Registers of the neuron written this cycle that saturated or wrapped (a, phi).
+    h_* : host port; ``h_sel == INPUT`` writes input ``h_row``.
+    """
+
+    def __init__(self, cfg: EqSpikeConfig, fault=None):
+        if not isinstance(cfg, EqSpikeConfig):
+            raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
+        self.cfg, self.fault, self.l = cfg, fault, 0
+        self.n = cfg.layers[0]
+        members = {"spikes": Out(spike_signature(self.n)), "ovf": Out(range(5))}
+        members.update(_control_members(cfg))
+        members.update(_host_members(cfg, 0))
+        super().__init__(members)
+        enc_fields = {k: v for k, v in state_layout(cfg, 0).members.items() if k != "s"}
+        self.enc_layout = data.StructLayout(enc_fields)
+        self.inputs = memory.Memory(shape=reg_shape(cfg.s), depth=self.n, init=[])
+        self.state = memory.Memory(shape=self.enc_layout, depth=self.n, init=[])
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n
+        m.submodules.inputs = self.inputs
+        in_wr = self.inputs.write_port()
+        in_rd = self.inputs.read_port()
+        m.submodules.state = self.state
+        st_wr = self.state.write_port()
+        st_rd = self.state.read_port()
+        m.d.comb += [in_wr.addr.eq(self.h_row), in_wr.data.eq(self.h_data),
+                     in_wr.en.eq(self.h_we & (self.h_sel == HostSel.INPUT))]
+
+        mode_upd, mode_clr = Signal(), Signal()
+        idx = Signal(range(max(n, 2)))
+        issuing, s1_valid = Signal(), Signal()
+        s1_idx = Signal.like(idx)
+        enc = m.submodules.encoder = Encoder(self.cfg, self.fault)
+        stall = s1_valid & enc.q & ~self.spikes.ready
+        m.d.comb += [
+            enc.s.eq(in_rd.data), enc.rho_last.eq(st_rd.data.rho_last), enc.phi.eq(st_rd.data.phi),
+            enc.inv_lam.eq(self.inv_lam),
+        ]
+        for rd in (in_rd, st_rd):
+            m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
+        m.d.comb += [
+            self.h_rd_data.s.eq(in_rd.data), self.h_rd_data.a.eq(st_rd.data.a),
+            self.h_rd_data.rho_last.eq(st_rd.data.rho_last), self.h_rd_data.phi.eq(st_rd.data.phi),
+            self.h_rd_data.q.eq(st_rd.data.q),
+        ]
+        clr_idx = Signal(range(n + 1))
+        with m.If(mode_clr):
+            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
+        with m.Else():
+            m.d.comb += [
+                st_wr.addr.eq(s1_idx), st_wr.data.a.eq(enc.a_next), st_wr.data.rho_last.eq(enc.rho_last_next),
+                st_wr.data.phi.eq(enc.phi_next), st_wr.data.q.eq(enc.q), st_wr.en.eq(s1_valid & ~stall),
+            ]
+        m.d.comb += [
+            self.spikes.valid.eq(s1_valid & enc.q),
+            self.spikes.payload.eq(s1_idx),
+            self.ovf.eq(Mux(s1_valid & ~stall, enc.ovf_a + enc.ovf_phi, 0)),
+        ]
+        with m.If(~stall):
+            m.d.sync += [s1_valid.eq(issuing), s1_idx.eq(idx)]
+            with m.If(issuing):
+                with m.If(idx == n - 1):
+                    m.d.sync += issuing.eq(0)
+                with m.Else():
+                    m.d.sync += idx.eq(idx + 1)
+        with m.If(self.upd_start & ~mode_upd):
+            m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0)]
+        with m.Elif(mode_upd & ~issuing & ~s1_valid):
+            m.d.sync += mode_upd.eq(0)
+        with m.If(self.clr_start & ~mode_clr):
+            m.d.sync += [mode_clr.eq(1), clr_idx.eq(0)]
+        with m.Elif(mode_clr):
+            with m.If(clr_idx < n):
+                m.d.sync += clr_idx.eq(clr_idx + 1)
+            with m.Else():
+                m.d.sync += mode_clr.eq(0)
+        m.d.comb += self.busy.eq(mode_upd | mode_clr | self.upd_start | self.clr_start)
+        return m

@@ -1,0 +1,157 @@
+"""Transaction-level driver of :class:`rtl.network.Network` in Amaranth's simulator.
+
+Mirrors :class:`golden_model.fixed_model.FixedModel`'s API (``reset``, ``tick``, registers
+by their model names) so tests compare RTL and model with ``==``. Everything runs inside one
+async testbench: write ``async def body(h): ...`` and call ``RTLHarness(cfg).run(body)``.
+
+Two access paths: the host command streams (``command``, ``load``, ``reset``, ``tick``,
+``read_reg``, ``status``: what a cocotb testbench or the UART host link does) and a zero-time
+backdoor into the per-neuron memories (``registers``) for tick-by-tick comparison.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from golden_model.config import EqSpikeConfig
+from golden_model.fixed_model import FixedModel, FixedState
+from rtl.network import Network, Op, Phase, Reg, Space, Status
+
+__all__ = ["RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE"]
+
+#: nudge sign -> RUN phase
+NUDGE_PHASE = {0: Phase.FREE, 1: Phase.NUDGE_POS, -1: Phase.NUDGE_NEG}
+
+
+def register_names(l: int) -> tuple:
+    """Registers of layer ``l`` as FixedState.registers(l) names them."""
+    return ("s", "a", "rho_last", "phi", "q") + (("acc", "v", "x") if l > 0 else ())
+
+
+def diff_registers(rtl_regs: list, st: FixedState, limit: int = 5) -> list:
+    """Mismatches between RTL registers (list of dicts of (n,) arrays) and model state (batch 0)."""
+    out = []
+    for l, regs in enumerate(rtl_regs):
+        model = st.registers(l)
+        for name in register_names(l):
+            want, got = np.asarray(model[name][0]), regs[name]
+            bad = np.flatnonzero(want != got)
+            if bad.size:
+                i = int(bad[0])
+                out.append(f"tick {st.t} layer {l} {name}[{i}]: rtl {int(got[i])} != model {int(want[i])} "
+                           f"({bad.size} differ)")
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+class RTLHarness:
+    """Simulated :class:`~rtl.network.Network` with a FixedModel-like, awaitable API.
+
+    Parameters
+    ----------
+    cfg : EqSpikeConfig
+    fault, bus_stall
+        Passed to :class:`~rtl.network.Network`.
+
+    Members
+    -------
+    dut : Network
+    ctx : the testbench context while ``run`` executes
+    commands : int
+        Host commands issued so far.
+    """
+
+    def __init__(self, cfg: EqSpikeConfig, fault=None, bus_stall=None):
+        self.cfg = cfg
+        self.dut = Network(cfg, fault=fault, bus_stall=bus_stall)
+        self.ctx = None
+        self.commands = 0
+
+    def run(self, body, vcd: str | None = None):
+        """Simulate, running ``await body(self)`` as the testbench; returns its result."""
+        sim = Simulator(self.dut)
+        sim.add_clock(1e-6)
+        result = {}
+
+        async def testbench(ctx):
+            self.ctx = ctx
+            result["value"] = await body(self)
+
+        sim.add_testbench(testbench)
+        if vcd:
+            with sim.write_vcd(vcd):
+                sim.run()
+        else:
+            sim.run()
+        return result.get("value")
+
+    # -- host command streams ---------------------------------------------------------------------
+    async def command(self, op, space=Space.WEIGHT, layer=0, reg=0, phase=Phase.FREE, row=0, col=0,
+                      data=0) -> int:
+        """Send one command, wait for its response, return the response data."""
+        ctx, dut = self.ctx, self.dut
+        ctx.set(dut.cmd.payload, {"op": op, "space": space, "layer": layer, "reg": int(reg.value if hasattr(reg, "value") else reg),
+                                  "phase": phase, "row": row, "col": col, "data": int(data)})
+        ctx.set(dut.cmd.valid, 1)
+        await ctx.tick().until(dut.cmd.ready)
+        ctx.set(dut.cmd.valid, 0)
+        ctx.set(dut.rsp.ready, 1)
+        value, = await ctx.tick().sample(dut.rsp.payload.data).until(dut.rsp.valid)
+        ctx.set(dut.rsp.ready, 0)
+        self.commands += 1
+        return int(value)
+
+    async def load(self, model: FixedModel):
+        """Write every weight and bias of ``model`` through the host interface."""
+        for mat, w in enumerate(model.weights):
+            for j in range(w.shape[0]):
+                for k in range(w.shape[1]):
+                    await self.command(Op.WRITE, Space.WEIGHT, layer=mat, row=j, col=k, data=int(w[j, k]))
+        for l, b in enumerate(model.biases, start=1):
+            for n in range(b.shape[0]):
+                await self.command(Op.WRITE, Space.BIAS, layer=l, row=n, data=int(b[n]))
+
+    async def reset(self, x_codes, y_codes=None):
+        """New sample: clear every register, write inputs (and targets) of one sample."""
+        await self.command(Op.RESET)
+        for n, code in enumerate(np.asarray(x_codes).reshape(-1)):
+            await self.command(Op.WRITE, Space.INPUT, row=n, data=int(code))
+        if y_codes is not None:
+            for n, code in enumerate(np.asarray(y_codes).reshape(-1)):
+                await self.command(Op.WRITE, Space.TARGET, row=n, data=int(code))
+
+    async def run_ticks(self, n: int, nudge_sign: int = 0) -> int:
+        """Run ``n`` ticks; returns the tick counter afterwards."""
+        return await self.command(Op.RUN, phase=NUDGE_PHASE[nudge_sign], data=n)
+
+    async def tick(self, nudge_sign: int = 0) -> list:
+        """One tick; returns the new spikes, one (n_l,) 0/1 array per layer (like FixedModel.tick)."""
+        await self.run_ticks(1, nudge_sign)
+        return [regs["q"] for regs in self.registers()]
+
+    async def read_reg(self, l: int, name: str, n: int) -> int:
+        """One register of one neuron through the host interface."""
+        return await self.command(Op.READ, Space.STATE, layer=l, reg=Reg[name.upper()], row=n)
+
+    async def status(self, name: str, l: int = 0) -> int:
+        return await self.command(Op.READ, Space.STATUS, layer=l, reg=Status[name.upper()])
+
+    # -- backdoor --------------------------------------------------------------------------------
+    def registers(self) -> list:
+        """Every per-neuron register of every layer, read from the memories in zero time."""
+        ctx, out = self.ctx, []
+        for l, core in enumerate(self.dut.cores):
+            n = self.cfg.layers[l]
+            names = register_names(l)
+            regs = {name: np.zeros(n, dtype=np.int64) for name in names}
+            for i in range(n):
+                word = ctx.get(core.state.data[i])
+                for name in names:
+                    if name == "s" and l == 0:
+                        regs[name][i] = int(ctx.get(core.inputs.data[i]))
+                    else:
+                        regs[name][i] = int(getattr(word, name))
+            out.append(regs)
+        return out
