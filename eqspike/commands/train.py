@@ -1,0 +1,173 @@
+"""``eqspike train``: equilibrium propagation training (spec section 4) on a data set."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from eqspike.cli import CLIError
+from golden_model.config import ConfigError, EqSpikeConfig, default_config
+from golden_model.float_model import Dynamics
+from golden_model.training import (
+    MODES, EpochMetrics, Trainer, TrainSettings, accuracy, hardware_config, load_checkpoint,
+    save_checkpoint,
+)
+
+from ._common import (DATASET_DEFAULTS, add_data_arguments, load_data, parse_eps, parse_floats,
+                      parse_lam, parse_layers, write_json)
+
+NAME = "train"
+HELP = "train a network with equilibrium propagation (continuous, binary or fixed-point dynamics)"
+
+
+def add_arguments(p) -> None:
+    add_data_arguments(p)
+    p.add_argument("--mode", choices=MODES, default="binary",
+                   help="continuous (float, spec 2), binary (float, spec 3; default) or fixed "
+                        "(bit-accurate fixed-point phases, float update)")
+    p.add_argument("--layers", default=None,
+                   help="layer sizes, input first, e.g. 64,100,10 (default: data inputs, a data-set "
+                        "hidden width, classes)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 30 digits, 3 fashion-mnist)")
+    p.add_argument("--batch", type=int, default=20, help="minibatch size (default 20)")
+    p.add_argument("--lr", default=None,
+                   help="learning rate per matrix, comma-separated (default: 0.1,0.05 digits; "
+                        "0.05,0.025 fashion-mnist)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="nudging strength magnitude; sign random per minibatch (default 0.5)")
+    p.add_argument("--free-steps", type=int, default=None,
+                   help="free-phase steps (default 100 binary, 20 continuous; fixed: the config's)")
+    p.add_argument("--nudged-steps", type=int, default=None,
+                   help="nudged-phase steps (default 50 binary, 4 continuous; fixed: the config's)")
+    p.add_argument("--eps", default=None,
+                   help="step size: osa[:NU_BAR[:E]] (binary default osa:0.0346), VALUE, or "
+                        "power:A0:ETA (continuous default 0.5)")
+    p.add_argument("--lam", default=None,
+                   help="predictive-coding lambda: VALUE or power:A0:ETA (binary default 0.275)")
+    p.add_argument("--decoder", choices=("predictive", "identity"), default="predictive",
+                   help="identity = no predictive coding (lambda 1)")
+    p.add_argument("--encoder", choices=("sigma_delta", "stochastic"), default="sigma_delta")
+    p.add_argument("--config", default=None,
+                   help="fixed-point config JSON (fixed mode; default: the default config)")
+    p.add_argument("--init", default=None, help="start from the weights of an output folder or .npz")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shuffle", action="store_true", help="reshuffle the training set every epoch")
+    p.add_argument("--float64", action="store_true", help="float64 float models (default float32)")
+    p.add_argument("--out", default=None, help="output folder (default out/train-DATASET-MODE)")
+    p.add_argument("--json", default=None, help="write train/test accuracy, epochs and seconds here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_settings(args, data) -> TrainSettings:
+    defaults = DATASET_DEFAULTS.get(args.dataset, DATASET_DEFAULTS["idx"])
+    layers = (parse_layers(args.layers) if args.layers else
+              (data.n_inputs,) + tuple(defaults["hidden"]) + (data.n_classes,))
+    if layers[0] != data.n_inputs:
+        raise CLIError(f"layers start with {layers[0]} inputs but {data.name} has {data.n_inputs}")
+    if layers[-1] < data.n_classes:
+        raise CLIError(f"layers end with {layers[-1]} outputs but {data.name} has {data.n_classes} classes")
+    lr = parse_floats(args.lr, "--lr") if args.lr else tuple(defaults["lr"])
+    if len(lr) == 1:
+        lr = lr * (len(layers) - 1)
+    if len(lr) != len(layers) - 1:
+        raise CLIError(f"--lr needs one rate per matrix ({len(layers) - 1}), not {len(lr)}")
+    epochs = args.epochs if args.epochs is not None else defaults["epochs"]
+    beta = 0.5 if args.beta is None else args.beta
+    config = None
+    if args.mode == "fixed":
+        config = EqSpikeConfig.load(args.config) if args.config else default_config(layers)
+        if config.layers != layers:
+            raise ConfigError(f"config is for layers {list(config.layers)}, training uses {list(layers)}")
+        changes = {"beta": beta} if args.beta is not None else {}
+        if args.free_steps is not None:
+            changes["n_free"] = args.free_steps
+        if args.nudged_steps is not None:
+            changes["n_nudged"] = args.nudged_steps
+        if args.eps is not None or args.lam is not None:
+            raise CLIError("fixed mode takes eps and lambda from the config (--config), not --eps/--lam")
+        config = config.replace(**changes) if changes else config
+        dyn = Dynamics.from_config(config)
+    elif args.mode == "continuous":
+        eps = parse_eps(args.eps) if args.eps else None
+        if eps is not None and getattr(eps, "kind", None) != "constant":
+            raise CLIError("continuous mode needs a constant --eps VALUE")
+        dyn = Dynamics.continuous(args.free_steps if args.free_steps is not None else 20,
+                                  args.nudged_steps if args.nudged_steps is not None else 4,
+                                  beta, 0.5 if eps is None else eps.value)
+    else:
+        from golden_model.config import Schedule
+        lam = Schedule.constant(1.0) if args.decoder == "identity" else (
+            parse_lam(args.lam) if args.lam else Schedule.constant(0.275))
+        dyn = Dynamics(mode="binary", eps=parse_eps(args.eps) if args.eps else parse_eps("osa"),
+                       lam=lam, encoder=args.encoder,
+                       n_free=args.free_steps if args.free_steps is not None else 100,
+                       n_nudged=args.nudged_steps if args.nudged_steps is not None else 50, beta=beta)
+    return TrainSettings(layers=layers, mode=args.mode, dynamics=dyn, config=config, lr=lr,
+                         epochs=epochs, batch=args.batch, seed=args.seed, shuffle=args.shuffle,
+                         dtype=np.float64 if args.float64 else np.float32)
+
+
+def run(args) -> int:
+    data = load_data(args)
+    settings = build_settings(args, data)
+    init = None
+    if args.init:
+        init = load_checkpoint(args.init).params
+        if tuple(init.layers) != settings.layers:
+            raise ConfigError(f"--init weights are for layers {list(init.layers)}, "
+                              f"training uses {list(settings.layers)}")
+    trainer = Trainer(settings, init)
+    out = args.out or f"out/train-{data.name}-{settings.mode}"
+    training = settings.to_dict()
+    training["dataset"] = data.name
+    training["n_train"] = int(len(data.x_train))
+    training["n_test"] = int(len(data.x_test))
+    print(f"training {'-'.join(map(str, settings.layers))} on {data.name} ({len(data.x_train)} train, "
+          f"{len(data.x_test)} test), {settings.mode}: {settings.dynamics.describe()}, "
+          f"lr {list(settings.lr)}, {settings.epochs} epochs, minibatch {settings.batch}, seed {settings.seed}")
+    from tqdm import tqdm
+    t0 = time.perf_counter()
+    history = []
+    metrics = {}
+    for epoch in range(1, settings.epochs + 1):
+        te = time.perf_counter()
+        bar = tqdm(total=len(data.x_train), desc=f"epoch {epoch}/{settings.epochs}", unit="img",
+                   disable=args.no_progress, file=sys.stderr, mininterval=1.0, leave=False)
+
+        def progress(n, loss, acc, bar=bar):
+            bar.update(n)
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", refresh=False)
+
+        loss, run_acc = trainer.train_epoch(data.x_train, data.y_train, data.n_classes, progress)
+        bar.close()
+        train_seconds = time.perf_counter() - te
+        test_acc = accuracy(trainer.predict(data.x_test), data.y_test)
+        m = EpochMetrics(epoch, loss, run_acc, test_acc, train_seconds, trainer.clipped)
+        history.append(m.__dict__.copy())
+        print(f"epoch {epoch}: loss {loss:.4f}, running train acc {100 * run_acc:.2f}%, "
+              f"test acc {100 * test_acc:.2f}%, {train_seconds:.1f} s", flush=True)
+        metrics = {"dataset": data.name, "epochs": epoch, "test_accuracy": test_acc,
+                   "train_running_accuracy": run_acc, "seconds": time.perf_counter() - t0,
+                   "history": history}
+        cfg = hardware_config(trainer.params, settings.config or default_config(settings.layers).replace(
+            beta=settings.dynamics.beta))
+        save_checkpoint(out, trainer.params, cfg, training, metrics)
+    # "train" accuracy: fresh inference on (up to) the first 10,000 training samples (spec 5)
+    n_tr = min(len(data.x_train), 10000)
+    train_acc = accuracy(trainer.predict(data.x_train[:n_tr]), data.y_train[:n_tr])
+    if settings.epochs == 0:
+        metrics = {"dataset": data.name, "epochs": 0,
+                   "test_accuracy": accuracy(trainer.predict(data.x_test), data.y_test), "history": []}
+    seconds = time.perf_counter() - t0
+    metrics.update({"train_accuracy": train_acc, "train_accuracy_samples": n_tr, "seconds": seconds,
+                    "seconds_per_epoch": (float(np.mean([h["seconds"] for h in history])) if history else 0.0)})
+    cfg = hardware_config(trainer.params, settings.config or default_config(settings.layers).replace(
+        beta=settings.dynamics.beta))
+    save_checkpoint(out, trainer.params, cfg, training, metrics)
+    print(f"done: train acc {100 * train_acc:.2f}% (first {n_tr}), test acc {100 * metrics['test_accuracy']:.2f}%, "
+          f"{seconds:.1f} s; checkpoint in {out}")
+    write_json(args.json, {"train_accuracy": train_acc, "test_accuracy": metrics["test_accuracy"],
+                           "epochs": settings.epochs, "seconds": seconds})
+    return 0
