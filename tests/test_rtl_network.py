@@ -1,0 +1,170 @@
+"""RTL network vs fixed-point golden model, tick by tick, in Amaranth's simulator.
+
+Every tick compares every spike and every per-neuron register (acc, v, x, s, a, rho_last,
+phi, q) of every layer with ``==``; also the overflow counters against the model's.
+"""
+
+import numpy as np
+import pytest
+
+from golden_model.config import RegFormat, Schedule, default_config, narrow_config
+from golden_model.fixed_model import FixedModel
+from golden_model.float_model import glorot_params
+from golden_model.fixed_model import quantise_params
+from amaranth.hdl import Shape
+
+from rtl.layer import host_data_width
+from rtl.network import Op, Space, command_layout
+from sim.rtl_harness import RTLHarness, diff_registers
+
+
+def random_network(cfg, seed, gain=3.0, full_range=False):
+    """A FixedModel with random weights/biases, an input sample and a one-hot target."""
+    rng = np.random.default_rng(seed)
+    if full_range:   # every code equally likely: drives the narrow formats into saturation
+        w = [rng.integers(f.min_code, f.max_code + 1, size=(a, b))
+             for f, a, b in zip(cfg.weights, cfg.layers[:-1], cfg.layers[1:])]
+        b = [rng.integers(f.min_code, f.max_code + 1, size=n) for f, n in zip(cfg.biases, cfg.layers[1:])]
+    else:
+        params = glorot_params(cfg.layers, rng)
+        params.weights = [gain * x for x in params.weights]
+        params.biases = [rng.uniform(-0.3, 0.3, size=n) for n in cfg.layers[1:]]
+        w, b, _ = quantise_params(cfg, params)
+    model = FixedModel(cfg, w, b)
+    one = 1 << cfg.s.frac
+    x = rng.integers(0, one + 1, size=cfg.layers[0])
+    y = np.zeros(cfg.layers[-1], dtype=np.int64)
+    y[rng.integers(cfg.layers[-1])] = one
+    return model, x, y
+
+
+def compare(cfg, seed=0, nudge_sign=1, fault=None, bus_stall=None, full_range=False, stop_at_first=False):
+    """Run free then nudged phase on model and RTL; returns (mismatches, model, totals)."""
+    model, x, y = random_network(cfg, seed, full_range=full_range)
+    st = model.reset(x[None], y[None])
+    h = RTLHarness(cfg, fault=fault, bus_stall=bus_stall)
+
+    async def body(h):
+        await h.load(model)
+        await h.reset(x, y)
+        bad, spikes = [], 0
+        for t in range(cfg.n_steps):
+            sign = 0 if t < cfg.n_free else nudge_sign
+            q_model = model.tick(st, sign)
+            q_rtl = await h.tick(sign)
+            for l, (qm, qr) in enumerate(zip(q_model, q_rtl)):
+                if not np.array_equal(qm[0], qr):
+                    bad.append(f"tick {st.t} layer {l} spikes differ")
+            bad += diff_registers(h.registers(), st)
+            spikes += sum(int(q.sum()) for q in q_model)
+            if bad and stop_at_first:
+                break
+        rtl_ovf = sum([await h.status("overflows", l) for l in range(cfg.n_layers)])
+        ticks = await h.status("tick")
+        cycles = await h.status("cycles")
+        return bad, {"spikes": spikes, "rtl_overflows": rtl_ovf, "ticks": ticks, "cycles": cycles}
+
+    bad, totals = h.run(body)
+    return bad, model, totals
+
+
+CASES = {
+    # name: (config, seed, nudge sign, bus_stall)
+    "16-12-4-default-lanes1": (default_config((16, 12, 4)).replace(n_free=16, n_nudged=8), 1, +1, None),
+    "20-8-8-3-default-lanes3": (default_config((20, 8, 8, 3)).replace(n_free=16, n_nudged=8, lanes=3), 2, -1, None),
+    "16-12-4-lanes4-divides": (default_config((16, 12, 4)).replace(n_free=12, n_nudged=6, lanes=4), 3, -1, None),
+    "20-8-8-3-lanes16-wider-than-layers": (default_config((20, 8, 8, 3)).replace(n_free=12, n_nudged=6, lanes=16), 4, +1, None),
+    "16-12-4-constant-schedules": (default_config((16, 12, 4)).replace(
+        n_free=14, n_nudged=6, eps=Schedule.constant(0.5), lam=Schedule.constant(0.4), lanes=5), 5, +1, None),
+    "16-12-4-no-predictive-power-eps": (default_config((16, 12, 4)).replace(
+        n_free=14, n_nudged=6, eps=Schedule.power(0.9, 0.5), lam=Schedule.constant(1.0), lanes=2), 6, -1, None),
+    "20-8-8-3-bus-stalls": (default_config((20, 8, 8, 3)).replace(n_free=12, n_nudged=6, lanes=2), 7, +1, 0x1D3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rtl_matches_model(name):
+    cfg, seed, sign, stall = CASES[name]
+    bad, model, totals = compare(cfg, seed, sign, bus_stall=stall)
+    assert bad == []
+    assert totals["ticks"] == cfg.n_steps
+    assert totals["spikes"] > 0          # the comparison saw real traffic
+    assert totals["rtl_overflows"] == sum(model.overflows.values())
+
+
+@pytest.mark.parametrize("layers,lanes,stall", [((16, 12, 4), 1, None), ((20, 8, 8, 3), 3, 0xBEE)])
+def test_rtl_matches_model_narrow_saturating(layers, lanes, stall):
+    cfg = narrow_config(layers).replace(lanes=lanes)
+    bad, model, totals = compare(cfg, seed=11, nudge_sign=-1, bus_stall=stall, full_range=True)
+    assert bad == []
+    assert sum(model.overflows.values()) > 0, "the narrow config must reach saturation"
+    assert totals["rtl_overflows"] == sum(model.overflows.values())
+
+
+def test_bus_stalls_cost_cycles_not_results():
+    """Random idle/backpressure on every bus link: same registers every tick, more cycles."""
+    cfg = default_config((20, 8, 8, 3)).replace(n_free=8, n_nudged=2, lanes=2)
+    bad_free, _, plain = compare(cfg, seed=8)
+    bad_stall, _, stalled = compare(cfg, seed=8, bus_stall=0x5EED)
+    assert bad_free == [] and bad_stall == []
+    assert stalled["spikes"] == plain["spikes"] > 0
+    assert stalled["cycles"] > plain["cycles"]
+
+
+def test_rtl_matches_model_wrap_and_floor_formats():
+    """Registers declared wrap / floor in the config: the RTL follows the declaration."""
+    base = narrow_config((16, 12, 4))
+    cfg = base.replace(v=RegFormat(7, 4, overflow="wrap"), phi=RegFormat(5, 3, overflow="wrap", rounding="floor"),
+                       a=RegFormat(5, 3, rounding="floor"), lanes=3)
+    bad, model, totals = compare(cfg, seed=12, nudge_sign=1, full_range=True)
+    assert bad == []
+    assert model.overflows["v"] > 0 and model.overflows["phi"] > 0
+
+
+@pytest.mark.parametrize("fault,cfg", [
+    ("wrap", narrow_config((16, 12, 4))),                                   # wraps where it must saturate
+    ("floor", default_config((16, 12, 4)).replace(n_free=16, n_nudged=4)),  # floors where it must round half up
+])
+def test_broken_rtl_is_caught(fault, cfg):
+    bad, _, _ = compare(cfg, seed=13, fault=fault, full_range=fault == "wrap", stop_at_first=True)
+    assert bad, f"an RTL built with fault={fault!r} must not match the model"
+
+
+def test_host_reads_match_backdoor_and_reset_starts_a_new_sample():
+    cfg = default_config((16, 12, 4)).replace(n_free=10, n_nudged=4, lanes=2)
+    model, x, y = random_network(cfg, 21)
+    _, x2, y2 = random_network(cfg, 22)
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        await h.load(model)
+        await h.reset(x, y)
+        assert await h.run_ticks(7) == 7
+        regs = h.registers()
+        for l in range(cfg.n_layers):
+            for name in regs[l]:
+                for n in (0, cfg.layers[l] - 1):
+                    assert await h.read_reg(l, name, n) == regs[l][name][n], (l, name, n)
+        # a RUN past the schedule stops at n_steps
+        assert await h.run_ticks(100, 1) == cfg.n_steps
+        assert await h.status("tick") == cfg.n_steps
+        # second sample after RESET: must equal a fresh model run (no leftover state or spikes)
+        st2 = model.reset(x2[None], y2[None])
+        await h.reset(x2, y2)
+        assert await h.status("tick") == 0
+        model.run(st2, 5)
+        assert await h.run_ticks(5) == 5
+        return diff_registers(h.registers(), st2)
+
+    assert h.run(body) == []
+
+
+def test_command_layout_is_built_from_config():
+    cfg = default_config((20, 8, 8, 3))
+    layout = command_layout(cfg)
+    widths = {name: Shape.cast(field.shape).width for name, field in layout}
+    assert layout.size == sum(widths.values())
+    assert widths["row"] == widths["col"] == 5          # 20 neurons in the largest layer
+    assert widths["layer"] == 2                           # 4 layers
+    assert widths["data"] == host_data_width(cfg) >= max(cfg.acc_format(l).width for l in (1, 2, 3))
+    assert Op.RUN.value == 3 and Space.STATUS.value == 5
