@@ -1,0 +1,79 @@
+"""rtl.arith expressions == golden_model.fixedpoint helpers, on random and edge-case codes."""
+
+import random
+
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from golden_model import fixedpoint as fp
+from golden_model.config import RegFormat
+from rtl import arith
+
+
+def evaluate(build, values, width=16):
+    """Evaluate ``build(x)`` (an expression of one signed input) for every value, combinationally."""
+    x = Signal(signed(width))
+    expr = build(x)
+    out = Signal(signed(len(expr) + 1))
+    m = Module()
+    m.d.comb += out.eq(expr)
+    sim = Simulator(m)
+    got = []
+
+    async def tb(ctx):
+        for v in values:
+            ctx.set(x, v)
+            got.append(ctx.get(out))
+
+    sim.add_testbench(tb)
+    sim.run()
+    return got
+
+
+VALUES = [-(1 << 15), -(1 << 15) + 1, -1025, -1024, -513, -512, -511, -3, -2, -1, 0, 1, 2, 3, 511, 512, 513,
+          (1 << 15) - 1] + [random.Random(1).randrange(-(1 << 15), 1 << 15) for _ in range(150)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 10])
+@pytest.mark.parametrize("rounding", ["floor", "half_up"])
+def test_round_shift(n, rounding):
+    assert evaluate(lambda x: arith.round_shift(x, n, rounding), VALUES) == \
+        [fp.round_shift(v, n, rounding) for v in VALUES]
+
+
+def test_round_shift_negative_is_exact_left_shift():
+    assert evaluate(lambda x: arith.round_shift(x, -3, "half_up"), VALUES) == [v << 3 for v in VALUES]
+
+
+@pytest.mark.parametrize("from_frac,to_frac", [(12, 4), (4, 12), (6, 6)])
+def test_align(from_frac, to_frac):
+    assert evaluate(lambda x: arith.align(x, from_frac, to_frac, "half_up"), VALUES) == \
+        [fp.align(v, from_frac, to_frac, "half_up") for v in VALUES]
+
+
+@pytest.mark.parametrize("fmt", [RegFormat(7, 4), RegFormat(8, 3, overflow="wrap"), RegFormat(5, 3),
+                                 RegFormat(9, 2, signed=False, overflow="wrap")])
+def test_narrow_saturate_and_wrap(fmt):
+    if fmt.overflow == "wrap":
+        want = [fp.wrap(v, fmt.width, fmt.signed) for v in VALUES]
+    else:
+        want = [fp.saturate(v, fmt.min_code, fmt.max_code) for v in VALUES]
+    assert evaluate(lambda x: arith.narrow(x, fmt), VALUES) == want
+    assert evaluate(lambda x: arith.overflows(x, fmt), VALUES) == \
+        [int(v < fmt.min_code or v > fmt.max_code) for v in VALUES]
+
+
+@pytest.mark.parametrize("frac", [6, 12])
+def test_clip_unit(frac):
+    assert evaluate(lambda x: arith.clip_unit(x, frac), VALUES) == [fp.clip_unit(v, frac) for v in VALUES]
+
+
+def test_faults_break_the_rules():
+    fmt = RegFormat(7, 4)
+    assert evaluate(lambda x: arith.narrow(x, fmt, fault="wrap"), [100]) == [fp.wrap(100, 7, True)] != [63]
+    assert evaluate(lambda x: arith.round_shift(x, 2, "half_up", fault="floor"), [3]) == [0]
+    with pytest.raises(ValueError):
+        arith.narrow(Signal(4), fmt, fault="bogus")
+    with pytest.raises(ValueError):
+        arith.narrow(Signal(4), RegFormat(7, 6, signed=False, overflow="clip"))
