@@ -37,7 +37,8 @@ from .bus import Fork, Throttle
 from .layer import HostSel, InputCore, LayerCore, host_data_width, index_shape
 
 __all__ = ["Op", "Space", "Reg", "Status", "Phase", "command_layout", "response_layout",
-           "COUNTER_WIDTH", "Network"]
+           "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "update_cycles",
+           "tick_cycles"]
 
 #: Width of the performance counters (they wrap).
 COUNTER_WIDTH = 32
@@ -90,6 +91,41 @@ class Phase(enum.Enum, shape=2):
     FREE = 0
     NUDGE_POS = 1
     NUDGE_NEG = 2
+
+
+def events_per_layer(cfg: EqSpikeConfig, spikes_prev) -> list:
+    """Events ``E_l`` each non-input layer accumulates: spikes of layers ``l-1`` and ``l+1`` last tick.
+
+    ``spikes_prev[l]`` is the number of spikes layer ``l`` emitted in the previous tick.
+    Returns a list indexed by layer (entry 0 is 0: the input layer accumulates nothing).
+    """
+    k = cfg.n_layers - 1
+    return [0] + [spikes_prev[l - 1] + (spikes_prev[l + 1] if l < k else 0) for l in range(1, k + 1)]
+
+
+def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
+    """Cycles of the accumulate phase: ``max_l (E_l * C_l + 2)``, or 1 when no layer has events.
+
+    ``C_l = ceil(n_l / lanes)`` chunk operations per event, issued back to back; +2 is the
+    adder stage and the cycle the controller sees every core idle.
+    """
+    from .layer import chunks
+    ev = events_per_layer(cfg, spikes_prev)
+    return max([1] + [ev[l] * chunks(cfg, l) + 2 for l in range(1, cfg.n_layers) if ev[l]])
+
+
+def update_cycles(cfg: EqSpikeConfig) -> int:
+    """Cycles of the update phase (no bus stalls): ``1 + max(n_0 + 3, max_{l>=1} n_l + 4)``.
+
+    One start cycle; then each core streams one neuron per cycle through its pipeline (input
+    core 2 stages, others 3) and reports done one cycle after its last write.
+    """
+    return 1 + max([cfg.layers[0] + 3] + [n + 4 for n in cfg.layers[1:]])
+
+
+def tick_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
+    """Cycles of one tick (bus without stalls): accumulate + update phase."""
+    return accumulate_cycles(cfg, spikes_prev) + update_cycles(cfg)
 
 
 def command_layout(cfg: EqSpikeConfig) -> data.StructLayout:

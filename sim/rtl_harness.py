@@ -131,6 +131,21 @@ class RTLHarness:
         await self.run_ticks(1, nudge_sign)
         return [regs["q"] for regs in self.registers()]
 
+    async def counters(self) -> dict:
+        """Every performance counter (see rtl.network.Status); per-layer ones as lists."""
+        out = {name: await self.status(name) for name in ("tick", "cycles", "acc_cycles", "upd_cycles")}
+        for name in ("issues", "events", "spikes", "overflows"):
+            out[name] = [await self.status(name, l) for l in range(self.cfg.n_layers)]
+        return out
+
+    async def tick_profile(self, nudge_sign: int = 0) -> dict:
+        """One tick; returns the counters' increments over it (cycles, issues per layer, ...)."""
+        before = await self.counters()
+        await self.run_ticks(1, nudge_sign)
+        after = await self.counters()
+        return {k: ([a - b for a, b in zip(after[k], before[k])] if isinstance(after[k], list)
+                    else after[k] - before[k]) for k in after}
+
     async def read_reg(self, l: int, name: str, n: int) -> int:
         """One register of one neuron through the host interface."""
         return await self.command(Op.READ, Space.STATE, layer=l, reg=Reg[name.upper()], row=n)
@@ -139,6 +154,42 @@ class RTLHarness:
         return await self.command(Op.READ, Space.STATUS, layer=l, reg=Status[name.upper()])
 
     # -- backdoor --------------------------------------------------------------------------------
+    def weight_words(self, model: FixedModel) -> dict:
+        """Expected contents of every weight memory, ``{(layer, "w_below"|"w_above"): [word, ...]}``.
+
+        Layer ``l`` stores ``W_{l-1}`` by rows (word ``j * C + c``, lane ``i``: ``W[j, c*lanes + i]``)
+        and ``W_l`` transposed (word ``k * C + c``, lane ``i``: ``W[c*lanes + i, k]``); lanes past
+        the layer's last neuron hold 0.
+        """
+        cfg, L, out = self.cfg, self.cfg.lanes, {}
+        for l, core in enumerate(self.dut.cores[1:], start=1):
+            n, C = cfg.layers[l], core.C
+            mats = [("w_below", model.weights[l - 1], cfg.weights[l - 1])]
+            if not core.is_output:
+                mats.append(("w_above", model.weights[l].T, cfg.weights[l]))
+            for name, w, fmt in mats:          # w: (sources, n_l)
+                mask = (1 << fmt.width) - 1
+                words = []
+                for src in range(w.shape[0]):
+                    for c in range(C):
+                        word = 0
+                        for i in range(L):
+                            if c * L + i < n:
+                                word |= (int(w[src, c * L + i]) & mask) << (i * fmt.width)
+                        words.append(word)
+                out[(l, name)] = words
+        return out
+
+    def load_backdoor(self, model: FixedModel):
+        """Write weights and biases straight into the memories (zero time; same layout as ``load``)."""
+        for (l, name), words in self.weight_words(model).items():
+            mem = getattr(self.dut.cores[l], name)
+            for addr, word in enumerate(words):
+                self.ctx.set(mem.data[addr], word)
+        for l, b in enumerate(model.biases, start=1):
+            for n, code in enumerate(b):
+                self.ctx.set(self.dut.cores[l].bias.data[n], int(code))
+
     def registers(self) -> list:
         """Every per-neuron register of every layer, read from the memories in zero time."""
         ctx, out = self.ctx, []
