@@ -174,6 +174,7 @@ class FloatState:
     a: list = None
     osa: list = None
     osa_nu: float = 1.0
+    drive: tuple = None     # cache (first tick, array): rho-independent input-layer drive, see FloatModel
 
 
 class FloatModel:
@@ -260,6 +261,51 @@ class FloatModel:
             new.append(np.clip((1.0 - eps) * st.s[l] + eps * drive, 0.0, 1.0))
         st.s = new
 
+    def _input_drive(self, st: FloatState, t: int) -> np.ndarray:
+        """``q_0^{t-1} @ W_0``: the first hidden layer's bottom-up input at tick ``t``.
+
+        The clamped input layer's sigma-delta spike train depends only on ``x`` and the lambda
+        schedule, never on the network, so it is simulated ahead for a block of ticks (from the
+        encoder registers after tick ``t-1``) and multiplied by ``W_0`` in one large GEMM instead
+        of one small product per tick. Same values as the per-tick product, 2-3x cheaper.
+        """
+        d = st.drive
+        if d is not None and d[0] <= t < d[0] + len(d[1]):
+            return d[1][t - d[0]]
+        B, n0 = st.s[0].shape
+        n1 = self.layers[1]
+        dyn = self.dyn
+        n_free, n_all = dyn.n_free, dyn.n_free + dyn.n_nudged
+        cap = max(1, min(128, (1 << 22) // max(1, B * max(n0, n1))))
+        phase_left = n_free - t + 1 if t <= n_free else n_all - t + 1 if t <= n_all else cap
+        K = max(1, min(cap, phase_left))
+        Q = np.empty((K, B, n0), dtype=self.dtype)
+        Q[0] = st.q[0]
+        phi, rho_last, r = st.phi[0], st.rho_last[0], rho(st.s[0])
+        for i in range(1, K):
+            lam = float(dyn.lam.at(t + i - 1))
+            a = self._predictive(r, rho_last, lam)
+            rho_last = r
+            phi, Q[i] = self._sigma_delta(phi, a)
+        U = (Q.reshape(K * B, n0) @ self.params.weights[0]).reshape(K, B, n1)
+        st.drive = (t, U)
+        return U[0]
+
+    @staticmethod
+    def _predictive(r, rho_last, lam: float):
+        """Predictive encoder value ``a = (rho - (1 - lambda) rho_last) / lambda``."""
+        a = rho_last * (1.0 - lam)
+        np.subtract(r, a, out=a)
+        a /= lam
+        return a
+
+    def _sigma_delta(self, phi, a):
+        """``phi' = phi + a; q = [phi' > 1/2]`` (strict); returns (``phi' - q``, ``q``)."""
+        phi = phi + a
+        q = (phi > 0.5).astype(self.dtype)                      # strict '>'
+        phi -= q
+        return phi, q
+
     def _tick_binary(self, st: FloatState, beta: float) -> None:
         W, WT, b = self.params.weights, self._weights_T, self.params.biases
         k = len(self.layers) - 1
@@ -271,20 +317,32 @@ class FloatModel:
             st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
         new_s = [st.s[0]]
         for l in range(1, k + 1):
-            u = st.q[l - 1] @ W[l - 1]
+            if l == 1 and self.dyn.encoder == "sigma_delta":
+                u = self._input_drive(st, t).copy()
+            else:
+                u = st.q[l - 1] @ W[l - 1]
             if l < k:
-                u = u + st.q[l + 1] @ WT[l]
-            st.v[l] = (1.0 - lam) * st.v[l] + lam * u          # decoder uses lambda^t
-            x = rho_prime(st.s[l]) * (st.v[l] + b[l - 1])       # bias added after decoding
+                u += st.q[l + 1] @ WT[l]
+            v = st.v[l] * (1.0 - lam)                           # decoder uses lambda^t
+            u *= lam
+            v += u
+            st.v[l] = v
+            x = v + b[l - 1]                                    # bias added after decoding
+            x *= rho_prime(st.s[l])
             nudge = self._nudge(st, l, beta)
             if nudge is not None:
-                x = x + nudge
+                x += nudge
             eps = self._osa_step(st.osa[l], st.osa_nu, x, t) if osa else float(self.dyn.eps.at(t))
-            new_s.append(np.clip((1.0 - eps) * st.s[l] + eps * x, 0.0, 1.0))
+            s = st.s[l] * (1.0 - eps)
+            x *= eps
+            s += x
+            np.minimum(s, 1.0, out=s)
+            np.maximum(s, 0.0, out=s)
+            new_s.append(s)
         st.s = new_s
         for l in range(k + 1):                                  # every layer sends, input too
             r = rho(st.s[l])
-            a = (r - (1.0 - lam) * st.rho_last[l]) / lam        # encoder uses lambda^t too
+            a = self._predictive(r, st.rho_last[l], lam)        # encoder uses lambda^t too
             st.rho_last[l] = r
             st.a[l] = a
             st.q[l] = self._encode(st, l, a)
@@ -292,22 +350,46 @@ class FloatModel:
     def _encode(self, st: FloatState, l: int, a):
         if self.dyn.encoder == "stochastic":
             return (a > self.rng.random(a.shape)).astype(self.dtype)
-        phi = st.phi[l] + a
-        q = (phi > 0.5).astype(self.dtype)                      # strict '>'
-        st.phi[l] = phi - q
+        st.phi[l], q = self._sigma_delta(st.phi[l], a)
         return q
 
     def _osa_step(self, reg: dict, nu: float, x, k: int):
-        """One OSA step on input ``x`` (spec section 3); returns alpha, the step size eps^t."""
+        """One OSA step on input ``x`` (spec section 3); returns alpha, the step size eps^t.
+
+        In-place numpy arithmetic, operation for operation the formulas of the spec::
+
+            err = x - theta
+            beta_bar  = (1 - nu) beta_bar  + nu err
+            delta_bar = (1 - nu) delta_bar + nu err^2
+            sigma2 = (delta_bar - beta_bar^2) / (1 + lambda_bar)
+            alpha  = 1 if k == 1 else 1 - (sigma2 + e) / (delta_bar + e)
+            lambda_bar = (1 - alpha)^2 lambda_bar + alpha^2
+            theta  = (1 - alpha) theta + alpha x        (OSA's own unclipped estimate)
+        """
         e = self.dyn.eps.e
         err = x - reg["theta"]
-        reg["beta_bar"] = (1.0 - nu) * reg["beta_bar"] + nu * err
-        reg["delta_bar"] = (1.0 - nu) * reg["delta_bar"] + nu * err * err
-        sigma2 = (reg["delta_bar"] - reg["beta_bar"] ** 2) / (1.0 + reg["lambda_bar"])
+        bb = reg["beta_bar"] * (1.0 - nu)
+        nerr = nu * err
+        bb += nerr
+        db = reg["delta_bar"] * (1.0 - nu)
+        nerr *= err
+        db += nerr
+        reg["beta_bar"], reg["delta_bar"] = bb, db
+        sigma2 = bb ** 2
+        np.subtract(db, sigma2, out=sigma2)
+        sigma2 /= 1.0 + reg["lambda_bar"]
         if k == 1:
             alpha = np.ones_like(x)
         else:
-            alpha = 1.0 - (sigma2 + e) / (reg["delta_bar"] + e)
-        reg["lambda_bar"] = (1.0 - alpha) ** 2 * reg["lambda_bar"] + alpha ** 2
-        reg["theta"] = (1.0 - alpha) * reg["theta"] + alpha * x   # OSA's own unclipped estimate
+            sigma2 += e
+            sigma2 /= db + e
+            alpha = np.subtract(1.0, sigma2, out=sigma2)
+        one_minus = 1.0 - alpha
+        lb = one_minus ** 2
+        lb *= reg["lambda_bar"]
+        lb += alpha ** 2
+        reg["lambda_bar"] = lb
+        theta = reg["theta"] * one_minus
+        theta += alpha * x
+        reg["theta"] = theta
         return alpha
