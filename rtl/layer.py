@@ -44,7 +44,7 @@ from .arith import reg_shape
 from .bus import address_shape, spike_signature
 from .neuron import NUDGE_SHAPE, Encoder, StateUpdate
 
-__all__ = ["HostSel", "host_data_width", "index_shape", "state_layout", "chunks", "LayerCore", "InputCore"]
+__all__ = ["HostSel", "mem_depth", "host_data_width", "index_shape", "state_layout", "chunks", "LayerCore", "InputCore"]
 
 
 class HostSel(enum.Enum, shape=3):
@@ -56,6 +56,19 @@ class HostSel(enum.Enum, shape=3):
     BIAS = 3
     TARGET = 4
     INPUT = 5
+
+
+def mem_depth(words: int) -> int:
+    """Depth of a memory holding ``words`` words: at least 2, so its address has a bit
+    (a 1-word memory would get a zero-width address port, which Verilog cannot declare)."""
+    return max(words, 2)
+
+
+def queue_depth(sources: int) -> int:
+    """Depth of the spike queue from a layer of ``sources`` neurons: all of them fit (at most one
+    spike each per tick); at least 3 because ``SyncFIFOBuffered`` of depth 2 holds a 1-word
+    memory (zero-width address) and of depth 1 runs at half rate."""
+    return max(sources, 3)
 
 
 def chunks(cfg: EqSpikeConfig, l: int) -> int:
@@ -177,15 +190,15 @@ class LayerCore(wiring.Component):
         L, C = cfg.lanes, self.C
         self.acc_fmt = cfg.acc_format(l)
         self.wb_fmt = cfg.weights[l - 1]
-        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=self.n_below * C, init=[])
+        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=mem_depth(self.n_below * C), init=[])
         if not self.is_output:
             self.wa_fmt = cfg.weights[l]
-            self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=self.n_above * C, init=[])
-        self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=C, init=[])
-        self.state = memory.Memory(shape=state_layout(cfg, l), depth=self.n, init=[])
-        self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=self.n, init=[])
+            self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C), init=[])
+        self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=mem_depth(C), init=[])
+        self.state = memory.Memory(shape=state_layout(cfg, l), depth=mem_depth(self.n), init=[])
+        self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=mem_depth(self.n), init=[])
         if self.is_output:
-            self.target = memory.Memory(shape=reg_shape(cfg.s), depth=self.n, init=[])
+            self.target = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
 
     def elaborate(self, platform):
         m = Module()
@@ -240,13 +253,13 @@ class LayerCore(wiring.Component):
 
         # -- spike queues: one per neighbour, deep enough for all its neurons ---------------------
         qb = m.submodules.queue_below = SyncFIFOBuffered(width=address_shape(self.n_below).width,
-                                                         depth=self.n_below)
+                                                         depth=queue_depth(self.n_below))
         m.d.comb += [qb.w_data.eq(self.from_below.payload), qb.w_en.eq(self.from_below.valid),
                      self.from_below.ready.eq(qb.w_rdy)]
         queues = [(qb, wb_rd, self.wb_fmt)]
         if not self.is_output:
             qa = m.submodules.queue_above = SyncFIFOBuffered(width=address_shape(self.n_above).width,
-                                                             depth=self.n_above)
+                                                             depth=queue_depth(self.n_above))
             m.d.comb += [qa.w_data.eq(self.from_above.payload), qa.w_en.eq(self.from_above.valid),
                          self.from_above.ready.eq(qa.w_rdy)]
             queues.append((qa, wa_rd, self.wa_fmt))
@@ -255,7 +268,7 @@ class LayerCore(wiring.Component):
         mode_clr = Signal()     # clear sweep running
 
         # -- accumulate: stage A issues (event, chunk), stage B adds ------------------------------
-        chunk = Signal(range(C))
+        chunk = Signal(range(max(C, 2)))
         first = queues[0][0].r_rdy
         use_below = first
         row = Mux(use_below, qb.r_data, qa.r_data) if len(queues) == 2 else qb.r_data
@@ -269,7 +282,7 @@ class LayerCore(wiring.Component):
             m.d.comb += qa.r_en.eq((issue & ~use_below & last_chunk) | (mode_clr & qa.r_rdy))
         with m.If(issue):
             m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
-        b_valid, b_below, b_chunk = Signal(), Signal(), Signal(range(C))
+        b_valid, b_below, b_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
         m.d.sync += [b_valid.eq(issue), b_below.eq(use_below), b_chunk.eq(chunk)]
 
         def lanes_of(word, fmt):
@@ -292,7 +305,7 @@ class LayerCore(wiring.Component):
         # -- update pass: stage 0 address, stage 1 state update, stage 2 encoder + write + spike --
         idx = Signal(range(max(n, 2)))          # neuron presented this cycle (stage 0)
         lane = Signal(range(max(L, 2)))
-        word = Signal(range(C))
+        word = Signal(range(max(C, 2)))
         s1_valid, s2_valid = Signal(), Signal()
         s1_idx, s2_idx = Signal.like(idx), Signal.like(idx)
         s1_lane = Signal.like(lane)
@@ -416,8 +429,8 @@ class InputCore(wiring.Component):
         super().__init__(members)
         enc_fields = {k: v for k, v in state_layout(cfg, 0).members.items() if k != "s"}
         self.enc_layout = data.StructLayout(enc_fields)
-        self.inputs = memory.Memory(shape=reg_shape(cfg.s), depth=self.n, init=[])
-        self.state = memory.Memory(shape=self.enc_layout, depth=self.n, init=[])
+        self.inputs = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
+        self.state = memory.Memory(shape=self.enc_layout, depth=mem_depth(self.n), init=[])
 
     def elaborate(self, platform):
         m = Module()

@@ -34,7 +34,7 @@ from amaranth.utils import ceil_log2
 from golden_model.config import EqSpikeConfig
 
 from .bus import Fork, Throttle
-from .layer import HostSel, InputCore, LayerCore, host_data_width, index_shape
+from .layer import HostSel, InputCore, LayerCore, host_data_width, index_shape, mem_depth
 
 __all__ = ["Op", "Space", "Reg", "Status", "Phase", "command_layout", "response_layout",
            "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "update_cycles",
@@ -177,7 +177,7 @@ class Network(wiring.Component):
             "running": Out(1),
         })
         self.cores = [InputCore(cfg, fault)] + [LayerCore(cfg, l, fault) for l in range(1, cfg.n_layers)]
-        self.roms = {name: memory.Memory(shape=unsigned(cfg.rom_width(name)), depth=cfg.n_steps,
+        self.roms = {name: memory.Memory(shape=unsigned(cfg.rom_width(name)), depth=mem_depth(cfg.n_steps),
                                          init=[int(v) for v in rom])
                      for name, rom in (("eps", cfg.eps_rom), ("lam", cfg.lam_rom),
                                        ("inv_lam", cfg.inv_lam_rom))}
