@@ -93,6 +93,9 @@ class TrainSettings:
         The fixed-point config (fixed mode; its weight formats are used as given).
     lr : tuple of float
         Learning rate per matrix.
+    lr_decay : float
+        Per-epoch factor: epoch ``e`` (1-based) uses ``lr * lr_decay**(e-1)``. 1 = constant, as in
+        the paper; below 1 damps the epoch-to-epoch noise of the final weights.
     epochs, batch, seed : int
     shuffle : bool
         Reshuffle the training set every epoch (seeded); off by default, as in the spec.
@@ -105,6 +108,7 @@ class TrainSettings:
     dynamics: Dynamics = field(default_factory=Dynamics)
     config: EqSpikeConfig | None = None
     lr: tuple = (0.1, 0.05)
+    lr_decay: float = 1.0
     epochs: int = 1
     batch: int = 20
     seed: int = 0
@@ -120,6 +124,8 @@ class TrainSettings:
         self.lr = tuple(float(r) for r in self.lr)
         if len(self.lr) != len(self.layers) - 1:
             raise ValueError(f"need one learning rate per matrix ({len(self.layers) - 1}), not {len(self.lr)}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay must be in (0, 1], not {self.lr_decay}")
         if self.epochs < 0 or self.batch < 1:
             raise ValueError(f"need epochs >= 0 and batch >= 1, not {self.epochs}/{self.batch}")
         if self.mode == "fixed":
@@ -137,7 +143,7 @@ class TrainSettings:
 
     def to_dict(self) -> dict:
         return {"layers": list(self.layers), "mode": self.mode, "dynamics": dynamics_to_dict(self.dynamics),
-                "lr": list(self.lr), "epochs": self.epochs, "batch": self.batch, "seed": self.seed,
+                "lr": list(self.lr), "lr_decay": self.lr_decay, "epochs": self.epochs, "batch": self.batch, "seed": self.seed,
                 "shuffle": self.shuffle, "dtype": np.dtype(self.dtype).name}
 
 
@@ -212,6 +218,7 @@ class Trainer:
         self.shuffle_rng = np.random.default_rng([settings.seed, 3])
         self.history: list[EpochMetrics] = []
         self.clipped = 0
+        self.epoch = 0
 
     # one minibatch -------------------------------------------------------------------------------
     def phases(self, x: np.ndarray, y1h: np.ndarray, beta: float) -> tuple[list, list]:
@@ -242,8 +249,14 @@ class Trainer:
             beta = st.config.beta2_code / 2.0 ** (st.config.beta_frac + 1) * np.sign(beta)
         loss = float(np.mean(np.sum((s_free[-1] - y1h) ** 2, axis=1)))
         pred = np.argmax(s_free[-1], axis=1)
-        eqprop_update(self.params, s_free, s_nudged, beta, st.lr)
+        eqprop_update(self.params, s_free, s_nudged, beta, self.lr)
         return loss, pred
+
+    @property
+    def lr(self) -> tuple:
+        """Learning rates of the current epoch (``lr * lr_decay**(epoch - 1)``)."""
+        f = self.settings.lr_decay ** max(self.epoch - 1, 0)
+        return tuple(r * f for r in self.settings.lr)
 
     # epochs -------------------------------------------------------------------------------------
     def predict(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
@@ -255,6 +268,7 @@ class Trainer:
     def train_epoch(self, x: np.ndarray, y: np.ndarray, n_classes: int, progress: Callable | None = None):
         """One pass over ``(x, y)`` in minibatches; returns (mean loss, running accuracy)."""
         st = self.settings
+        self.epoch += 1
         order = self.shuffle_rng.permutation(len(x)) if st.shuffle else np.arange(len(x))
         eye = np.eye(n_classes, dtype=np.float32)
         loss_sum, correct, seen = 0.0, 0, 0

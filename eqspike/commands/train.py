@@ -35,6 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", default=None,
                    help="learning rate per matrix, comma-separated (default: 0.1,0.05 digits; "
                         "0.05,0.025 fashion-mnist)")
+    p.add_argument("--lr-decay", type=float, default=None,
+                   help="per-epoch learning-rate factor (default: 0.9 digits, 1 otherwise)")
     p.add_argument("--beta", type=float, default=None,
                    help="nudging strength magnitude; sign random per minibatch (default 0.5)")
     p.add_argument("--free-steps", type=int, default=None,
@@ -104,7 +106,8 @@ def build_settings(args, data) -> TrainSettings:
                        lam=lam, encoder=args.encoder,
                        n_free=args.free_steps if args.free_steps is not None else 100,
                        n_nudged=args.nudged_steps if args.nudged_steps is not None else 50, beta=beta)
-    return TrainSettings(layers=layers, mode=args.mode, dynamics=dyn, config=config, lr=lr,
+    lr_decay = args.lr_decay if args.lr_decay is not None else defaults.get("lr_decay", 1.0)
+    return TrainSettings(layers=layers, mode=args.mode, dynamics=dyn, config=config, lr=lr, lr_decay=lr_decay,
                          epochs=epochs, batch=args.batch, seed=args.seed, shuffle=args.shuffle,
                          dtype=np.float64 if args.float64 else np.float32)
 

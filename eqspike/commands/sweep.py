@@ -1,0 +1,86 @@
+"""``eqspike sweep``: fixed-point accuracy of trained weights versus weight bits and state bits."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+NAME = "sweep"
+HELP = ("accuracy of trained weights vs weight bits (3..12) and state fraction bits, "
+        "in parallel processes; writes a CSV and a PNG")
+
+
+def _int_list(text: str, what: str) -> list:
+    out = []
+    try:
+        for part in str(text).split(","):
+            if "-" in part:
+                a, b = part.split("-")
+                out += list(range(int(a), int(b) + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise ValueError(f"{what} must be integers like 3-12 or 4,6,8, not {text!r}") from None
+    if not out or min(out) < 1:
+        raise ValueError(f"{what} must be positive integers, not {text!r}")
+    return out
+
+
+def add_arguments(p) -> None:
+    from ._common import add_data_arguments
+    p.add_argument("--weights", required=True, help="output folder of 'eqspike train' or a .npz")
+    add_data_arguments(p)
+    p.set_defaults(dataset=None)
+    p.add_argument("--config", default=None, help="base fixed-point config JSON (default: the folder's)")
+    p.add_argument("--weight-bits", default="3-12", help="weight widths to try (default 3-12)")
+    p.add_argument("--state-fracs", default="4,5,6,7,8,10,12,14,16",
+                   help="fraction bits of s, v, x, a, phi to try (default 4,5,6,7,8,10,12,14,16)")
+    p.add_argument("--processes", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--out", default=None, help="folder for sweep.csv and sweep.png (default WEIGHTS/sweep)")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from golden_model.float_model import Dynamics
+    from golden_model.sweep import run_sweep, smallest_within, sweep_variants
+    from golden_model.training import predict
+
+    from .compare import prepare
+
+    ckpt, data, cfg, dyn = prepare(args)
+    wb = _int_list(args.weight_bits, "--weight-bits")
+    sf = _int_list(args.state_fracs, "--state-fracs")
+    t0 = time.perf_counter()
+    x, y = data.x_test, data.y_test
+    variants = sweep_variants(cfg, ckpt.params, wb, sf)
+    hw_pred = predict(ckpt.params, Dynamics.from_config(cfg), x)
+    ref = {"binary_hw": float(np.mean(hw_pred == y))}
+    if dyn.mode == "binary":
+        ref["binary (training dynamics)"] = float(np.mean(predict(ckpt.params, dyn, x) == y))
+    print(f"{data.name}: {len(x)} test samples, {len(variants)} variants; float binary with the config's "
+          f"dynamics {100 * ref['binary_hw']:.2f}%")
+    print(f"{'sweep':<12}{'bits':>5}  {'accuracy':>9}  {'agreement':>9}  formats")
+
+    def show(r):
+        print(f"{r['sweep']:<12}{r['bits']:>5}  {100 * r['fixed_accuracy']:>8.2f}%  {100 * r['agreement']:>8.2f}%  "
+              f"W {r['weight_formats']}, s {r['state_format']}, {r['weights_clipped']} weights clipped, "
+              f"{r['overflows']} overflows", flush=True)
+
+    rows = run_sweep(ckpt.params, x, y, cfg, hw_pred, variants, processes=args.processes,
+                     batch=args.batch, progress=show)
+    out = Path(args.out) if args.out else ckpt.path / "sweep"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "sweep.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    from eqspike.training_plots import sweep_plot
+    sweep_plot(rows, out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)")
+    for kind in ("weight_bits", "state_frac"):
+        b = smallest_within(rows, kind, ref["binary_hw"])
+        print(f"smallest {kind} within 0.5 point of binary_hw: {b if b is not None else 'none'}")
+    print(f"{time.perf_counter() - t0:.1f} s; wrote {out / 'sweep.csv'} and {out / 'sweep.png'}")
+    return 0
