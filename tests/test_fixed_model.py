@@ -131,8 +131,8 @@ def test_fixed_sigma_delta_mean_error_bound(codes, T):
     for _ in range(T):
         m.tick(st_)
         total += st_.q[0][0]
-    x = np.array(codes) / (1 << 12)
-    assert np.all(np.abs(total / T - x) <= 1 / (2 * T))
+    # |mean - x| <= 1/(2T)  <=>  2 |count * 2^12 - T * code| <= 2^12, in exact integers
+    assert np.all(2 * np.abs(total.astype(np.int64) * (1 << 12) - T * np.array(codes)) <= (1 << 12))
 
 
 # -- accumulation order ------------------------------------------------------------------------
