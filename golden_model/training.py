@@ -331,8 +331,9 @@ def load_checkpoint(path) -> Checkpoint:
         raise FileNotFoundError(f"weights file {str(weights)!r} does not exist")
     try:
         params = Params.load(weights)
-    except (OSError, KeyError, EOFError) as e:
-        raise ValueError(f"{weights}: not a weights file ({type(e).__name__}: {e})") from None
+    except (OSError, KeyError, EOFError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{weights}: not a weights file ({msg[:80]})") from None
     cfg_path = folder / CONFIG_FILE
     config = EqSpikeConfig.load(cfg_path) if cfg_path.is_file() else hardware_config(params)
     training = json.loads((folder / TRAINING_FILE).read_text()) if (folder / TRAINING_FILE).is_file() else {}
