@@ -190,7 +190,8 @@ class LayerCore(wiring.Component):
         L, C = cfg.lanes, self.C
         self.acc_fmt = cfg.acc_format(l)
         self.wb_fmt = cfg.weights[l - 1]
-        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=mem_depth(self.n_below * C), init=[])
+        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=mem_depth(self.n_below * C),
+                                     init=[])
         if not self.is_output:
             self.wa_fmt = cfg.weights[l]
             self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C), init=[])
@@ -269,10 +270,9 @@ class LayerCore(wiring.Component):
 
         # -- accumulate: stage A issues (event, chunk), stage B adds ------------------------------
         chunk = Signal(range(max(C, 2)))
-        first = queues[0][0].r_rdy
-        use_below = first
+        use_below = qb.r_rdy                    # events from below first, then from above
         row = Mux(use_below, qb.r_data, qa.r_data) if len(queues) == 2 else qb.r_data
-        have = first if len(queues) == 1 else (first | qa.r_rdy)
+        have = qb.r_rdy if len(queues) == 1 else (qb.r_rdy | qa.r_rdy)
         issue = self.acc_en & have & ~mode_upd & ~mode_clr
         last_chunk = chunk == C - 1
         for _, rd, _ in queues:

@@ -26,7 +26,7 @@ One tick (Jacobi: tick t reads only the spikes of tick t-1):
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -190,16 +190,17 @@ class Network(wiring.Component):
             m.submodules[f"core{l}"] = core
 
         # -- spike bus: layer l -> l+1 (from below) and l -> l-1 (from above, l-1 >= 1) --------
-        seed = [self.bus_stall or 0]
+        throttles = []
 
         def link(src, dst):
             if self.bus_stall is None:
                 wiring.connect(m, src, dst)
                 return
-            seed[0] = (seed[0] * 75 + 74) % 65537 or 1
-            thr = Throttle(src.payload.shape(), min(max(seed[0], 1), 65535))
-            m.submodules[f"throttle{len(seed)}"] = thr
-            seed.append(0)
+            # a different LFSR seed per link, all derived from bus_stall
+            seed = (self.bus_stall * 40503 + len(throttles) * 2654435761) % 65535 + 1
+            thr = Throttle(src.payload.shape(), seed)
+            m.submodules[f"throttle{len(throttles)}"] = thr
+            throttles.append(thr)
             wiring.connect(m, src, thr.i)
             wiring.connect(m, thr.o, dst)
 
@@ -314,9 +315,9 @@ class Network(wiring.Component):
 
         acc_cores = cores[1:]
         all_idle = Signal()
-        m.d.comb += all_idle.eq(~any_of(core.busy for core in cores))
+        m.d.comb += all_idle.eq(~Cat(core.busy for core in cores).any())
         acc_done = Signal()
-        m.d.comb += acc_done.eq(all_of(core.acc_idle for core in acc_cores))
+        m.d.comb += acc_done.eq(Cat(core.acc_idle for core in acc_cores).all())
 
         def respond(value):
             m.d.sync += [rsp_valid.eq(1), rsp_data.eq(value)]
@@ -386,16 +387,3 @@ class Network(wiring.Component):
                         m.next = "ACCUMULATE"
         return m
 
-
-def any_of(values):
-    out = 0
-    for v in values:
-        out = out | v
-    return out
-
-
-def all_of(values):
-    out = 1
-    for v in values:
-        out = out & v
-    return out

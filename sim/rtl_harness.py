@@ -92,8 +92,9 @@ class RTLHarness:
                       data=0) -> int:
         """Send one command, wait for its response, return the response data."""
         ctx, dut = self.ctx, self.dut
-        ctx.set(dut.cmd.payload, {"op": op, "space": space, "layer": layer, "reg": int(reg.value if hasattr(reg, "value") else reg),
-                                  "phase": phase, "row": row, "col": col, "data": int(data)})
+        reg = reg.value if hasattr(reg, "value") else int(reg)
+        ctx.set(dut.cmd.payload, {"op": op, "space": space, "layer": layer, "reg": reg, "phase": phase,
+                                  "row": row, "col": col, "data": int(data)})
         ctx.set(dut.cmd.valid, 1)
         await ctx.tick().until(dut.cmd.ready)
         ctx.set(dut.cmd.valid, 0)
@@ -206,3 +207,88 @@ class RTLHarness:
                         regs[name][i] = int(getattr(word, name))
             out.append(regs)
         return out
+
+
+def digits_network(cfg: EqSpikeConfig, sample: int = 0, seed: int = 0):
+    """Glorot weights (quantised to ``cfg``) and one real scikit-learn digit (pixels / 16).
+
+    Returns ``(model, x_codes, y_codes)``; ``cfg.layers`` must start with 64 inputs.
+    """
+    from sklearn.datasets import load_digits
+
+    from golden_model.fixed_model import quantise_params
+    from golden_model.float_model import glorot_params
+
+    digits = load_digits()
+    params = glorot_params(cfg.layers, np.random.default_rng(seed))
+    w, b, _ = quantise_params(cfg, params)
+    model = FixedModel(cfg, w, b)
+    x = model.encode_inputs(digits.data[sample] / 16.0)
+    y = np.zeros(cfg.layers[-1], dtype=np.int64)
+    y[digits.target[sample] % cfg.layers[-1]] = 1 << cfg.s.frac
+    return model, x, y
+
+
+def profile_run(cfg: EqSpikeConfig, model: FixedModel, x, y, n_free: int, n_nudged: int = 0,
+                nudge_sign: int = 1, check: bool = True) -> list:
+    """Simulate a sample tick by tick; per tick the counter increments (``tick_profile``) plus
+    ``prev`` (the model's spike counts of the previous tick). With ``check`` every register is
+    compared with the model (raises AssertionError on the first mismatch)."""
+    st = model.reset(np.asarray(x)[None], np.asarray(y)[None])
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        h.load_backdoor(model)
+        await h.reset(x, y)
+        rows = []
+        for t in range(n_free + n_nudged):
+            sign = 0 if t < n_free else nudge_sign
+            prev = [int(q.sum()) for q in st.q]
+            model.tick(st, sign)
+            row = await h.tick_profile(sign)
+            row["prev"] = prev
+            rows.append(row)
+            if check:
+                bad = diff_registers(h.registers(), st)
+                assert not bad, bad
+        return rows
+
+    return h.run(body)
+
+
+def _main(argv=None) -> int:
+    """Measure cycles per tick and accumulate SOP/cycle on the digits network (docs/architecture.md)."""
+    import argparse
+
+    from golden_model.config import default_config
+    from rtl.network import events_per_layer, tick_cycles
+
+    p = argparse.ArgumentParser(description=_main.__doc__)
+    p.add_argument("--lanes", type=int, nargs="+", default=[1, 10, 100])
+    p.add_argument("--sample", type=int, default=0)
+    p.add_argument("--free", type=int, default=100)
+    p.add_argument("--nudged", type=int, default=50)
+    args = p.parse_args(argv)
+    for lanes in args.lanes:
+        cfg = default_config((64, 100, 10)).replace(lanes=lanes)
+        model, x, y = digits_network(cfg, args.sample)
+        rows = profile_run(cfg, model, x, y, args.free, args.nudged)
+        cyc = np.array([r["cycles"] for r in rows])
+        acc = np.array([r["acc_cycles"] for r in rows])
+        sops = np.array([sum(e * n for e, n in zip(events_per_layer(cfg, r["prev"]), cfg.layers))
+                         for r in rows])
+        formula_ok = all(r["cycles"] == tick_cycles(cfg, r["prev"]) for r in rows)
+        busy = acc > 1
+        # the hidden core (layer 1) is the busiest: its own synaptic operations per phase cycle
+        hidden = np.array([events_per_layer(cfg, r["prev"])[1] * cfg.layers[1] for r in rows])
+        print(f"lanes {lanes}: {len(rows)} ticks, cycles/tick mean {cyc.mean():.1f} "
+              f"(min {cyc.min()}, max {cyc.max()}), accumulate {acc.mean():.1f}, update {rows[0]['upd_cycles']}; "
+              f"SOP/cycle in accumulate: all cores {sops[busy].sum() / acc[busy].sum():.2f}, "
+              f"hidden core {hidden[busy].sum() / acc[busy].sum():.2f} "
+              f"({hidden[busy].sum() / acc[busy].sum() / lanes:.3f} x lanes); "
+              f"spikes/tick {np.mean([sum(r['spikes']) for r in rows]):.1f}; formula exact: {formula_ok}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,15 +1,12 @@
 """Cycle budget: the documented formulas (rtl.network.tick_cycles) == simulation, tick by tick,
 and the accumulate loop's synaptic operations per cycle on the digits network."""
 
-import numpy as np
 import pytest
 
 from golden_model.config import default_config
-from golden_model.fixed_model import FixedModel, quantise_params
-from golden_model.float_model import glorot_params
 from rtl.layer import chunks
 from rtl.network import accumulate_cycles, events_per_layer, tick_cycles, update_cycles
-from sim.rtl_harness import RTLHarness
+from sim.rtl_harness import RTLHarness, digits_network
 
 from test_rtl_network import random_network
 
@@ -50,19 +47,6 @@ def test_tick_cycles_formula_matches_simulation(layers, lanes):
         assert p["events"] == ev
         assert p["issues"] == [ev[l] * chunks(cfg, l) if l else 0 for l in range(cfg.n_layers)]
         assert p["spikes"] == now
-
-
-def digits_network(cfg, sample=0, seed=0):
-    """A Glorot network on the digits layers and one real sklearn digits sample (pixels / 16)."""
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    params = glorot_params(cfg.layers, np.random.default_rng(seed))
-    w, b, _ = quantise_params(cfg, params)
-    model = FixedModel(cfg, w, b)
-    x = model.encode_inputs(digits.data[sample] / 16.0)
-    y = np.zeros(cfg.layers[-1], dtype=np.int64)
-    y[digits.target[sample]] = 1 << cfg.s.frac
-    return model, x, y
 
 
 def test_digits_accumulate_reaches_sop_target():

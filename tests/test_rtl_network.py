@@ -78,7 +78,8 @@ CASES = {
         n_free=14, n_nudged=6, eps=Schedule.constant(0.5), lam=Schedule.constant(0.4), lanes=5), 5, +1, None),
     "16-12-4-no-predictive-power-eps": (default_config((16, 12, 4)).replace(
         n_free=14, n_nudged=6, eps=Schedule.power(0.9, 0.5), lam=Schedule.constant(1.0), lanes=2), 6, -1, None),
-    "5-3-1-single-output-neuron": (default_config((5, 3, 1)).replace(n_free=10, n_nudged=5, lanes=2), 9, +1, None),
+    "5-3-1-single-output-neuron": (default_config((5, 3, 1)).replace(n_free=10, n_nudged=5, lanes=2),
+                                   9, +1, None),
     "20-8-8-3-bus-stalls": (default_config((20, 8, 8, 3)).replace(n_free=12, n_nudged=6, lanes=2), 7, +1, 0x1D3),
 }
 
