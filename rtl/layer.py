@@ -185,6 +185,11 @@ class LayerCore(wiring.Component):
             members["nudge"] = In(NUDGE_SHAPE)
         members.update(_control_members(cfg))
         members.update(_host_members(cfg, l))
+        # host read-back of parameters (valid the cycle after h_row/h_col, outside accumulate)
+        members["h_rd_weight"] = Out(reg_shape(cfg.weights[l - 1]))   # W_{l-1}[h_row, h_col]
+        members["h_rd_bias"] = Out(reg_shape(cfg.biases[l - 1]))      # b_l[h_rd_addr]
+        if self.is_output:
+            members["h_rd_target"] = Out(reg_shape(cfg.s))            # y[h_rd_addr]
         super().__init__(members)
         # memories are built here so that tests and the harness can reach them by name
         L, C = cfg.lanes, self.C
@@ -277,6 +282,8 @@ class LayerCore(wiring.Component):
         last_chunk = chunk == C - 1
         for _, rd, _ in queues:
             m.d.comb += rd.addr.eq(row * C + chunk)
+        with m.If(~self.acc_en):   # host read-back of W_{l-1}[h_row, h_col]
+            m.d.comb += wb_rd.addr.eq(self.h_row * C + self.h_col // L)
         m.d.comb += [qb.r_en.eq((issue & use_below & last_chunk) | (mode_clr & qb.r_rdy))]
         if len(queues) == 2:
             m.d.comb += qa.r_en.eq((issue & ~use_below & last_chunk) | (mode_clr & qa.r_rdy))
@@ -285,9 +292,9 @@ class LayerCore(wiring.Component):
         b_valid, b_below, b_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
         m.d.sync += [b_valid.eq(issue), b_below.eq(use_below), b_chunk.eq(chunk)]
 
-        def lanes_of(word, fmt):
+        def lanes_of(word, fmt, shift=True):
             # each weight shifted left to the accumulator's fraction bits (exact)
-            return [word[i * fmt.width:(i + 1) * fmt.width].as_signed() << (self.acc_fmt.frac - fmt.frac)
+            return [word[i * fmt.width:(i + 1) * fmt.width].as_signed() << ((self.acc_fmt.frac - fmt.frac) * shift)
                     for i in range(L)]
 
         w_lanes = lanes_of(wb_rd.data, self.wb_fmt)
@@ -332,7 +339,13 @@ class LayerCore(wiring.Component):
         # memory read addresses: the update pass when running, else the host's read address
         for rd in (st_rd, b_rd) + ((y_rd,) if self.is_output else ()):
             m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
-        m.d.comb += self.h_rd_data.eq(st_rd.data)
+        m.d.comb += [self.h_rd_data.eq(st_rd.data), self.h_rd_bias.eq(b_rd.data)]
+        if self.is_output:
+            m.d.comb += self.h_rd_target.eq(y_rd.data)
+        rd_lane = Signal.like(lane_of)
+        m.d.sync += rd_lane.eq(lane_of)
+        wb_host = lanes_of(wb_rd.data, self.wb_fmt, shift=False)
+        m.d.comb += self.h_rd_weight.eq(Array(wb_host)[rd_lane] if L > 1 else wb_host[0])
         with m.If(mode_upd):
             m.d.comb += [acc_rd.addr.eq(word), acc_rd.en.eq(~stall)]
         with m.Else():

@@ -7,9 +7,10 @@ one outstanding command at a time). Commands (``op``):
 
 ``WRITE``  ``space`` WEIGHT (``layer`` = matrix m, ``row`` = j, ``col`` = k: W_m[j, k]), BIAS
            (``layer`` l >= 1, ``row`` n), INPUT (``row`` n), TARGET (``row`` n); answers 0.
-``READ``   ``space`` STATE (``layer``, ``reg`` a :class:`Reg`, ``row`` n) or STATUS (``reg`` a
-           :class:`Status`, ``layer`` for the per-layer counters); answers the value,
-           sign-extended (``s``, ``rho_last``, ``q`` and counters are non-negative).
+``READ``   ``space`` STATE (``layer``, ``reg`` a :class:`Reg`, ``row`` n), STATUS (``reg`` a
+           :class:`Status`, ``layer`` for the per-layer counters), or any space WRITE takes
+           (read-back, same addressing); answers the value, sign-extended (``s``,
+           ``rho_last``, ``q`` and counters are non-negative).
 ``RUN``    ``data`` = N ticks in ``phase`` (FREE, NUDGE_POS, NUDGE_NEG); answers the tick
            counter afterwards. Stops early at ``cfg.n_steps`` (the schedule ROMs' length).
 ``RESET``  new sample: zeroes every per-neuron register, the queued spikes, the tick counter
@@ -299,6 +300,22 @@ class Network(wiring.Component):
                             if name in fields.shape().members:
                                 with m.Case(reg):
                                     m.d.comb += state_value.eq(getattr(fields, name))
+        param_value = Signal(signed(host_data_width(cfg)))   # read-back of host-written parameters
+        with m.Switch(c.space):
+            with m.Case(Space.WEIGHT):
+                with m.Switch(c.layer):
+                    for l in range(1, k + 1):
+                        with m.Case(l - 1):
+                            m.d.comb += param_value.eq(cores[l].h_rd_weight)
+            with m.Case(Space.BIAS):
+                with m.Switch(c.layer):
+                    for l in range(1, k + 1):
+                        with m.Case(l):
+                            m.d.comb += param_value.eq(cores[l].h_rd_bias)
+            with m.Case(Space.INPUT):
+                m.d.comb += param_value.eq(cores[0].h_rd_data.s)
+            with m.Case(Space.TARGET):
+                m.d.comb += param_value.eq(cores[k].h_rd_target)
         status_value = Signal(signed(host_data_width(cfg)))
         with m.Switch(c.reg):
             for st, ctr in ((Status.TICK, t_done), (Status.CYCLES, cycles),
@@ -352,7 +369,15 @@ class Network(wiring.Component):
                         respond(0)
             with m.State("READ"):
                 m.d.comb += self.running.eq(1)
-                respond(Mux(c.space == Space.STATUS, status_value, state_value))
+                with m.Switch(c.space):
+                    with m.Case(Space.STATUS):
+                        respond(status_value)
+                    with m.Case(Space.STATE):
+                        respond(state_value)
+                    with m.Case(Space.WEIGHT, Space.BIAS, Space.INPUT, Space.TARGET):
+                        respond(param_value)
+                    with m.Default():
+                        respond(0)
             with m.State("CLEAR"):
                 m.d.comb += self.running.eq(1)
                 with m.If(all_idle):

@@ -151,6 +151,10 @@ class RTLHarness:
         """One register of one neuron through the host interface."""
         return await self.command(Op.READ, Space.STATE, layer=l, reg=Reg[name.upper()], row=n)
 
+    async def read_param(self, space: str, layer: int = 0, row: int = 0, col: int = 0) -> int:
+        """Read back a host-written parameter: space "weight" (layer = matrix), "bias", "input", "target"."""
+        return await self.command(Op.READ, Space[space.upper()], layer=layer, row=row, col=col)
+
     async def status(self, name: str, l: int = 0) -> int:
         return await self.command(Op.READ, Space.STATUS, layer=l, reg=Status[name.upper()])
 

@@ -133,6 +133,7 @@ def test_broken_rtl_is_caught(fault, cfg):
 
 
 def test_host_reads_match_backdoor_and_reset_starts_a_new_sample():
+    """READ STATE == backdoor, parameter read-back, RUN stops at n_steps, RESET = fresh sample."""
     cfg = default_config((16, 12, 4)).replace(n_free=10, n_nudged=4, lanes=2)
     model, x, y = random_network(cfg, 21)
     _, x2, y2 = random_network(cfg, 22)
@@ -147,6 +148,14 @@ def test_host_reads_match_backdoor_and_reset_starts_a_new_sample():
             for name in regs[l]:
                 for n in (0, cfg.layers[l] - 1):
                     assert await h.read_reg(l, name, n) == regs[l][name][n], (l, name, n)
+        # parameters read back as written (weights through core l+1's row copy)
+        for mat, w in enumerate(model.weights):
+            for j, kk in ((0, 0), (w.shape[0] - 1, w.shape[1] - 1), (1, w.shape[1] // 2)):
+                assert await h.read_param("weight", mat, j, kk) == w[j, kk]
+        for l, b in enumerate(model.biases, start=1):
+            assert await h.read_param("bias", l, b.shape[0] - 1) == b[-1]
+        assert await h.read_param("input", 0, 3) == x[3]
+        assert [await h.read_param("target", 0, n) for n in range(cfg.layers[-1])] == list(y)
         # a RUN past the schedule stops at n_steps
         assert await h.run_ticks(100, 1) == cfg.n_steps
         assert await h.status("tick") == cfg.n_steps
