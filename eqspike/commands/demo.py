@@ -69,6 +69,11 @@ def run(args) -> int:
 
     from . import compare, sweep, train
 
+    from threadpoolctl import threadpool_limits
+
+    # training and the convergence study run side by side on 2 cores: one BLAS thread each
+    # (spinning BLAS threads on an oversubscribed machine cost far more than they gain)
+    threadpool_limits(1)
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

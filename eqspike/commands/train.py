@@ -57,6 +57,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the training set every epoch")
     p.add_argument("--float64", action="store_true", help="float64 float models (default float32)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS threads (default: the library's; 1 is best on a busy machine)")
     p.add_argument("--out", default=None, help="output folder (default out/train-DATASET-MODE)")
     p.add_argument("--json", default=None, help="write train/test accuracy, epochs and seconds here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -113,6 +115,11 @@ def build_settings(args, data) -> TrainSettings:
 
 
 def run(args) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be >= 1, not {args.threads}")
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
     data = load_data(args)
     settings = build_settings(args, data)
     init = None
