@@ -45,9 +45,11 @@ def register_profile_plot(registers, path, title: str = "") -> None:
     plt.close(fig)
 
 
-def sweep_plot(rows, path, references: dict, title: str = "") -> None:
-    """Accuracy vs bits, one panel per swept quantity; horizontal lines for float references."""
-    kinds = sorted({r["sweep"] for r in rows})
+def sweep_plot(rows, path, references: dict, title: str = "", defaults: dict | None = None) -> None:
+    """Accuracy vs bits, one panel per swept quantity; horizontal lines for float references,
+    a vertical line at ``defaults[sweep]`` (the base config's value)."""
+    order = {"weight_bits": 0, "state_frac": 1}
+    kinds = sorted({r["sweep"] for r in rows}, key=lambda k: (order.get(k, 9), k))
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.2), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
         rs = sorted((r for r in rows if r["sweep"] == kind), key=lambda r: r["bits"])
@@ -60,6 +62,8 @@ def sweep_plot(rows, path, references: dict, title: str = "") -> None:
         if "binary_hw" in references:
             ax.axhspan(100 * references["binary_hw"] - 0.5, 100 * references["binary_hw"] + 0.5,
                        color="tab:green", alpha=0.12, label="binary_hw +- 0.5 point")
+        if defaults and kind in defaults:
+            ax.axvline(defaults[kind], color="tab:red", lw=0.8, ls=":", label=f"default config ({defaults[kind]})")
         ax.set_xlabel({"weight_bits": "weight bits (per-matrix power-of-two scale)",
                        "state_frac": "fraction bits of s, v, x, a, phi"}.get(kind, kind))
         ax.set_ylabel("test accuracy / agreement (%)")

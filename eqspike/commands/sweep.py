@@ -78,7 +78,8 @@ def run(args) -> int:
         w.writeheader()
         w.writerows(rows)
     from eqspike.training_plots import sweep_plot
-    sweep_plot(rows, out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)")
+    sweep_plot(rows, out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)",
+               defaults={"weight_bits": cfg.weights[0].width, "state_frac": cfg.s.frac})
     for kind in ("weight_bits", "state_frac"):
         b = smallest_within(rows, kind, ref["binary_hw"])
         print(f"smallest {kind} within 0.5 point of binary_hw: {b if b is not None else 'none'}")
