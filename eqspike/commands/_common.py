@@ -15,7 +15,7 @@ __all__ = ["DATASET_DEFAULTS", "parse_floats", "parse_layers", "parse_eps", "par
 
 #: Per data set defaults (spec sections 5 and 8): hidden width, epochs, learning rates.
 DATASET_DEFAULTS = {
-    "digits": {"hidden": (100,), "epochs": 30, "lr": (0.1, 0.05)},
+    "digits": {"hidden": (100,), "epochs": 30, "lr": (0.1, 0.05), "lr_decay": 0.9},
     "fashion-mnist": {"hidden": (500,), "epochs": 3, "lr": (0.05, 0.025)},
     "idx": {"hidden": (500,), "epochs": 3, "lr": (0.05, 0.025)},
     "mnist": {"hidden": (500,), "epochs": 25, "lr": (0.1, 0.05)},
