@@ -13,7 +13,8 @@ Accumulate (event-driven, ``acc_en``)
     (synchronous reads), cycle 2 writes the sum back; the accumulator memory's read port is
     transparent to its write port, so the next event's read of the same word sees the sum
     being written (no bubbles when ``C == 1``). Chunks of consecutive events issue back to back:
-    ``E * C`` cycles for ``E`` events, plus the pipeline's 1-cycle tail.
+    ``E * C`` cycles for ``E`` events; the last sum is written in the cycle the core reports
+    idle, which is also the cycle the network starts the update pass.
 
 Update (``upd_start``, one neuron per cycle, three stages)
     stage 0 presents neuron ``n``'s address to every memory; stage 1 computes
@@ -306,7 +307,9 @@ class LayerCore(wiring.Component):
         m.d.comb += [
             self.acc_issue.eq(issue),
             self.acc_pop.eq(issue & last_chunk),
-            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1) & ~b_valid),
+            # idle once the last event has issued: its adder write (stage B, this cycle) lands
+            # before the update pass can read the word (stage 0 runs the cycle after upd_start)
+            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1)),
         ]
 
         # -- update pass: stage 0 address, stage 1 state update, stage 2 encoder + write + spike --
@@ -411,7 +414,8 @@ class LayerCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Elif(queues_empty):
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq(mode_upd | mode_clr | self.upd_start | self.clr_start)
+        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid)) | mode_clr
+                                 | self.upd_start | self.clr_start)
         return m
 
 
@@ -505,5 +509,5 @@ class InputCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Else():
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq(mode_upd | mode_clr | self.upd_start | self.clr_start)
+        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid)) | mode_clr | self.upd_start | self.clr_start)
         return m

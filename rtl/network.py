@@ -105,23 +105,24 @@ def events_per_layer(cfg: EqSpikeConfig, spikes_prev) -> list:
 
 
 def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
-    """Cycles of the accumulate phase: ``max_l (E_l * C_l + 2)``, or 1 when no layer has events.
+    """Cycles of the accumulate phase: ``1 + max_l E_l * C_l``.
 
-    ``C_l = ceil(n_l / lanes)`` chunk operations per event, issued back to back; +2 is the
-    adder stage and the cycle the controller sees every core idle.
+    ``C_l = ceil(n_l / lanes)`` chunk operations per event, issued back to back, one per
+    cycle; +1 is the cycle in which every core is idle (the last adder write, and the start of
+    the update pass).
     """
     from .layer import chunks
     ev = events_per_layer(cfg, spikes_prev)
-    return max([1] + [ev[l] * chunks(cfg, l) + 2 for l in range(1, cfg.n_layers) if ev[l]])
+    return 1 + max(ev[l] * chunks(cfg, l) for l in range(1, cfg.n_layers))
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the update phase (no bus stalls): ``1 + max(n_0 + 3, max_{l>=1} n_l + 4)``.
+    """Cycles of the update phase (no bus stalls): ``max(n_0 + 2, max_{l>=1} n_l + 3)``.
 
-    One start cycle; then each core streams one neuron per cycle through its pipeline (input
-    core 2 stages, others 3) and reports done one cycle after its last write.
+    Each core streams one neuron per cycle through its pipeline (address stage, then 1 stage
+    in the input core, 2 in the others) and is done the cycle after its last write.
     """
-    return 1 + max([cfg.layers[0] + 3] + [n + 4 for n in cfg.layers[1:]])
+    return max([cfg.layers[0] + 2] + [n + 3 for n in cfg.layers[1:]])
 
 
 def tick_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
@@ -393,15 +394,11 @@ class Network(wiring.Component):
                 m.d.sync += [cycles.eq(cycles + 1), acc_cycles.eq(acc_cycles + 1)]
                 for core in acc_cores:
                     m.d.comb += core.acc_en.eq(1)
-                with m.If(acc_done):
+                with m.If(acc_done):     # start the update pass in the accumulate phase's last cycle
+                    for core in cores:
+                        m.d.comb += core.upd_start.eq(1)
                     m.next = "UPDATE"
             with m.State("UPDATE"):
-                m.d.comb += self.running.eq(1)
-                m.d.sync += [cycles.eq(cycles + 1), upd_cycles.eq(upd_cycles + 1)]
-                for core in cores:
-                    m.d.comb += core.upd_start.eq(1)
-                m.next = "UPDATE_WAIT"
-            with m.State("UPDATE_WAIT"):
                 m.d.comb += self.running.eq(1)
                 m.d.sync += [cycles.eq(cycles + 1), upd_cycles.eq(upd_cycles + 1)]
                 with m.If(all_idle):
