@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["register_profile_plot", "sweep_plot", "training_curve_plot"]
+__all__ = ["register_profile_plot", "register_histogram_plot", "sweep_plot", "training_curve_plot"]
 
 
 def register_profile_plot(registers, path, title: str = "") -> None:
@@ -94,4 +94,36 @@ def training_curve_plot(history, path, title: str = "") -> None:
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def register_histogram_plot(registers, path, title: str = "") -> None:
+    """One histogram per register and layer (sampled values, log counts); red lines mark the
+    representable range when it falls inside the plotted span, which the panel title gives."""
+    regs = list(registers)
+    layers = sorted({r.layer for r in regs})
+    names = []
+    for r in regs:
+        if r.name not in names:
+            names.append(r.name)
+    fig, axes = plt.subplots(len(names), len(layers), figsize=(3.6 * len(layers), 1.9 * len(names)),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_visible(False)
+    for r in regs:
+        ax = axes[names.index(r.name)][layers.index(r.layer)]
+        ax.set_visible(True)
+        v = r.values()
+        if v.size:
+            lo, hi = float(v.min()), float(v.max())
+            pad = 0.05 * (hi - lo) + 1e-9
+            ax.hist(v, bins=60, range=(lo - pad, hi + pad), color="tab:blue", log=True)
+            for edge in (r.lo, r.hi):
+                if lo - pad <= edge <= hi + pad:
+                    ax.axvline(edge, color="tab:red", lw=1.2)
+        ax.set_title(f"L{r.layer} {r.name} {r.fmt}: [{r.lo:.3g}, {r.hi:.3g}]", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title or "fixed-point register values (sampled) and representable range")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -64,7 +64,8 @@ def test_evaluate_and_compare_json_keys(trained, tmp_path, command, capsys):
     text = capsys.readouterr().out
     assert "agreement fixed vs binary_hw" in text
     if command == "compare":
-        assert (tmp_path / "cmp" / "registers.png").stat().st_size > 1000
+        for png in ("registers.png", "register_histograms.png"):
+            assert (tmp_path / "cmp" / png).stat().st_size > 1000
 
 
 def test_sweep_writes_csv_and_png(trained, tmp_path):

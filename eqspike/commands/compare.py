@@ -65,17 +65,19 @@ def run(args, plots: bool = True) -> int:
     print(res.table())
     out_json = res.to_json()
     if plots:
-        from eqspike.training_plots import register_profile_plot
+        from eqspike.training_plots import register_histogram_plot, register_profile_plot
         out = Path(args.out) if args.out else ckpt.path / "compare"
         out.mkdir(parents=True, exist_ok=True)
         print("\nregisters (fixed point, free phase, all test samples):")
         print(res.register_table())
         register_profile_plot(res.registers, out / "registers.png",
                               f"{data.name}: fixed-point registers vs representable range")
+        register_histogram_plot(res.registers, out / "register_histograms.png",
+                                f"{data.name}: fixed-point register values (sampled) vs representable range")
         res.config.save(out / "config_fitted.json")
         (out / "report.txt").write_text(res.table() + "\n\n" + res.register_table() + "\n")
         write_json(out / "compare.json", out_json)
-        print(f"\nplots and report in {out}/ (registers.png, report.txt, compare.json, config_fitted.json)")
+        print(f"\nplots and report in {out}/ (registers.png, register_histograms.png, report.txt, compare.json, config_fitted.json)")
     write_json(args.json, out_json)
     assert all(k in out_json for k in JSON_KEYS)
     return 0
