@@ -16,11 +16,12 @@ Accumulate (event-driven, ``acc_en``)
     ``E * C`` cycles for ``E`` events; the last sum is written in the cycle the core reports
     idle, which is also the cycle the network starts the update pass.
 
-Update (``upd_start``, one neuron per cycle, three stages)
+Update (``upd_start``, one neuron per cycle, four stages)
     stage 0 presents neuron ``n``'s address to every memory; stage 1 computes
-    :class:`~rtl.neuron.StateUpdate` on the read words (and clears the accumulator word once
-    its last lane is read); stage 2 computes :class:`~rtl.neuron.Encoder`, writes the
-    neuron's word back and offers its spike on ``spikes``. A spike the bus does not take stalls
+    :class:`~rtl.neuron.Decoder` (v, x) on the read words (and clears the accumulator word
+    once its last lane is read); stage 2 :class:`~rtl.neuron.StateStep` (s); stage 3
+    :class:`~rtl.neuron.Encoder`, writes the neuron's word back and offers its spike on
+    ``spikes``. One multiplier chain per stage. A spike the bus does not take stalls
     the whole pipeline (memory read ports hold their data), so nothing is dropped.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
@@ -43,7 +44,7 @@ from golden_model.config import EqSpikeConfig
 
 from .arith import reg_shape
 from .bus import address_shape, spike_signature
-from .neuron import NUDGE_SHAPE, Encoder, StateUpdate
+from .neuron import NUDGE_SHAPE, Decoder, Encoder, StateStep
 
 __all__ = ["HostSel", "mem_depth", "host_data_width", "index_shape", "state_layout", "chunks", "LayerCore", "InputCore"]
 
@@ -312,32 +313,36 @@ class LayerCore(wiring.Component):
             self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1)),
         ]
 
-        # -- update pass: stage 0 address, stage 1 state update, stage 2 encoder + write + spike --
+        # -- update pass: stage 0 address, 1 decoder, 2 state step, 3 encoder + write + spike ----
         idx = Signal(range(max(n, 2)))          # neuron presented this cycle (stage 0)
         lane = Signal(range(max(L, 2)))
         word = Signal(range(max(C, 2)))
-        s1_valid, s2_valid = Signal(), Signal()
-        s1_idx, s2_idx = Signal.like(idx), Signal.like(idx)
+        issuing = Signal()                      # stage 0 holds a neuron
+        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
+        s1_idx, s2_idx, s3_idx = Signal.like(idx), Signal.like(idx), Signal.like(idx)
         s1_lane = Signal.like(lane)
         s1_word = Signal.like(word)
         s1_wordlast = Signal()
-        issuing = Signal()                      # stage 0 holds a neuron
-        s2_fields = {k: v for k, v in state_layout(self.cfg, self.l).members.items() if k not in ("a", "q")}
-        s2 = Signal(data.StructLayout(s2_fields))
-        s2_ovf = Signal(range(3))
+        # stages 2 and 3 carry the neuron's word minus what the encoder computes
+        carried = data.StructLayout({k: v for k, v in state_layout(self.cfg, self.l).members.items()
+                                     if k not in ("a", "q")})
+        s2, s3 = Signal(carried), Signal(carried)
+        s2_ovf, s3_ovf = Signal(range(3)), Signal(range(3))
         enc = m.submodules.encoder = Encoder(cfg, self.fault)
-        stall = s2_valid & enc.q & ~self.spikes.ready
+        stall = s3_valid & enc.q & ~self.spikes.ready
 
-        upd = m.submodules.update = StateUpdate(cfg, self.l, self.fault)
+        dec = m.submodules.decoder = Decoder(cfg, self.l, self.fault)
+        step = m.submodules.step = StateStep(cfg, self.fault)
         rd_word = st_rd.data
         acc_sel = Array(acc_lanes)[s1_lane] if L > 1 else acc_lanes[0]
         m.d.comb += [
-            upd.acc.eq(acc_sel), upd.v.eq(rd_word.v), upd.s.eq(rd_word.s), upd.b.eq(b_rd.data),
-            upd.eps.eq(self.eps), upd.lam.eq(self.lam),
-            enc.s.eq(s2.s), enc.rho_last.eq(s2.rho_last), enc.phi.eq(s2.phi), enc.inv_lam.eq(self.inv_lam),
+            dec.acc.eq(acc_sel), dec.v.eq(rd_word.v), dec.s.eq(rd_word.s), dec.b.eq(b_rd.data),
+            dec.lam.eq(self.lam),
+            step.x.eq(s2.x), step.s.eq(s2.s), step.eps.eq(self.eps),
+            enc.s.eq(s3.s), enc.rho_last.eq(s3.rho_last), enc.phi.eq(s3.phi), enc.inv_lam.eq(self.inv_lam),
         ]
         if self.is_output:
-            m.d.comb += [upd.y.eq(y_rd.data), upd.nudge.eq(self.nudge)]
+            m.d.comb += [dec.y.eq(y_rd.data), dec.nudge.eq(self.nudge)]
 
         # memory read addresses: the update pass when running, else the host's read address
         for rd in (st_rd, b_rd) + ((y_rd,) if self.is_output else ()):
@@ -363,32 +368,35 @@ class LayerCore(wiring.Component):
         with m.Else():
             m.d.comb += [acc_wr.addr.eq(b_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(b_valid)]
 
-        # state writes: stage 2 of the update pass, or the clear sweep
+        # state writes: stage 3 of the update pass, or the clear sweep
         with m.If(mode_clr):
             m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
         with m.Else():
             m.d.comb += [
-                st_wr.addr.eq(s2_idx),
-                st_wr.data.acc.eq(s2.acc), st_wr.data.v.eq(s2.v), st_wr.data.x.eq(s2.x),
-                st_wr.data.s.eq(s2.s), st_wr.data.a.eq(enc.a_next),
+                st_wr.addr.eq(s3_idx),
+                st_wr.data.acc.eq(s3.acc), st_wr.data.v.eq(s3.v), st_wr.data.x.eq(s3.x),
+                st_wr.data.s.eq(s3.s), st_wr.data.a.eq(enc.a_next),
                 st_wr.data.rho_last.eq(enc.rho_last_next), st_wr.data.phi.eq(enc.phi_next),
                 st_wr.data.q.eq(enc.q),
-                st_wr.en.eq(s2_valid & ~stall),
+                st_wr.en.eq(s3_valid & ~stall),
             ]
         m.d.comb += [
-            self.spikes.valid.eq(s2_valid & enc.q),
-            self.spikes.payload.eq(s2_idx),
-            self.ovf.eq(Mux(s2_valid & ~stall, s2_ovf + enc.ovf_a + enc.ovf_phi, 0)),
+            self.spikes.valid.eq(s3_valid & enc.q),
+            self.spikes.payload.eq(s3_idx),
+            self.ovf.eq(Mux(s3_valid & ~stall, s3_ovf + enc.ovf_a + enc.ovf_phi, 0)),
         ]
 
         with m.If(~stall):
             m.d.sync += [
                 s1_valid.eq(issuing), s1_idx.eq(idx), s1_lane.eq(lane), s1_word.eq(word),
                 s1_wordlast.eq((lane == L - 1) | (idx == n - 1)),
+                # stage 1 -> 2: decoder results, the rest of the word passes through
                 s2_valid.eq(s1_valid), s2_idx.eq(s1_idx),
-                s2.acc.eq(acc_sel), s2.v.eq(upd.v_next), s2.x.eq(upd.x_next), s2.s.eq(upd.s_next),
+                s2.acc.eq(acc_sel), s2.v.eq(dec.v_next), s2.x.eq(dec.x_next), s2.s.eq(rd_word.s),
                 s2.rho_last.eq(rd_word.rho_last), s2.phi.eq(rd_word.phi),
-                s2_ovf.eq(upd.ovf_v + upd.ovf_x),
+                s2_ovf.eq(dec.ovf_v + dec.ovf_x),
+                # stage 2 -> 3: the new state
+                s3_valid.eq(s2_valid), s3_idx.eq(s2_idx), s3.eq(s2), s3.s.eq(step.s_next), s3_ovf.eq(s2_ovf),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
@@ -402,7 +410,7 @@ class LayerCore(wiring.Component):
 
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0), lane.eq(0), word.eq(0)]
-        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid):
+        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid & ~s3_valid):
             m.d.sync += mode_upd.eq(0)
 
         # clear sweep: zero every word; drop queued spikes; ends when both are done
@@ -414,7 +422,7 @@ class LayerCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Elif(queues_empty):
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid)) | mode_clr
+        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid | s3_valid)) | mode_clr
                                  | self.upd_start | self.clr_start)
         return m
 

@@ -117,12 +117,12 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the update phase (no bus stalls): ``max(n_0 + 2, max_{l>=1} n_l + 3)``.
+    """Cycles of the update phase (no bus stalls): ``max(n_0 + 2, max_{l>=1} n_l + 4)``.
 
     Each core streams one neuron per cycle through its pipeline (address stage, then 1 stage
-    in the input core, 2 in the others) and is done the cycle after its last write.
+    in the input core, 3 in the others) and is done the cycle after its last write.
     """
-    return max([cfg.layers[0] + 2] + [n + 3 for n in cfg.layers[1:]])
+    return max([cfg.layers[0] + 2] + [n + 4 for n in cfg.layers[1:]])
 
 
 def tick_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:

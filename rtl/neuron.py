@@ -1,7 +1,8 @@
 """The neuron datapath: the integer update formulas of :mod:`golden_model.fixed_model` as
 combinational Amaranth components (the layer core registers around them).
 
-:class:`StateUpdate` (non-input layer ``l``, tick ``t``; every product exact, one rounding each)::
+:class:`Decoder` and :class:`StateStep` (non-input layer ``l``, tick ``t``; every product
+exact, one rounding each; :class:`StateUpdate` chains the two)::
 
     u     = align_v(acc)                                        acc: cfg.acc_format(l)
     v'    = narrow_v( v + round_v( LAM[t] * (u - v) >> lam_frac ) )
@@ -28,42 +29,38 @@ from golden_model.config import EqSpikeConfig
 
 from .arith import align, clip_unit, narrow, overflows, reg_shape, round_shift
 
-__all__ = ["StateUpdate", "Encoder", "NUDGE_SHAPE"]
+__all__ = ["Decoder", "StateStep", "StateUpdate", "Encoder", "NUDGE_SHAPE"]
 
 #: Shape of the nudge sign: 0 free phase, +1 / -1 nudged with the sign of beta.
 NUDGE_SHAPE = signed(2)
 
 
-class StateUpdate(wiring.Component):
-    """Decoder, neuron input and state step of one neuron of non-input layer ``l`` (combinational).
+def _check(cfg, l=None):
+    if not isinstance(cfg, EqSpikeConfig):
+        raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
+    if l is not None and not 1 <= l < cfg.n_layers:
+        raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
 
-    Parameters
-    ----------
-    cfg : EqSpikeConfig
-    l : int
-        Layer index, ``1 <= l < cfg.n_layers``; the output layer also gets ``y`` and ``nudge``.
-    fault : None, "wrap" or "floor"
-        Deliberately broken arithmetic (tests only), see :mod:`rtl.arith`.
+
+class Decoder(wiring.Component):
+    """Decoder and neuron input of one neuron of non-input layer ``l`` (combinational).
+
+    ``v' = narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``;
+    ``x' = narrow_x(align_x(v' + b [+ sign * BETA2 * (y - s)]))``.
 
     Members
     -------
-    acc, v, s, b : In
-        Accumulated synaptic input and the previous tick's registers; ``b`` the bias.
-    eps, lam : In
-        Schedule ROM words for this tick.
+    acc, v, s, b, lam : In
+        Accumulated input, previous v and s, bias, lambda ROM word.
     y, nudge : In (output layer only)
         Target code and nudge sign (0 free, +1/-1 nudged).
-    v_next, x_next, s_next : Out
-        New register values.
+    v_next, x_next : Out
     ovf_v, ovf_x : Out
         1 when that register saturated or wrapped (the model's ``overflows`` events).
     """
 
     def __init__(self, cfg: EqSpikeConfig, l: int, fault=None):
-        if not isinstance(cfg, EqSpikeConfig):
-            raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
-        if not 1 <= l < cfg.n_layers:
-            raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
+        _check(cfg, l)
         self.cfg, self.l, self.fault = cfg, l, fault
         self.is_output = l == cfg.n_layers - 1
         members = {
@@ -71,11 +68,9 @@ class StateUpdate(wiring.Component):
             "v": In(reg_shape(cfg.v)),
             "s": In(reg_shape(cfg.s)),
             "b": In(reg_shape(cfg.biases[l - 1])),
-            "eps": In(unsigned(cfg.rom_width("eps"))),
             "lam": In(unsigned(cfg.rom_width("lam"))),
             "v_next": Out(reg_shape(cfg.v)),
             "x_next": Out(reg_shape(cfg.x)),
-            "s_next": Out(reg_shape(cfg.s)),
             "ovf_v": Out(1),
             "ovf_x": Out(1),
         }
@@ -104,17 +99,89 @@ class StateUpdate(wiring.Component):
             nudge = Mux(self.nudge == 0, 0, Mux(self.nudge > 0, term, -term))
             if nf <= F:
                 total = total + (nudge << (F - nf))
-            else:
+            else:   # same value as the model's F (an exact left shift before one rounding)
                 total = (total << (nf - F)) + nudge
                 F = nf
         x_wide = align(total, F, xf.frac, xf.rounding, fault)
         m.d.comb += [self.x_next.eq(narrow(x_wide, xf, fault)), self.ovf_x.eq(overflows(x_wide, xf))]
+        return m
 
+
+class StateStep(wiring.Component):
+    """State step of one neuron (combinational): ``s' = clip_unit(s + round_s(EPS * (x - s) >> ...))``.
+
+    Members
+    -------
+    x, s, eps : In
+        This tick's neuron input, the previous state, the eps ROM word.
+    s_next : Out
+    """
+
+    def __init__(self, cfg: EqSpikeConfig, fault=None):
+        _check(cfg)
+        self.cfg, self.fault = cfg, fault
+        super().__init__({
+            "x": In(reg_shape(cfg.x)),
+            "s": In(reg_shape(cfg.s)),
+            "eps": In(unsigned(cfg.rom_width("eps"))),
+            "s_next": Out(reg_shape(cfg.s)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, xf, sf = self.cfg, self.cfg.x, self.cfg.s
         # state: s + eps (x - s), then the algorithm's clip to [0, 1]
         G = max(xf.frac, sf.frac)
-        d = (self.x_next << (G - xf.frac)) - (self.s << (G - sf.frac))
-        s_wide = self.s + round_shift(self.eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
+        d = (self.x << (G - xf.frac)) - (self.s << (G - sf.frac))
+        s_wide = self.s + round_shift(self.eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding, self.fault)
         m.d.comb += self.s_next.eq(clip_unit(s_wide, sf.frac))
+        return m
+
+
+class StateUpdate(wiring.Component):
+    """:class:`Decoder` then :class:`StateStep` in one combinational block (for unit tests and
+    for cores that do not pipeline between them).
+
+    Members
+    -------
+    acc, v, s, b, eps, lam (and y, nudge on the output layer) : In
+    v_next, x_next, s_next, ovf_v, ovf_x : Out
+    """
+
+    def __init__(self, cfg: EqSpikeConfig, l: int, fault=None):
+        _check(cfg, l)
+        self.cfg, self.l, self.fault = cfg, l, fault
+        self.is_output = l == cfg.n_layers - 1
+        members = {
+            "acc": In(reg_shape(cfg.acc_format(l))),
+            "v": In(reg_shape(cfg.v)),
+            "s": In(reg_shape(cfg.s)),
+            "b": In(reg_shape(cfg.biases[l - 1])),
+            "eps": In(unsigned(cfg.rom_width("eps"))),
+            "lam": In(unsigned(cfg.rom_width("lam"))),
+            "v_next": Out(reg_shape(cfg.v)),
+            "x_next": Out(reg_shape(cfg.x)),
+            "s_next": Out(reg_shape(cfg.s)),
+            "ovf_v": Out(1),
+            "ovf_x": Out(1),
+        }
+        if self.is_output:
+            members["y"] = In(reg_shape(cfg.s))
+            members["nudge"] = In(NUDGE_SHAPE)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        dec = m.submodules.decoder = Decoder(self.cfg, self.l, self.fault)
+        step = m.submodules.step = StateStep(self.cfg, self.fault)
+        m.d.comb += [
+            dec.acc.eq(self.acc), dec.v.eq(self.v), dec.s.eq(self.s), dec.b.eq(self.b), dec.lam.eq(self.lam),
+            step.x.eq(dec.x_next), step.s.eq(self.s), step.eps.eq(self.eps),
+            self.v_next.eq(dec.v_next), self.x_next.eq(dec.x_next), self.s_next.eq(step.s_next),
+            self.ovf_v.eq(dec.ovf_v), self.ovf_x.eq(dec.ovf_x),
+        ]
+        if self.is_output:
+            m.d.comb += [dec.y.eq(self.y), dec.nudge.eq(self.nudge)]
         return m
 
 
@@ -134,8 +201,7 @@ class Encoder(wiring.Component):
     """
 
     def __init__(self, cfg: EqSpikeConfig, fault=None):
-        if not isinstance(cfg, EqSpikeConfig):
-            raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
+        _check(cfg)
         self.cfg, self.fault = cfg, fault
         super().__init__({
             "s": In(reg_shape(cfg.s)),
