@@ -30,10 +30,13 @@ def verilog_files(tmp_path_factory):
     out = {}
     for name, cfg in CONFIGS.items():
         d = tmp_path_factory.mktemp(name)
-        cfg_path = d / "cfg.json"
-        cfg.save(cfg_path)
         v = d / f"{TOP_NAME}.v"
-        assert main(["verilog", "--config", str(cfg_path), "-o", str(v)]) == 0
+        if name == "default":       # no --config: the command uses default_config()
+            assert main(["verilog", "-o", str(v)]) == 0
+        else:
+            cfg_path = d / "cfg.json"
+            cfg.save(cfg_path)
+            assert main(["verilog", "--config", str(cfg_path), "-o", str(v)]) == 0
         out[name] = v
     return out
 
