@@ -201,7 +201,8 @@ class LayerCore(wiring.Component):
                                      init=[])
         if not self.is_output:
             self.wa_fmt = cfg.weights[l]
-            self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C), init=[])
+            self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C),
+                                         init=[])
         self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=mem_depth(C), init=[])
         self.state = memory.Memory(shape=state_layout(cfg, l), depth=mem_depth(self.n), init=[])
         self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=mem_depth(self.n), init=[])

@@ -73,7 +73,8 @@ CASES = {
     "16-12-4-default-lanes1": (default_config((16, 12, 4)).replace(n_free=16, n_nudged=8), 1, +1, None),
     "20-8-8-3-default-lanes3": (default_config((20, 8, 8, 3)).replace(n_free=16, n_nudged=8, lanes=3), 2, -1, None),
     "16-12-4-lanes4-divides": (default_config((16, 12, 4)).replace(n_free=12, n_nudged=6, lanes=4), 3, -1, None),
-    "20-8-8-3-lanes16-wider-than-layers": (default_config((20, 8, 8, 3)).replace(n_free=12, n_nudged=6, lanes=16), 4, +1, None),
+    "20-8-8-3-lanes16-wider-than-layers": (default_config((20, 8, 8, 3)).replace(n_free=12, n_nudged=6, lanes=16),
+                                           4, +1, None),
     "16-12-4-constant-schedules": (default_config((16, 12, 4)).replace(
         n_free=14, n_nudged=6, eps=Schedule.constant(0.5), lam=Schedule.constant(0.4), lanes=5), 5, +1, None),
     "16-12-4-no-predictive-power-eps": (default_config((16, 12, 4)).replace(
