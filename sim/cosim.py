@@ -1,0 +1,178 @@
+"""Real data-set samples through the generated Verilog with trained weights (``eqspike cosim``).
+
+:func:`cosim_dataset` loads a checkpoint (``eqspike train``'s folder: ``weights.npz`` float
+weights, ``config.json`` hardware config), quantises the weights to the config
+(:func:`golden_model.fixed_model.quantise_params`), builds the Verilog for the config (cached),
+and runs test samples through it, each a free phase and a nudged phase (nudge sign alternating
++1/-1 by sample), checked tick by tick against the golden model (:mod:`sim.tb_network`). The
+float binary reference is :class:`~golden_model.float_model.FloatModel` with the checkpoint's
+float weights and ``Dynamics.from_config(cfg)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from golden_model.config import ConfigError, EqSpikeConfig
+from golden_model.fixed_model import FixedModel, quantise_params
+
+from .runner import Build, CosimError, build, run_samples
+
+__all__ = ["JSON_KEYS", "CosimReport", "cosim_dataset", "load_weights"]
+
+#: Keys of ``eqspike cosim --json`` (exactly these).
+JSON_KEYS = ("samples", "bit_exact_samples", "rtl_accuracy", "golden_accuracy", "float_accuracy",
+             "cycles_per_sample")
+
+
+@dataclass
+class CosimReport:
+    """What one ``eqspike cosim`` run measured."""
+
+    cfg: EqSpikeConfig
+    simulator: str
+    samples: int
+    bit_exact_samples: int
+    ticks: list
+    cycles: list
+    spikes: list
+    rtl_pred: list
+    golden_pred: list
+    float_pred: list
+    labels: list
+    float_diff_max: list
+    checked_registers: int
+    checked_spikes: int
+    registers_every: int
+    build_seconds: float
+    built_now: bool
+    run_seconds: float
+    sim_seconds: float
+    load_seconds: float
+    quant: str
+    mismatch: dict | None = None
+    waves: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def accuracy(self, pred) -> float:
+        return float(np.mean(np.asarray(pred) == np.asarray(self.labels))) if self.labels else 0.0
+
+    @staticmethod
+    def agreement(a, b) -> float:
+        return float(np.mean(np.asarray(a) == np.asarray(b))) if len(a) else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "samples": self.samples,
+            "bit_exact_samples": self.bit_exact_samples,
+            "rtl_accuracy": self.accuracy(self.rtl_pred),
+            "golden_accuracy": self.accuracy(self.golden_pred),
+            "float_accuracy": self.accuracy(self.float_pred),
+            "cycles_per_sample": float(np.mean(self.cycles)) if self.cycles else 0.0,
+        }
+
+    def table(self) -> str:
+        n = len(self.rtl_pred)
+        pct = lambda v: f"{100 * v:.2f}%"
+        cyc = np.asarray(self.cycles, dtype=float)
+        tk = np.asarray(self.ticks, dtype=float)
+        rate = cyc.sum() / self.sim_seconds if self.sim_seconds else 0.0
+        lines = [
+            f"co-simulation: {self.simulator}, {'-'.join(map(str, self.cfg.layers))}, lanes {self.cfg.lanes}, "
+            f"{self.cfg.n_free} free + {self.cfg.n_nudged} nudged ticks per sample",
+            f"samples: {n} of {self.samples} run, {self.bit_exact_samples} bit-exact "
+            f"(every spike every tick; every register of every neuron "
+            f"{'every tick' if self.registers_every == 1 else f'every {self.registers_every} ticks'})",
+            f"ticks: {int(tk.sum())} ({tk.mean():.0f} per sample); cycles: {int(cyc.sum())} "
+            f"({cyc.mean():.0f} per sample, {cyc.sum() / max(tk.sum(), 1):.1f} per tick)",
+            f"spike-train agreement with the golden model: {self.bit_exact_samples}/{n} samples, "
+            f"{sum(self.spikes)} spikes, {self.checked_spikes} spike slots and {self.checked_registers} "
+            "register values compared",
+            f"prediction agreement: RTL vs golden {pct(self.agreement(self.rtl_pred, self.golden_pred))}, "
+            f"RTL vs float binary {pct(self.agreement(self.rtl_pred, self.float_pred))}, "
+            f"golden vs float binary {pct(self.agreement(self.golden_pred, self.float_pred))}",
+            f"accuracy: RTL {pct(self.accuracy(self.rtl_pred))}, golden {pct(self.accuracy(self.golden_pred))}, "
+            f"float binary {pct(self.accuracy(self.float_pred))}",
+            f"max mean |s_rtl - s_float| per layer: "
+            + ", ".join(f"L{l + 1} {max(d[l] for d in self.float_diff_max):.4f}"
+                        for l in range(self.cfg.n_layers - 1)) if self.float_diff_max else "",
+            f"quantisation: {self.quant}",
+            f"time: build {self.build_seconds:.1f} s ({'built now' if self.built_now else 'cached'}), "
+            f"weight load {self.load_seconds:.1f} s, samples {self.sim_seconds:.1f} s "
+            f"({self.sim_seconds / max(n, 1):.2f} s per sample, {rate:,.0f} simulated cycles/s), "
+            f"total {self.run_seconds:.1f} s",
+        ]
+        return "\n".join(line for line in lines if line)
+
+
+def load_weights(path):
+    """``(params, cfg)`` from a checkpoint folder or weights .npz (``eqspike train``'s layout)."""
+    from golden_model.training import load_checkpoint
+    ck = load_checkpoint(path)
+    return ck.params, ck.config
+
+
+def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulator: str = "verilator",
+                  waves: bool = False, lanes: int | None = None, registers_every: int = 1, data_dir=None,
+                  first: int = 0, seed: int = 0, idle: float = 0.0, backpressure: float = 0.0,
+                  log=print) -> CosimReport:
+    """Run ``samples`` test samples of ``dataset`` through the RTL; raises :class:`CosimError`
+    (with ``.report`` holding the partial :class:`CosimReport`) on the first mismatch."""
+    from eqspike.data import load_dataset
+
+    t0 = time.perf_counter()
+    params, cfg = load_weights(weights)
+    if lanes is not None:
+        cfg = cfg.replace(lanes=lanes)
+    if tuple(params.layers) != cfg.layers:
+        raise ConfigError(f"weights are for layers {list(params.layers)}, config has {list(cfg.layers)}")
+    data = load_dataset(dataset, data_dir)
+    if data.n_inputs != cfg.layers[0]:
+        raise ValueError(f"{dataset} has {data.n_inputs} inputs, the network {cfg.layers[0]}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, not {samples}")
+    if first < 0 or first + samples > len(data.x_test):
+        raise ValueError(f"samples {first}..{first + samples - 1} are outside the {len(data.x_test)} test samples")
+    w, b, qrep = quantise_params(cfg, params)
+    model = FixedModel(cfg, w, b)
+    x = data.x_test[first:first + samples]
+    labels = data.y_test[first:first + samples]
+    x_codes = model.encode_inputs(x)
+    y_codes = np.zeros((samples, cfg.layers[-1]), dtype=np.int64)
+    y_codes[np.arange(samples), labels] = 1 << cfg.s.frac
+    nudge = [1 if i % 2 == 0 else -1 for i in range(samples)]
+
+    b_: Build = build(cfg, simulator, waves=waves, log=log)
+    log(f"{simulator} model: {b_.directory} ({'built in %.1f s' % b_.build_seconds if b_.built_now else 'cached'})")
+    name = f"{dataset}-{first}-{samples}"
+    err = None
+    try:
+        res = run_samples(b_, model, x_codes, y_codes, nudge=nudge, labels=labels, float_params=params,
+                          name=name, registers_every=registers_every, idle=idle, backpressure=backpressure,
+                          seed=seed, read_checks=2, progress=log)
+    except CosimError as e:
+        res = getattr(e, "result", None)
+        if not res:
+            raise
+        err = e
+    rows = res["samples"]
+    rep = CosimReport(
+        cfg=cfg, simulator=simulator, samples=samples, bit_exact_samples=sum(r["bit_exact"] for r in rows),
+        ticks=[r["ticks"] for r in rows], cycles=[r["cycles"] for r in rows], spikes=[r["spikes"] for r in rows],
+        rtl_pred=[r["rtl_pred"] for r in rows], golden_pred=[r["golden_pred"] for r in rows],
+        float_pred=[r["float_pred"] for r in rows], labels=[int(v) for v in labels[:len(rows)]],
+        float_diff_max=[r["float_diff_max"] for r in rows], checked_registers=res["checked_registers"],
+        checked_spikes=res["checked_spikes"], registers_every=res["registers_every"],
+        build_seconds=b_.build_seconds, built_now=b_.built_now, run_seconds=time.perf_counter() - t0,
+        sim_seconds=res["sample_seconds"], load_seconds=res["load_seconds"], quant=qrep.describe(),
+        mismatch=res.get("mismatch"), waves=res.get("waves"),
+        extra={"first": first, "build_dir": str(b_.directory), "log": res.get("log")})
+    if err is not None:
+        if rep.mismatch is not None:
+            rep.mismatch["sample"] = first + rep.mismatch["sample"]
+        err.report = rep
+        raise err
+    return rep

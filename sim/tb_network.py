@@ -1,0 +1,176 @@
+"""cocotb testbench of the network top: samples through the host interface, checked tick by tick.
+
+Launched by :func:`sim.runner.run_job` (never imported by pytest directly); the job JSON named
+by ``EQSPIKE_COSIM_JOB`` says what to run:
+
+``config``          config the golden model uses (normally the one the Verilog was built from)
+``codes``           npz of integer weight/bias codes ``W0.., b1..`` (loaded through the host port)
+``float_weights``   optional npz of float weights for the float binary reference
+``samples``         npz with ``x`` (samples, n0) and ``y`` (samples, nk) codes, optional ``label``
+``nudge``           nudge sign per sample (+1/-1; 0 = free phase only)
+``registers_every`` compare every register every K ticks (1 = every tick); spikes every tick
+``idle``, ``backpressure``, ``max_gap``, ``seed``   host-side stream pattern
+``float_bound``     optional bound on mean |s_rtl - s_float| per layer and tick
+``read_checks``     host READ commands per sample cross-checked against the backdoor
+
+``EQSPIKE_COSIM_PROFILE=FILE`` in the environment writes a cProfile of the testbench's Python.
+
+Per tick it compares every bus spike (monitor) and, on register ticks, every per-neuron register
+with the golden model (:class:`sim.scoreboard.Scoreboard`). The first mismatch fails the cocotb
+test with a readable report, also written to the result JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+
+from golden_model.config import EqSpikeConfig
+from golden_model.fixed_model import FixedModel
+from golden_model.float_model import Params
+from rtl.network import Reg
+
+from sim.driver import HostDriver
+from sim.monitor import SpikeMonitor
+from sim.rtl_harness import register_names
+from sim.scoreboard import Mismatch, Scoreboard
+
+
+def _load_job() -> dict:
+    path = os.environ.get("EQSPIKE_COSIM_JOB")
+    if not path:
+        raise RuntimeError("EQSPIKE_COSIM_JOB is not set (run this testbench through sim.runner)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def _npz(path) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _write(job: dict, result: dict) -> None:
+    with open(job["result"], "w") as f:
+        json.dump(result, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+
+
+@cocotb.test()
+async def run_samples(dut):
+    """Every sample of the job: free (and nudged) phase, compared with the golden model each tick."""
+    job = _load_job()
+    cfg = EqSpikeConfig.from_dict(job["config"])
+    codes = _npz(job["codes"])
+    n_mat = cfg.n_layers - 1
+    model = FixedModel(cfg, [codes[f"W{i}"] for i in range(n_mat)], [codes[f"b{i + 1}"] for i in range(n_mat)])
+    float_params = None
+    if job.get("float_weights"):
+        fw = _npz(job["float_weights"])
+        float_params = Params([fw[f"W{i}"] for i in range(n_mat)], [fw[f"b{i + 1}"] for i in range(n_mat)])
+    samples = _npz(job["samples"])
+    xs, ys = samples["x"], samples["y"]
+    labels = samples.get("label")
+    nudge = job.get("nudge") or [0] * len(xs)
+    every = max(1, int(job.get("registers_every", 1)))
+    rng = np.random.default_rng(int(job.get("seed", 0)))
+    profile = None
+    if os.environ.get("EQSPIKE_COSIM_PROFILE"):
+        import cProfile
+        profile = cProfile.Profile()
+        profile.enable()
+
+    Clock(dut.clk, 10, unit="ns", impl="gpi").start()
+    drv = HostDriver(dut, cfg, rng, idle=job.get("idle", 0.0), backpressure=job.get("backpressure", 0.0),
+                     max_gap=job.get("max_gap", 4))
+    await drv.start()
+    mon = SpikeMonitor(dut, cfg).start()
+    sb = Scoreboard(cfg, model, float_params, job.get("float_bound"), track_float=job.get("track_float", True))
+
+    result = {"samples": [], "failure": None, "mismatch": None, "config_layers": list(cfg.layers)}
+    t_start = time.perf_counter()
+    await drv.load(model)
+    result["load_seconds"] = time.perf_counter() - t_start
+    result["load_commands"] = drv.commands
+    t_samples = time.perf_counter()
+    try:
+        for i, (x, y) in enumerate(zip(xs, ys)):
+            sign = int(nudge[i])
+            n_steps = cfg.n_free + (cfg.n_nudged if sign else 0)
+            await drv.reset(x, y)
+            mon.forget()
+            sb.start(x, y, sample=i)
+            ovf_before = sum(model.overflows.values())
+            rtl_pred = golden_pred = float_pred = None
+            t = 0
+            while t < n_steps:
+                phase_end = cfg.n_free if t < cfg.n_free else n_steps
+                chunk = min(every, phase_end - t)
+                s_sign = 0 if t < cfg.n_free else sign
+                done = await drv.run_ticks(chunk, s_sign)
+                if done != t + chunk:
+                    raise AssertionError(f"sample {i}: RUN of {chunk} ticks from tick {t} answered tick "
+                                         f"counter {done}, expected {t + chunk}")
+                for _ in range(chunk):
+                    t += 1
+                    sb.step(s_sign)
+                    sb.compare_spikes(mon.spikes(t))
+                regs = drv.registers()
+                sb.compare_registers(regs)
+                sb.compare_float([r["s"] for r in regs])
+                if t == cfg.n_free:
+                    rtl_pred = int(np.argmax(regs[-1]["s"]))
+                    golden_pred, float_pred = sb.predictions()
+            # host-port cross-checks: READ of a few registers equals the backdoor; counters
+            regs = drv.registers()
+            for _ in range(int(job.get("read_checks", 0))):
+                l = int(rng.integers(cfg.n_layers))
+                name = register_names(l)[int(rng.integers(len(register_names(l))))]
+                n = int(rng.integers(cfg.layers[l]))
+                got = await drv.read_reg(l, name, n)
+                if got != regs[l][name][n]:
+                    raise AssertionError(f"sample {i}: host READ of layer {l} {name}[{n}] = {got}, "
+                                         f"state memory holds {regs[l][name][n]}")
+            ticks = await drv.status("tick")
+            cycles = await drv.status("cycles")
+            rtl_ovf = 0
+            for l in range(cfg.n_layers):
+                rtl_ovf += await drv.status("overflows", l)
+            model_ovf = sum(model.overflows.values()) - ovf_before
+            if ticks != n_steps or rtl_ovf != model_ovf:
+                raise AssertionError(f"sample {i}: counters: tick {ticks} (expected {n_steps}), overflows "
+                                     f"{rtl_ovf} (model {model_ovf})")
+            result["samples"].append({
+                "ticks": ticks, "cycles": cycles, "spikes": sb.stats.spikes, "bit_exact": True,
+                "rtl_pred": rtl_pred, "golden_pred": golden_pred, "float_pred": float_pred,
+                "label": None if labels is None else int(labels[i]),
+                "float_diff_max": sb.stats.float_diff_max, "overflows": rtl_ovf,
+                "bus_stalls": list(mon.stalls),
+            })
+            if job.get("progress"):
+                with open(job["progress"], "a") as f:
+                    f.write(f"sample {i + 1}/{len(xs)}: bit-exact, {ticks} ticks, {cycles} cycles, "
+                            f"prediction RTL {rtl_pred} golden {golden_pred} float {float_pred}, "
+                            f"{time.perf_counter() - t_samples:.1f} s\n")
+    except Mismatch as e:
+        e.waves = job.get("waves")
+        result["mismatch"] = e.to_json()
+        result["failure"] = e.describe()
+        raise AssertionError(e.describe()) from None
+    except AssertionError as e:
+        result["failure"] = str(e)
+        raise
+    finally:
+        mon.stop()
+        result["sample_seconds"] = time.perf_counter() - t_samples
+        result["checked_registers"] = sb.checked_registers
+        result["checked_spikes"] = sb.checked_spikes
+        result["commands"] = drv.commands
+        result["registers_every"] = every
+        _write(job, result)
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(os.environ["EQSPIKE_COSIM_PROFILE"])
