@@ -114,6 +114,13 @@ def build_settings(args, data) -> TrainSettings:
                          dtype=np.float64 if args.float64 else np.float32)
 
 
+def _hw_config(settings: TrainSettings, trainer: Trainer) -> EqSpikeConfig:
+    """The config saved beside the weights: fixed mode's as given, else the default one fitted."""
+    if settings.mode == "fixed":
+        return settings.config
+    return hardware_config(trainer.params, default_config(settings.layers).replace(beta=settings.dynamics.beta))
+
+
 def run(args) -> int:
     if args.threads is not None:
         if args.threads < 1:
@@ -136,7 +143,8 @@ def run(args) -> int:
     training["n_test"] = int(len(data.x_test))
     print(f"training {'-'.join(map(str, settings.layers))} on {data.name} ({len(data.x_train)} train, "
           f"{len(data.x_test)} test), {settings.mode}: {settings.dynamics.describe()}, "
-          f"lr {list(settings.lr)}, {settings.epochs} epochs, minibatch {settings.batch}, seed {settings.seed}")
+          f"lr {list(settings.lr)}" + (f" x {settings.lr_decay}^(epoch-1)" if settings.lr_decay != 1 else "")
+          + f", {settings.epochs} epochs, minibatch {settings.batch}, seed {settings.seed}")
     from tqdm import tqdm
     t0 = time.perf_counter()
     history = []
@@ -161,9 +169,7 @@ def run(args) -> int:
         metrics = {"dataset": data.name, "epochs": epoch, "test_accuracy": test_acc,
                    "train_running_accuracy": run_acc, "seconds": time.perf_counter() - t0,
                    "history": history}
-        cfg = hardware_config(trainer.params, settings.config or default_config(settings.layers).replace(
-            beta=settings.dynamics.beta))
-        save_checkpoint(out, trainer.params, cfg, training, metrics)
+        save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics)
     # "train" accuracy: fresh inference on (up to) the first 10,000 training samples (spec 5)
     n_tr = min(len(data.x_train), 10000)
     train_acc = accuracy(trainer.predict(data.x_train[:n_tr]), data.y_train[:n_tr])
@@ -173,9 +179,7 @@ def run(args) -> int:
     seconds = time.perf_counter() - t0
     metrics.update({"train_accuracy": train_acc, "train_accuracy_samples": n_tr, "seconds": seconds,
                     "seconds_per_epoch": (float(np.mean([h["seconds"] for h in history])) if history else 0.0)})
-    cfg = hardware_config(trainer.params, settings.config or default_config(settings.layers).replace(
-        beta=settings.dynamics.beta))
-    save_checkpoint(out, trainer.params, cfg, training, metrics)
+    save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics)
     print(f"done: train acc {100 * train_acc:.2f}% (first {n_tr}), test acc {100 * metrics['test_accuracy']:.2f}%, "
           f"{seconds:.1f} s; checkpoint in {out}")
     write_json(args.json, {"train_accuracy": train_acc, "test_accuracy": metrics["test_accuracy"],
