@@ -51,3 +51,18 @@ def test_one_full_length_run_converges_and_fixed_point_tracks_its_float_curve():
 def test_console_script_entry_point():
     res = subprocess.run([sys.executable, "-m", "eqspike.cli", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "converge" in res.stdout
+
+
+def test_reference_early_stop_gives_the_same_states_as_the_full_run():
+    from golden_model.convergence import _run_to_fixed_point
+    from golden_model.float_model import Dynamics, FloatModel, glorot_params
+    rng = np.random.default_rng(1)
+    p = glorot_params((30, 20, 5), rng)
+    x, y = rng.uniform(0, 1, (4, 30)), np.eye(5)[[0, 1, 2, 3]]
+    m = FloatModel(p, Dynamics.continuous(800, 800, 0.5))
+    full, early = m.reset(x, y), m.reset(x, y)
+    for beta in (0.0, 0.5):
+        m.run(full, 800, beta)
+        _run_to_fixed_point(m, early, 800, beta)
+        assert all(np.array_equal(a, b) for a, b in zip(full.s, early.s))
+    assert early.t < full.t     # it did stop early
