@@ -11,6 +11,8 @@ float weights and ``Dynamics.from_config(cfg)``.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -118,9 +120,15 @@ def load_weights(path):
 def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulator: str = "verilator",
                   waves: bool = False, lanes: int | None = None, registers_every: int = 1, data_dir=None,
                   first: int = 0, seed: int = 0, idle: float = 0.0, backpressure: float = 0.0,
+                  jobs: int | None = None, float_bound: float | None = None, record_waves: bool = True,
                   log=print) -> CosimReport:
-    """Run ``samples`` test samples of ``dataset`` through the RTL; raises :class:`CosimError`
-    (with ``.report`` holding the partial :class:`CosimReport`) on the first mismatch."""
+    """Run ``samples`` test samples of ``dataset`` (test split, from sample ``first``) through the
+    RTL in ``jobs`` parallel simulator processes (contiguous slices of the samples).
+
+    Raises :class:`CosimError` (``.report`` holds the partial :class:`CosimReport`) on the first
+    mismatch; every job stops at its next sample then. Without ``waves`` the failing sample is
+    rerun alone in a tracing build (``record_waves``) so the report can name a waveform.
+    """
     from eqspike.data import load_dataset
 
     t0 = time.perf_counter()
@@ -143,21 +151,56 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     x_codes = model.encode_inputs(x)
     y_codes = np.zeros((samples, cfg.layers[-1]), dtype=np.int64)
     y_codes[np.arange(samples), labels] = 1 << cfg.s.frac
-    nudge = [1 if i % 2 == 0 else -1 for i in range(samples)]
+    nudge = [1 if (first + i) % 2 == 0 else -1 for i in range(samples)]
 
     b_: Build = build(cfg, simulator, waves=waves, log=log)
     log(f"{simulator} model: {b_.directory} ({'built in %.1f s' % b_.build_seconds if b_.built_now else 'cached'})")
-    name = f"{dataset}-{first}-{samples}"
-    err = None
-    try:
-        res = run_samples(b_, model, x_codes, y_codes, nudge=nudge, labels=labels, float_params=params,
-                          name=name, registers_every=registers_every, idle=idle, backpressure=backpressure,
-                          seed=seed, read_checks=2, progress=log)
-    except CosimError as e:
-        res = getattr(e, "result", None)
-        if not res:
-            raise
-        err = e
+    jobs = max(1, min(jobs or default_jobs(), samples))
+    bounds = np.linspace(0, samples, jobs + 1).round().astype(int)
+    stop_file = b_.directory / "runs" / f"{dataset}-{first}-{samples}.stop"
+    stop_file.unlink(missing_ok=True)
+    outcomes = [None] * jobs
+
+    def one(j):
+        lo, hi = int(bounds[j]), int(bounds[j + 1])
+        try:
+            outcomes[j] = run_samples(
+                b_, model, x_codes[lo:hi], y_codes[lo:hi], nudge=nudge[lo:hi], labels=labels[lo:hi],
+                float_params=params, name=f"{dataset}-{first + lo}-{hi - lo}", registers_every=registers_every,
+                idle=idle, backpressure=backpressure, seed=seed + j, read_checks=2, progress=log,
+                float_bound=float_bound, stop_file=stop_file, sample_offset=first + lo)
+        except CosimError as e:
+            stop_file.touch()         # the other jobs stop at their next sample
+            outcomes[j] = e
+
+    t_run = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(j,)) for j in range(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t_run
+    stop_file.unlink(missing_ok=True)
+    err, res = None, {"samples": [], "checked_registers": 0, "checked_spikes": 0, "load_seconds": 0.0,
+                      "registers_every": registers_every, "mismatch": None, "waves": None, "log": []}
+    for j, out in enumerate(outcomes):
+        r = out
+        if isinstance(out, CosimError):
+            r = getattr(out, "result", None)
+            if not r:
+                raise out
+            if err is None:
+                err = out
+        res["samples"] += r["samples"]
+        res["checked_registers"] += r["checked_registers"]
+        res["checked_spikes"] += r["checked_spikes"]
+        res["load_seconds"] = max(res["load_seconds"], r["load_seconds"])
+        res["log"].append(r.get("log"))
+        if r.get("mismatch") and res["mismatch"] is None:
+            res["mismatch"], res["waves"] = r["mismatch"], r.get("waves")
+        if len(res["samples"]) < int(bounds[j + 1]):
+            break             # a job that stopped early ends the contiguous run of checked samples
+    res["sample_seconds"] = wall
     rows = res["samples"]
     rep = CosimReport(
         cfg=cfg, simulator=simulator, samples=samples, bit_exact_samples=sum(r["bit_exact"] for r in rows),
@@ -169,10 +212,27 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         build_seconds=b_.build_seconds, built_now=b_.built_now, run_seconds=time.perf_counter() - t0,
         sim_seconds=res["sample_seconds"], load_seconds=res["load_seconds"], quant=qrep.describe(),
         mismatch=res.get("mismatch"), waves=res.get("waves"),
-        extra={"first": first, "build_dir": str(b_.directory), "log": res.get("log")})
+        extra={"first": first, "build_dir": str(b_.directory), "logs": res["log"], "jobs": jobs})
     if err is not None:
-        if rep.mismatch is not None:
-            rep.mismatch["sample"] = first + rep.mismatch["sample"]
+        if rep.mismatch is not None and not waves and record_waves:
+            k = rep.mismatch["sample"]
+            log(f"first mismatch in sample {k}: {rep.mismatch['message']}")
+            log(f"recording the waveform of sample {k} (building {simulator} with tracing) ...")
+            try:
+                wrep = cosim_dataset(weights, dataset, 1, simulator, waves=True, lanes=lanes,
+                                     registers_every=registers_every, data_dir=data_dir, first=k, seed=seed,
+                                     jobs=1, record_waves=False, log=log)
+                log(f"warning: sample {k} matched when rerun alone with tracing ({wrep.bit_exact_samples}/1)")
+            except CosimError as e2:
+                r2 = getattr(e2, "report", None)
+                if r2 is not None and r2.mismatch is not None:
+                    rep.mismatch["waves"] = r2.mismatch.get("waves")
+                    rep.waves = r2.waves
         err.report = rep
         raise err
     return rep
+
+
+def default_jobs() -> int:
+    """Parallel simulator processes: one per core, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))

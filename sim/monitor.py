@@ -85,10 +85,12 @@ class SpikeMonitor:
         return out
 
     def forget(self, before_tick: int | None = None):
-        """Drop recorded events (all, or those of ticks before ``before_tick``) to bound memory."""
+        """Drop recorded events (all, and the stall counts, or only those of ticks before
+        ``before_tick``): call at every RESET, since the tick counter restarts."""
         if before_tick is None:
             self.events.clear()
             self._by_tick.clear()
+            self.stalls = [0] * self.cfg.n_layers
             return
         for t in [t for t in self._by_tick if t < before_tick]:
             del self._by_tick[t]

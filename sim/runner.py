@@ -37,6 +37,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Amaranth's Verilog trips Verilator's WIDTH warnings (fatal by default); see docs/cosim.md.
 VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal"]
+#: Icarus: Verilog-2005 semantics (the last -g wins over the runner's -g2012). Yosys makes every
+#: ``always @*`` block run at time 0 through a dummy register with a declaration initialiser;
+#: under -g2012 Icarus initialises it without an event, so combinational outputs that depend only
+#: on never-changing registers stay X (the host stream's cmd.ready is X after reset).
+ICARUS_ARGS = ["-g2005"]
 
 
 class CosimError(RuntimeError):
@@ -173,7 +178,7 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     h = hashlib.sha256()
     opt = "-Os" if optimise else "-O0"
     for part in (cfg.to_json(indent=None), variant, simulator, str(waves), _rtl_digest(),
-                 " ".join(VERILATOR_ARGS), opt):
+                 " ".join(VERILATOR_ARGS), " ".join(ICARUS_ARGS), opt):
         h.update(part.encode())
         h.update(b"\0")
     d = build_root() / f"{simulator}-{h.hexdigest()[:16]}{'-waves' if waves else ''}"
@@ -203,6 +208,8 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
                                                          f"OPT_FAST={opt}"]))
         kwargs["build_args"] = list(VERILATOR_ARGS)
         _reuse_runtime(d / "sim", waves)
+    else:
+        kwargs["build_args"] = list(ICARUS_ARGS)
     try:
         runner.build(**kwargs)
     except (SystemExit, Exception) as e:  # the runner raises SystemExit or CalledProcessError
@@ -316,9 +323,11 @@ def run_samples(b: Build, model, x_codes, y_codes, nudge=None, labels=None, floa
                 model_cfg: EqSpikeConfig | None = None, name: str = "samples", registers_every: int = 1,
                 idle: float = 0.0, backpressure: float = 0.0, max_gap: int = 4, seed: int = 0,
                 float_bound: float | None = None, read_checks: int = 0, track_float: bool = True,
-                progress=None) -> dict:
+                progress=None, stop_file=None, sample_offset: int = 0) -> dict:
     """Run samples through build ``b`` (:mod:`sim.tb_network`), checked against ``model`` every tick.
 
+    ``stop_file``: the testbench stops before its next sample once this file exists (parallel
+    jobs stop when one fails). ``sample_offset`` numbers the samples in reports.
     ``model`` is the golden :class:`~golden_model.fixed_model.FixedModel` (its config is
     ``model_cfg``, default the build's: a different one plants a bug). ``x_codes``/``y_codes``
     are (samples, n) code arrays; ``nudge`` one sign per sample (0: free phase only).
@@ -340,7 +349,8 @@ def run_samples(b: Build, model, x_codes, y_codes, nudge=None, labels=None, floa
            "nudge": [int(s) for s in (nudge if nudge is not None else [0] * len(smp["x"]))],
            "registers_every": registers_every, "idle": idle, "backpressure": backpressure,
            "max_gap": max_gap, "seed": seed, "float_bound": float_bound, "read_checks": read_checks,
-           "track_float": track_float, "float_weights": None}
+           "track_float": track_float, "float_weights": None,
+           "stop_file": str(stop_file) if stop_file else None, "sample_offset": sample_offset}
     if float_params is not None:
         fw = {f"W{i}": w for i, w in enumerate(float_params.weights)}
         fw.update({f"b{i + 1}": v for i, v in enumerate(float_params.biases)})

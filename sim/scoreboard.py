@@ -27,9 +27,11 @@ from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel, FixedState
 from golden_model.float_model import Dynamics, FloatModel, Params
 
-from .rtl_harness import register_names
 
-__all__ = ["Mismatch", "FloatBoundExceeded", "Scoreboard", "float_params_of"]
+__all__ = ["Mismatch", "FloatBoundExceeded", "Scoreboard", "float_params_of", "DATAFLOW_ORDER"]
+
+#: Order in which one tick computes the registers (the first of them to differ is the root cause).
+DATAFLOW_ORDER = ("acc", "v", "x", "s", "a", "rho_last", "phi", "q")
 
 
 class Mismatch(AssertionError):
@@ -133,11 +135,16 @@ class Scoreboard:
                 raise Mismatch(self.st.t, l, n, f"spike ({source})", want[n], got[n], bad.size, self.sample)
             self.checked_spikes += len(want)
 
-    def compare_registers(self, rtl_regs: list, names=None) -> None:
-        """``rtl_regs``: one dict per layer of register name -> (n_l,) codes (``StateReader``)."""
-        for l, regs in enumerate(rtl_regs):
-            model = self.st.registers(l)
-            for name in (names or register_names(l)):
+    def compare_registers(self, rtl_regs: list, names=DATAFLOW_ORDER) -> None:
+        """``rtl_regs``: one dict per layer of register name -> (n_l,) codes (``StateReader``).
+
+        Registers are compared in dataflow order (``acc, v, x, s, a, rho_last, phi, q``), each
+        over every layer, so the first mismatch reported is the earliest register that went
+        wrong in the tick (call this before :meth:`compare_spikes`).
+        """
+        for name in names:
+            for l, regs in enumerate(rtl_regs):
+                model = self.st.registers(l)
                 if name not in model:
                     continue
                 want, got = model[name][0], regs[name]
@@ -148,7 +155,8 @@ class Scoreboard:
                 self.checked_registers += len(want)
 
     def compare_float(self, rtl_s: list | None = None) -> list:
-        """Record (and with ``float_bound`` assert) mean |s_rtl - s_float| per non-input layer."""
+        """Record (and with ``float_bound`` assert) mean |s_rtl - s_float| per non-input layer
+        (``rtl_s``: the RTL's ``s`` codes per layer; default the golden model's)."""
         if self.fst is None:
             return []
         lsb = self.cfg.s.lsb
@@ -166,12 +174,13 @@ class Scoreboard:
         return diffs
 
     def check_tick(self, nudge_sign: int, rtl_spikes: list, rtl_regs: list | None) -> None:
-        """Step and compare one tick: spikes from the bus, registers (when read this tick), float."""
+        """Step and compare one tick: registers (when read this tick), bus spikes, float state."""
         self.step(nudge_sign)
-        self.compare_spikes(rtl_spikes)
         if rtl_regs is not None:
             self.compare_registers(rtl_regs)
-        self.compare_float([r["s"] for r in rtl_regs] if rtl_regs is not None else None)
+        self.compare_spikes(rtl_spikes)
+        if rtl_regs is not None:
+            self.compare_float([r["s"] for r in rtl_regs])
 
     def predictions(self) -> tuple:
         """argmax of the output state: (golden, float); call after the free phase."""

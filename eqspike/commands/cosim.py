@@ -1,0 +1,86 @@
+"""``eqspike cosim``: data-set samples through the generated Verilog (cocotb), checked against
+the golden model every tick, with trained weights from ``eqspike train``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+NAME = "cosim"
+HELP = "co-simulate the generated Verilog (Verilator or Icarus) on data-set samples against the golden model"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--weights", default=None, metavar="DIR",
+                   help="checkpoint folder of `eqspike train` (weights.npz + config.json) or a weights "
+                        ".npz (default: out/train-DATASET-binary)")
+    p.add_argument("--dataset", default="digits", help="digits (default), fashion-mnist, or idx/mnist with --data-dir")
+    p.add_argument("--data-dir", default=None, help="directory of MNIST-format IDX files")
+    p.add_argument("--samples", type=int, default=200, help="test samples to run (default 200)")
+    p.add_argument("--first", type=int, default=0, help="index of the first test sample (default 0)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("--waves", action="store_true",
+                   help="record a waveform (Verilator: VCD, Icarus: FST) of every run")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="write samples, bit_exact_samples, rtl_accuracy, golden_accuracy, float_accuracy, "
+                        "cycles_per_sample")
+    p.add_argument("--lanes", type=int, default=None,
+                   help="synapse lanes of the RTL (default: the checkpoint config's); results must not change")
+    p.add_argument("--registers-every", type=int, default=1, metavar="K",
+                   help="compare every register every K ticks (default 1: every tick); spikes every tick")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel simulator processes (default: one per core, at most 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the host-side idle/backpressure pattern")
+    p.add_argument("--idle", type=float, default=0.0, help="probability of idle cycles before a host command")
+    p.add_argument("--backpressure", type=float, default=0.0,
+                   help="probability of holding a host response (rsp.ready low)")
+
+
+def run(args) -> int:
+    from sim.cosim import cosim_dataset
+    from sim.runner import CosimError, require_simulator
+
+    weights = args.weights
+    if weights is None:
+        weights = Path("out") / f"train-{args.dataset}-binary"
+        if not weights.exists():
+            raise ValueError(f"no --weights given and {weights} does not exist; run "
+                             f"`eqspike train --dataset {args.dataset}` first or pass --weights DIR")
+    if not Path(weights).exists():
+        raise ValueError(f"weights {str(weights)!r} do not exist")
+    if args.registers_every < 1:
+        raise ValueError(f"--registers-every must be >= 1, not {args.registers_every}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, not {args.jobs}")
+    if args.lanes is not None and args.lanes < 1:
+        raise ValueError(f"--lanes must be >= 1, not {args.lanes}")
+    for name in ("idle", "backpressure"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise ValueError(f"--{name} must be in [0, 1], not {getattr(args, name)}")
+    require_simulator(args.simulator)
+    try:
+        rep = cosim_dataset(weights, args.dataset, args.samples, args.simulator, waves=args.waves,
+                            lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
+                            first=args.first, seed=args.seed, idle=args.idle, backpressure=args.backpressure,
+                            jobs=args.jobs, log=lambda m: print(m, flush=True))
+        status = 0
+    except CosimError as e:
+        rep = getattr(e, "report", None)
+        if rep is None:
+            raise
+        status = 1
+    print(rep.table())
+    if rep.mismatch is not None:
+        m = rep.mismatch
+        print(f"FIRST MISMATCH: sample {m['sample']} (test index {m['sample']}), tick {m['tick']}, "
+              f"layer {m['layer']}, neuron {m['neuron']}, register {m['register']}: "
+              f"expected {m['expected']}, got {m['got']} ({m['differing']} neuron(s) of the layer differ)")
+        print(f"waveform: {m.get('waves') or 'none recorded'}")
+        print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
+    if args.json:
+        out = Path(args.json)
+        if out.parent and not out.parent.is_dir():
+            os.makedirs(out.parent, exist_ok=True)
+        out.write_text(json.dumps(rep.to_json(), indent=2) + "\n")
+    return status
