@@ -212,7 +212,9 @@ class Network(wiring.Component):
                 dests.append(cores[l + 1].from_below)
             if l - 1 >= 1:
                 dests.append(cores[l - 1].from_above)
-            if len(dests) == 1:
+            if not dests:      # a two-layer network's output spikes feed no core (the input is clamped)
+                m.d.comb += core.spikes.ready.eq(1)
+            elif len(dests) == 1:
                 link(core.spikes, dests[0])
             else:
                 fork = m.submodules[f"fork{l}"] = Fork(core.spikes.payload.shape(), len(dests))

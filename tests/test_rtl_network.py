@@ -180,3 +180,23 @@ def test_command_layout_is_built_from_config():
     assert widths["layer"] == 2                           # 4 layers
     assert widths["data"] == host_data_width(cfg) >= max(cfg.acc_format(l).width for l in (1, 2, 3))
     assert Op.RUN.value == 3 and Space.STATUS.value == 5
+
+
+@pytest.mark.parametrize("seed", [101, 102, 103, 104, 105])
+def test_rtl_matches_model_random_topologies(seed):
+    """Random depth (2-4 layers), sizes 1-13, lanes 1-6, default or narrow formats, stalls or not.
+
+    These seeds give (13, 10), (3, 8, 8), (5, 1, 3), (11, 5, 9, 4), (9, 13): two-layer networks,
+    a one-neuron hidden layer, lanes wider than a layer."""
+    rng = np.random.default_rng(seed)
+    layers = tuple(int(n) for n in rng.integers(1, 14, size=int(rng.integers(2, 5))))
+    layers = (max(layers[0], 2),) + layers[1:]
+    narrow = bool(rng.integers(2))
+    base = narrow_config(layers) if narrow else default_config(layers)
+    cfg = base.replace(lanes=int(rng.integers(1, 7)), n_free=int(rng.integers(4, 12)),
+                       n_nudged=int(rng.integers(0, 6)))
+    stall = int(rng.integers(1, 65535)) if rng.integers(2) else None
+    bad, model, totals = compare(cfg, seed, nudge_sign=int(rng.choice([-1, 1])), bus_stall=stall, full_range=narrow)
+    assert bad == [], (layers, cfg.lanes, narrow, stall)
+    assert totals["ticks"] == cfg.n_steps
+    assert totals["rtl_overflows"] == sum(model.overflows.values())

@@ -22,6 +22,7 @@ CONFIGS = {
     "default": default_config(),
     "narrow-20-8-8-3-lanes4": narrow_config((20, 8, 8, 3)).replace(lanes=4),
     "tiny-3-2-1-one-step": default_config((3, 2, 1)).replace(n_free=1, n_nudged=0, lanes=2),
+    "two-layer-9-13": narrow_config((9, 13)).replace(lanes=5),
 }
 
 
