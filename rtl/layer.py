@@ -147,7 +147,8 @@ class LayerCore(wiring.Component):
     acc_en : In(1)
         Accumulate phase: consume queued spikes.
     acc_idle : Out(1)
-        Queues empty and accumulate pipeline drained.
+        Queues empty: every event has issued (the last sum is written this cycle, before any
+        update-pass read).
     acc_issue : Out(1)
         A chunk operation (``lanes`` synaptic operations) issued this cycle.
     acc_pop : Out(1)
