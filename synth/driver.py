@@ -18,8 +18,8 @@ from .protocol import (PHASE, REG, SPACE, STATUS_REG, SYNC_RSP, HostOp, HostStat
 
 __all__ = ["HostLinkError", "LinkTimeout", "Board", "open_serial"]
 
-#: Values per WRITE frame for biases, inputs and targets (weights go one matrix row per frame).
-CHUNK = 256
+#: Values per WRITE frame (frames of weights run on across matrix rows).
+CHUNK = 4096
 
 
 class HostLinkError(RuntimeError):
@@ -116,10 +116,12 @@ class Board:
         self.request(HostOp.WRITE, struct.pack("<BBHHH", SPACE[space], layer, row, col, len(vals)) + body)
 
     def load(self, model):
-        """Every weight (one matrix row per frame) and bias of a FixedModel."""
+        """Every weight and bias of a FixedModel."""
         for mat, w in enumerate(model.weights):
-            for j in range(w.shape[0]):
-                self.write("weight", w[j], layer=mat, row=j)
+            flat = np.asarray(w).reshape(-1)
+            cols = w.shape[1]
+            for start in range(0, len(flat), CHUNK):
+                self.write("weight", flat[start:start + CHUNK], layer=mat, row=start // cols, col=start % cols)
         for l, b in enumerate(model.biases, start=1):
             for start in range(0, len(b), CHUNK):
                 self.write("bias", b[start:start + CHUNK], layer=l, row=start)

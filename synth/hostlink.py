@@ -7,8 +7,9 @@ they arrive); every other request is kept whole (at most ``MAX_ARGS`` payload by
 checked after its checksum byte. Then it answers: the response header, the payload (network
 READs interleaved with the bytes they produce) and the checksum. Every error answers a
 response with an empty payload and the link goes back to hunting for a sync byte, so the
-next valid frame works. Precedence: CHECKSUM, then OPCODE, then the op's own checks
-(ARGUMENT, LENGTH, ADDRESS).
+next valid frame works. Precedence: CHECKSUM, then OPCODE, then the op's own checks: WRITE
+ARGUMENT, ADDRESS, LENGTH (the value width depends on the address); the others LENGTH,
+ARGUMENT, ADDRESS.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from .protocol import (MAX_ARGS, SYNC_REQ, SYNC_RSP, HostOp, HostStatus, info_by
                        value_bytes)
 
 __all__ = ["HostLink"]
+
+
+def _const_mul(x, c: int):
+    """``x * c`` for a constant ``c`` as shifts and adds (Yosys would spend a DSP block on ``*``)."""
+    terms = [x << i for i in range(c.bit_length()) if (c >> i) & 1]
+    out = terms[0] if terms else Const(0)
+    for t in terms[1:]:
+        out = out + t
+    return out
 
 
 def _lookup(index, values, width=None):
@@ -118,9 +128,14 @@ class HostLink(wiring.Component):
         w_ok_space, w_ok_addr = Signal(), Signal()
         with m.Switch(a_space):
             with m.Case(Space.WEIGHT):
+                # flat index row * cols + col: a constant multiply per matrix (shifts and adds)
+                flat0 = Const(0, 33)
+                for mat in range(k):
+                    flat0 = Mux(a_layer == mat, _const_mul(w_row0, L[mat + 1]), flat0)
+                size = _lookup(a_layer, [L[mat] * L[mat + 1] for mat in range(k)], 33)
                 m.d.comb += [vbytes.eq(wbytes), w_ok_space.eq(1),
-                             w_ok_addr.eq((a_layer < k) & (w_row0 < n_of(a_layer))
-                                          & (w_col0 + w_count <= n_of(a_layer + 1)))]
+                             w_ok_addr.eq((a_layer < k) & (w_col0 < n_of(a_layer + 1))
+                                          & (flat0 + w_col0 + w_count <= size))]
             with m.Case(Space.BIAS):
                 m.d.comb += [vbytes.eq(bbytes), w_ok_space.eq(1),
                              w_ok_addr.eq((a_layer >= 1) & (a_layer <= k) & (w_row0 + w_count <= n_of(a_layer)))]
@@ -128,9 +143,16 @@ class HostLink(wiring.Component):
                 m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(w_row0 + w_count <= L[0])]
             with m.Case(Space.TARGET):
                 m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(w_row0 + w_count <= L[k])]
+        # payload bytes of the values: count * vbytes over the few widths this config has
+        widths = sorted({value_bytes(cfg, "weight", i) for i in range(k)}
+                        | {value_bytes(cfg, "bias", i) for i in range(1, k + 1)} | {sbytes})
+        w_bytes = Const(0, 24)
+        for nb in widths:
+            w_bytes = Mux(vbytes == nb, _const_mul(w_count, nb), w_bytes)
+        # the value width depends on space and layer: check the address before the length
         w_check = Mux(~w_ok_space | (w_count == 0), HostStatus.ARGUMENT,
-                      Mux(length != MAX_ARGS + w_count * vbytes, HostStatus.LENGTH,
-                          Mux(~w_ok_addr, HostStatus.ADDRESS, HostStatus.OK)))
+                      Mux(~w_ok_addr, HostStatus.ADDRESS,
+                          Mux(length != MAX_ARGS + w_bytes, HostStatus.LENGTH, HostStatus.OK)))
 
         # -- checks of the other requests (after the checksum byte) -------------------------------
         r_reg_ok = Mux(a_space == Space.STATE,
@@ -244,15 +266,17 @@ class HostLink(wiring.Component):
                     with m.If(cnt < MAX_ARGS):
                         m.d.sync += args[cnt[:3]].eq(b)
                     m.d.sync += cnt.eq(cnt + 1)
-                    with m.If(cnt + 1 == length):
-                        m.next = "CHK"
-                    with m.Elif((op == HostOp.WRITE) & (cnt + 1 == MAX_ARGS)):
+                    with m.If((op == HostOp.WRITE) & (cnt + 1 == MAX_ARGS)):
                         m.next = "WHDR"
+                    with m.Elif(cnt + 1 == length):
+                        m.next = "CHK"
             with m.State("WHDR"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [hdr_err.eq(w_check), w_row.eq(w_row0), w_col.eq(w_col0), w_vb.eq(0),
                              w_val.eq(0), w_space.eq(a_space), w_layer.eq(a_layer)]
                 m.next = "WDATA"
+                with m.If(cnt == length):       # a header and no values
+                    m.next = "CHK"
             with m.State("WDATA"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(take_byte()):
@@ -276,7 +300,10 @@ class HostLink(wiring.Component):
                 with m.If(self.rsp.valid):
                     m.d.sync += w_val.eq(0)
                     with m.If(w_space == Space.WEIGHT):
-                        m.d.sync += w_col.eq(w_col + 1)
+                        with m.If(w_col + 1 == n_of(w_layer + 1)):     # next row of W
+                            m.d.sync += [w_col.eq(0), w_row.eq(w_row + 1)]
+                        with m.Else():
+                            m.d.sync += w_col.eq(w_col + 1)
                     with m.Else():
                         m.d.sync += w_row.eq(w_row + 1)
                     m.next = "WDATA"
@@ -301,7 +328,7 @@ class HostLink(wiring.Component):
                             reply(HostStatus.OK, 0)
                         with m.Case(HostOp.READ):
                             m.d.sync += [n_loop.eq(r_count), nbytes.eq(rbytes)]
-                            reply(HostStatus.OK, r_count * rbytes)
+                            reply(HostStatus.OK, _const_mul(r_count, rbytes))
                         with m.Case(HostOp.RUN):
                             m.next = "RUN_CMD"
                         with m.Case(HostOp.RESET):

@@ -26,8 +26,9 @@ PREDICT 6  (none)                                                 argmax of the 
 =========  =====================================================  ================================
 
 WRITE values are :func:`value_bytes` bytes each (two's complement, little-endian) and go to
-consecutive addresses: ``W_layer[row, col + i]`` (WEIGHT; the frame must stay inside one
-row), or element ``row + i`` of BIAS (layer >= 1), INPUT or TARGET. Spaces, registers and
+consecutive addresses: row-major through ``W_layer`` from ``[row, col]`` (WEIGHT: after the
+last column comes column 0 of the next row), or element ``row + i`` of BIAS (layer >= 1),
+INPUT or TARGET. The whole range must lie inside the matrix or vector. Spaces, registers and
 phases use :mod:`rtl.network`'s ``Space``, ``Reg``/``Status`` and ``Phase`` numbers. READ of
 ``STATUS`` needs ``count == 1`` (``row`` ignored). Values read are sign-extended to
 :func:`read_bytes` bytes.

@@ -32,6 +32,10 @@ class SimTransport:
         The host link's mid-frame timeout, in cycles.
     idle_cycles : int
         ``read`` gives up after this many cycles with the board idle and nothing received.
+    preload : FixedModel or None
+        Weights and biases written straight into the network's memories before the first
+        cycle (``sim.rtl_harness``'s backdoor; the layout the host link's WRITEs produce), so
+        a test of a large network need not send every weight through the simulated line.
     vcd : str or None
         Write a waveform (slow; debugging only).
 
@@ -42,7 +46,8 @@ class SimTransport:
         Cycles simulated so far.
     """
 
-    def __init__(self, cfg, divisor: int = 4, timeout: int = 2000, idle_cycles: int = 4000, vcd=None):
+    def __init__(self, cfg, divisor: int = 4, timeout: int = 2000, idle_cycles: int = 4000, preload=None,
+                 vcd=None):
         self.divisor, self.idle_cycles = divisor, idle_cycles
         # the clock rate only feeds INFO and the LED timings: pretend 115200 baud
         self.top = SerialTop(cfg, clk_hz=divisor * 115200, baud=115200, divisor=divisor, timeout=timeout)
@@ -55,6 +60,8 @@ class SimTransport:
         self.sim.add_testbench(self._watch_tx, background=True)
         self.sim.add_testbench(self._watch_busy, background=True)
         self._busy = False
+        if preload is not None:
+            self.sim.add_testbench(self._preload(preload))
         self._vcd = self.sim.write_vcd(vcd) if vcd else None
         if self._vcd:
             self._vcd.__enter__()
@@ -117,6 +124,14 @@ class SimTransport:
     def sim_busy(self) -> bool:
         """The board's busy LED: a frame is being received or answered."""
         return self._busy
+
+    def _preload(self, model):
+        async def preload(ctx):
+            from sim.rtl_harness import RTLHarness
+            h = RTLHarness.__new__(RTLHarness)
+            h.cfg, h.dut, h.ctx = model.cfg, self.top.network, ctx
+            h.load_backdoor(model)
+        return preload
 
     async def _watch_busy(self, ctx):
         while True:

@@ -183,7 +183,7 @@ class BoardTop(Elaboratable):
             self.pll_params = pll.params
             m.domains.sync = ClockDomain("sync")
             m.d.comb += [ClockSignal("sync").eq(pll.clk_out), ResetSignal("sync").eq(~pll.locked)]
-            platform.add_clock_constraint(pll.clk_out, pll.params["f_out"])
+            # nextpnr derives the PLL output's constraint from the oscillator's
             clk_hz = pll.params["f_out"]
         else:
             clk_hz = f_osc

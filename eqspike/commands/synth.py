@@ -1,0 +1,110 @@
+"""``eqspike synth``: FPGA bitstream with resource/timing summary, or a resource/Fmax sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+NAME = "synth"
+HELP = ("build an FPGA bitstream (iCEBreaker, ULX3S-85F) with amaranth-boards and YoWASP; report "
+        "utilisation, Fmax, cycles per tick and inferences/s; --sweep builds a grid of configs")
+
+
+def add_arguments(p) -> None:
+    from synth.build import BOARDS
+    p.add_argument("--board", choices=sorted(BOARDS), default="icebreaker", help="target board (default icebreaker)")
+    p.add_argument("--config", default=None, help="config JSON (default: the default config)")
+    p.add_argument("--layers", default=None, help="override the config's layer sizes, e.g. 64,100,10")
+    p.add_argument("--lanes", type=int, default=None, help="override the config's lane count")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="core clock (default: 12 MHz oscillator on iCEBreaker, 50 MHz PLL on ULX3S)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default %(default)s)")
+    p.add_argument("--dataset", default="digits",
+                   help="data set for the cycles-per-tick and inferences/s estimate (default digits; "
+                        "'none' skips it); its input count must match the network")
+    p.add_argument("--data-dir", default=None, help="directory of MNIST-format IDX files")
+    p.add_argument("--out", default=None, help="build folder (default build/synth-BOARD, or build/sweep-BOARD)")
+    p.add_argument("--json", default=None, help="also write the summary (sweep: every summary) here")
+    p.add_argument("--sweep", action="store_true",
+                   help="build a one-factor-at-a-time grid around the config: --sweep-lanes, "
+                        "--sweep-weight-bits, --sweep-layers; writes sweep.csv, sweep.md, sweep.png")
+    p.add_argument("--sweep-lanes", default="1,4,10", help="lane counts (default %(default)s)")
+    p.add_argument("--sweep-weight-bits", default="4,6,8", help="weight widths (default %(default)s)")
+    p.add_argument("--sweep-layers", default="64-32-10;64-100-10;64-200-10",
+                   help="layer lists separated by ';' (default %(default)s)")
+    p.add_argument("--no-resume", action="store_true", help="sweep: rebuild points already built")
+
+
+def _ints(text: str, what: str) -> tuple:
+    try:
+        vals = tuple(int(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, not {text!r}") from None
+    return vals
+
+
+def _config(args):
+    from golden_model.config import EqSpikeConfig, default_config
+
+    from ._common import parse_layers
+
+    cfg = EqSpikeConfig.load(args.config) if args.config else default_config()
+    if args.layers:
+        cfg = cfg.with_layers(parse_layers(args.layers))
+    if args.lanes is not None:
+        cfg = cfg.replace(lanes=args.lanes)
+    return cfg
+
+
+def _print_summary(s: dict) -> None:
+    fit = "fits" if s.get("fits") else "DOES NOT FIT"
+    res = ", ".join(f"{k} {s[k]}/{s[k + '_available']}" for k in ("logic_cells", "luts", "ffs", "brams", "spram", "dsp")
+                    if s.get(k + "_available") is not None)
+    res = res or f"luts {s.get('luts')}, ffs {s.get('ffs')}"
+    print(f"{s['board']} {'-'.join(map(str, s['layers']))}, {s['lanes']} lane(s): {fit}; {res}")
+    if s.get("fmax_mhz") is not None:
+        print(f"  Fmax {s['fmax_mhz']} MHz, target {s['target_mhz']} MHz: "
+              + ("meets timing" if s.get("meets_timing") else "FAILS timing"))
+    if s.get("error"):
+        print(f"  {s['error']}")
+    if s.get("cycles_per_tick") is not None:
+        line = f"  {s['cycles_per_tick']} cycles per tick ({s['activity']['dataset']}, mean)"
+        if s.get("inferences_per_s"):
+            line += f"; {s['inferences_per_s']} inferences/s at Fmax ({s['activity']['samples']} samples)"
+        print(line)
+    if s.get("bitstream"):
+        print(f"  bitstream {s['bitstream']}")
+
+
+def run(args) -> int:
+    from synth.build import build
+
+    from ._common import parse_layers, write_json
+
+    cfg = _config(args)
+    dataset = None if args.dataset in (None, "none") else args.dataset
+    if not args.sweep:
+        out = Path(args.out or f"build/synth-{args.board}")
+        s = build(cfg, args.board, out, clk_mhz=args.clock_mhz, seed=args.seed, baud=args.baud,
+                  dataset=dataset, data_dir=args.data_dir)
+        _print_summary(s)
+        print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
+        write_json(args.json, s)
+        return 0 if s.get("fits") else 1
+
+    from synth.sweep import plot_sweep, run_sweep, sweep_points
+
+    layers = [parse_layers(t) for t in args.sweep_layers.split(";") if t.strip()]
+    points = sweep_points(cfg, _ints(args.sweep_lanes, "sweep lanes"), _ints(args.sweep_weight_bits, "sweep weight bits"),
+                          layers)
+    out = Path(args.out or f"build/sweep-{args.board}")
+    rows = run_sweep(points, args.board, out, dataset=dataset, resume=not args.no_resume, seed=args.seed,
+                     clk_mhz=args.clock_mhz)
+    plot_sweep(rows, out / "sweep.png")
+    print((out / "sweep.md").read_text())
+    print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
+    write_json(args.json, rows)
+    if args.json is None:
+        (out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0

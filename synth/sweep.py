@@ -1,0 +1,139 @@
+"""Resource and Fmax sweep: build a grid of configs, tabulate (CSV, markdown) and plot.
+
+The grid is one factor at a time around a base config: every lane count, every weight width
+and every layer list, each with the other two factors at the base. Each point is a full
+:func:`synth.build.build` in its own folder; a point whose ``summary.json`` already exists is
+read back instead of rebuilt (``resume``), so an interrupted sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+from golden_model.config import EqSpikeConfig
+
+from .build import build
+
+__all__ = ["sweep_points", "weight_format", "run_sweep", "COLUMNS", "write_table", "plot_sweep"]
+
+COLUMNS = ["board", "layers", "lanes", "weight_bits", "luts", "ffs", "logic_cells", "brams", "spram", "dsp",
+           "fmax_mhz", "target_mhz", "meets_timing", "fits", "cycles_per_tick", "inferences_per_s",
+           "build_seconds", "error"]
+
+
+def weight_format(cfg: EqSpikeConfig, bits: int) -> EqSpikeConfig:
+    """``cfg`` with every weight matrix ``bits`` wide, keeping each format's integer bits."""
+    fmts = tuple(dataclasses.replace(f, width=bits, frac=max(0, f.frac + bits - f.width)) for f in cfg.weights)
+    return cfg.replace(weights=fmts)
+
+
+def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=()) -> list:
+    """The configs of a one-factor-at-a-time grid around ``base`` (duplicates removed, base first)."""
+    pts = [base]
+    pts += [base.replace(lanes=n) for n in lanes]
+    pts += [weight_format(base, b) for b in weight_bits]
+    pts += [base.with_layers(ls) for ls in layers]
+    out = []
+    for p in pts:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def _label(cfg: EqSpikeConfig) -> str:
+    return f"{'-'.join(map(str, cfg.layers))}_l{cfg.lanes}_w{'-'.join(str(f.width) for f in cfg.weights)}"
+
+
+def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resume: bool = True,
+              seed: int = 1, clk_mhz: float | None = None, log=print) -> list:
+    """Build every config; returns the summaries (one dict per point, in order)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, cfg in enumerate(points):
+        d = out / f"{board}_{_label(cfg)}"
+        summ = d / "summary.json"
+        if resume and summ.exists() and EqSpikeConfig.load(d / "config.json") == cfg:
+            s = json.loads(summ.read_text())
+            log(f"[{i + 1}/{len(points)}] {d.name}: reused")
+        else:
+            log(f"[{i + 1}/{len(points)}] {d.name}: building ...")
+            ds = dataset if dataset and _dataset_fits(dataset, cfg) else None
+            s = build(cfg, board, d, clk_mhz=clk_mhz, seed=seed, dataset=ds)
+        log(f"    fits {s.get('fits')}, LUTs {s.get('luts')}, BRAMs {s.get('brams')}, "
+            f"Fmax {s.get('fmax_mhz')} MHz ({s.get('build_seconds')} s)")
+        rows.append(s)
+        write_table(rows, out / "sweep")
+    return rows
+
+
+def _dataset_fits(dataset: str, cfg: EqSpikeConfig) -> bool:
+    return {"digits": 64, "fashion-mnist": 784}.get(dataset) == cfg.layers[0]
+
+
+def _cell(row: dict, key: str):
+    v = row.get(key)
+    if isinstance(v, list):
+        return "-".join(map(str, v))
+    if isinstance(v, float):
+        return f"{v:.1f}" if key != "fmax_mhz" else f"{v:.2f}"
+    return "" if v is None else v
+
+
+def write_table(rows: list, stem) -> tuple[Path, Path]:
+    """``stem.csv`` and ``stem.md`` (a markdown table) of sweep summaries."""
+    stem = Path(stem)
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for r in rows:
+            w.writerow([_cell(r, c) for c in COLUMNS])
+    cols = [c for c in COLUMNS if c not in ("error",) and any(r.get(c) is not None for r in rows)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(_cell(r, c)) for c in cols) + " |")
+    errors = [(r, r["error"]) for r in rows if r.get("error")]
+    for r, e in errors:
+        lines.append(f"\n{_cell(r, 'layers')} lanes {r.get('lanes')}: {e}")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return stem.with_suffix(".csv"), stem.with_suffix(".md")
+
+
+def plot_sweep(rows: list, path) -> Path:
+    """Two panels: LUTs and BRAMs per config (bars), Fmax (line) with the target."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{_cell(r, 'layers')}\nL{r.get('lanes')} W{_cell(r, 'weight_bits')}" for r in rows]
+    x = range(len(rows))
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6, 1.3 * len(rows)), 7), sharex=True)
+    luts = [r.get("luts") or 0 for r in rows]
+    brams = [r.get("brams") or 0 for r in rows]
+    a1.bar([i - 0.2 for i in x], luts, 0.4, label="LUTs", color="tab:blue")
+    a1.set_ylabel("LUT4s")
+    a1b = a1.twinx()
+    a1b.bar([i + 0.2 for i in x], brams, 0.4, label="block RAMs", color="tab:orange")
+    a1b.set_ylabel("block RAMs")
+    a1.set_title(f"{rows[0].get('board', '')}: resources and Fmax per configuration" if rows else "")
+    h1, l1 = a1.get_legend_handles_labels()
+    h2, l2 = a1b.get_legend_handles_labels()
+    a1.legend(h1 + h2, l1 + l2, loc="upper left")
+    fmax = [r.get("fmax_mhz") or float("nan") for r in rows]
+    a2.plot(list(x), fmax, "o-", label="Fmax")
+    a2.plot(list(x), [r.get("target_mhz") for r in rows], "k--", label="target clock")
+    for i, r in enumerate(rows):
+        if not r.get("fits"):
+            a2.annotate("does not fit", (i, 0), ha="center", va="bottom", color="red", fontsize=8)
+    a2.set_ylabel("MHz")
+    a2.set_ylim(bottom=0)
+    a2.legend(loc="upper right")
+    a2.set_xticks(list(x))
+    a2.set_xticklabels(labels, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
