@@ -229,7 +229,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     ``summary.json`` (and the tools' logs, ``{name}.rpt`` and ``{name}.tim``). With
     ``dataset`` the summary adds cycle and inference-rate estimates (:func:`activity`).
 
-    ``small_ram_depth``: memories of at most this many words are kept out of block RAM (the
+    ``small_ram_depth``: memories (not ROMs) of at most this many words are kept out of block RAM (the
     board's ``small_ram_style``): Yosys otherwise spends a whole block RAM, or several for a
     wide word, on every small memory (per-neuron state of a small layer, queues, ROMs). 0
     leaves the choice to Yosys.
@@ -259,7 +259,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         if small_ram_depth:
             # memories become $mem_v2 cells only in synth's memory pass: collect them now
             overrides["script_after_read"] = (f"proc; memory_collect; setattr -set ram_style "
-                                              f"\"{spec.small_ram_style}\" t:$mem_v2 r:SIZE<={int(small_ram_depth)} %i")
+                                              f"\"{spec.small_ram_style}\" t:$mem_v2 r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
         plan = platform.prepare(top, name=name, **overrides)
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs

@@ -1,0 +1,214 @@
+"""Synthesis flow: PLL settings, report parsing, summaries, sweep tables and plot, the synth
+command's errors, one small real build (smoke), and the board builds (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from golden_model.config import default_config
+from synth.build import (BOARDS, activity, parse_nextpnr_report, parse_yosys_stat, summarise, throughput,
+                         tool_env)
+from synth.sweep import plot_sweep, sweep_points, weight_format, write_table
+from synth.top import ecp5_pll_params
+
+YOSYS_STAT_OLD = """
+=== design hierarchy ===
+
+   Number of cells:               5000
+     SB_CARRY                      760
+     SB_DFFE                       394
+     SB_DFFESR                     951
+     SB_LUT4                      8260
+     SB_RAM40_4K                    44
+"""
+
+YOSYS_STAT_NEW = """
+=== design hierarchy ===
+
+        +----------Count including submodules.
+        |
+       76 eqspike
+       76 cells
+       44   SB_RAM40_4K
+     1760   SB_CARRY
+      122   SB_DFF
+      951   SB_DFFESR
+     8260   SB_LUT4
+"""
+
+
+@pytest.mark.parametrize("f_out", [12.5e6, 40e6, 50e6, 62.5e6, 75e6, 100e6])
+def test_ecp5_pll_settings_are_exact_and_legal(f_out):
+    p = ecp5_pll_params(25e6, f_out)
+    assert p["f_out"] == pytest.approx(25e6 * p["CLKFB_DIV"] / p["CLKI_DIV"])
+    assert abs(p["f_out"] - f_out) <= 0.005 * f_out
+    assert 420e6 <= p["vco"] == p["f_out"] * p["CLKOP_DIV"] <= 780e6
+    assert 25e6 / p["CLKI_DIV"] >= 3.125e6
+
+
+def test_ecp5_pll_rejects_impossible_clock():
+    with pytest.raises(ValueError, match="no ECP5 PLL setting"):
+        ecp5_pll_params(25e6, 48e6)     # 48/25 needs a 1 MHz phase detector input
+
+
+@pytest.mark.parametrize("text", [YOSYS_STAT_OLD, YOSYS_STAT_NEW])
+def test_parse_yosys_stat_both_formats(text):
+    cells = parse_yosys_stat("noise\n=== other ===\n  SB_LUT4 3\n" + text)
+    assert cells["SB_LUT4"] == 8260 and cells["SB_RAM40_4K"] == 44 and cells["SB_DFFESR"] == 951
+
+
+def _report(tmp_path, util, fmax):
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({
+        "utilization": {k: {"used": u, "available": a} for k, (u, a) in util.items()},
+        "fmax": {k: {"achieved": a, "constraint": c} for k, (a, c) in fmax.items()},
+        "critical_paths": []}))
+    return parse_nextpnr_report(path)
+
+
+def test_summary_of_a_design_that_fits_and_meets_timing(tmp_path):
+    rep = _report(tmp_path, {"ICESTORM_LC": (2300, 5280), "ICESTORM_RAM": (18, 30), "ICESTORM_SPRAM": (0, 4),
+                             "ICESTORM_DSP": (3, 8)}, {"cd_sync_clk": (63.2, 12.0)})
+    cells = parse_yosys_stat(YOSYS_STAT_NEW)
+    s = summarise(BOARDS["icebreaker"], default_config(), rep, cells, 12e6)
+    assert (s["logic_cells"], s["logic_cells_available"], s["brams"], s["spram"], s["dsp"]) == (2300, 5280, 18, 0, 3)
+    assert (s["luts"], s["ffs"]) == (8260, 122 + 951)
+    assert s["fits"] and s["meets_timing"] and s["fmax_mhz"] == 63.2 and s["target_mhz"] == 12.0
+
+
+def test_summary_worst_clock_decides_timing(tmp_path):
+    rep = _report(tmp_path, {"TRELLIS_COMB": (5000, 83640), "DP16KD": (197, 208)},
+                  {"clk25": (300.0, 25.0), "pll_clk": (48.0, 50.0)})
+    s = summarise(BOARDS["ulx3s-85f"], default_config((784, 500, 10)), rep, {}, 50e6)
+    assert s["fits"] and not s["meets_timing"] and s["fmax_mhz"] == 48.0 and s["clock"] == "pll_clk"
+    assert s["brams"] == 197 and s["luts"] == 5000
+
+
+def test_summary_of_a_design_that_does_not_fit():
+    msg = "ERROR: Unable to place cell 'w_below', no BELs remaining to implement cell type 'DP16KD'"
+    s = summarise(BOARDS["ulx3s-85f"], default_config((784, 500, 10)), None, {"LUT4": 10, "CCU2C": 2}, 50e6, msg)
+    assert not s["fits"] and s["fmax_mhz"] is None and s["error"] == msg and s["luts"] == 14
+
+
+def test_activity_and_throughput_use_rtl_cycle_formulas():
+    from rtl.network import tick_cycles
+    cfg = default_config((64, 12, 10)).replace(n_free=5, n_nudged=2)
+    act = activity(cfg, "digits", samples=3)
+    assert act["cycles_per_tick_all_spiking"] == tick_cycles(cfg, list(cfg.layers))
+    assert tick_cycles(cfg, [0, 0, 0]) <= act["cycles_per_tick_mean"] <= act["cycles_per_tick_max"]
+    assert act["cycles_per_inference_mean"] == pytest.approx(5 * act["cycles_per_tick_mean"])
+    t = throughput(act, 50.0, cfg)
+    assert t["inferences_per_s"] == pytest.approx(50e6 / act["cycles_per_inference_mean"])
+    assert t["inferences_per_s_worst"] <= t["inferences_per_s"]
+    with pytest.raises(ValueError, match="inputs"):
+        activity(default_config((16, 4, 2)), "digits", samples=1)
+
+
+def test_sweep_points_one_factor_at_a_time():
+    base = default_config((64, 100, 10))
+    pts = sweep_points(base, lanes=(1, 4, 10), weight_bits=(4, 8), layers=((64, 32, 10), (64, 100, 10)))
+    assert pts[0] == base and len(pts) == 1 + 2 + 1 + 1      # duplicates of the base removed
+    assert [p.lanes for p in pts] == [1, 4, 10, 1, 1]
+    w4 = weight_format(base, 4)
+    assert all((f.width, f.width - f.frac) == (4, 8 - 6) for f in w4.weights)   # integer bits kept
+    assert pts[-1].layers == (64, 32, 10)
+
+
+def test_sweep_table_and_plot(tmp_path):
+    rows = [
+        {"board": "ulx3s-85f", "layers": [64, 100, 10], "lanes": 1, "weight_bits": [8, 8], "luts": 3000,
+         "ffs": 1500, "brams": 20, "fmax_mhz": 71.234, "target_mhz": 50.0, "meets_timing": True, "fits": True,
+         "cycles_per_tick": 2524.1, "inferences_per_s": 282.2, "build_seconds": 100.0},
+        {"board": "ulx3s-85f", "layers": [784, 500, 10], "lanes": 1, "weight_bits": [8, 8], "luts": 5518,
+         "ffs": 2335, "brams": None, "fmax_mhz": None, "target_mhz": 50.0, "meets_timing": False, "fits": False,
+         "error": "ERROR: no BELs remaining to implement cell type 'DP16KD'"},
+    ]
+    csv_path, md_path = write_table(rows, tmp_path / "sweep")
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("board,layers,lanes,weight_bits,luts") and len(lines) == 3
+    assert "64-100-10" in lines[1] and "71.23" in lines[1]
+    md = md_path.read_text()
+    assert md.count("\n|") >= 3 and "| 784-500-10 |" in md and "DP16KD" in md
+    png = plot_sweep(rows, tmp_path / "sweep.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tool_env_points_at_yowasp():
+    env = tool_env()
+    assert set(env) >= {"YOSYS", "NEXTPNR_ICE40", "ICEPACK", "NEXTPNR_ECP5", "ECPPACK"}
+    for var in ("YOSYS", "NEXTPNR_ICE40", "NEXTPNR_ECP5"):
+        assert os.path.basename(env[var]).startswith("yowasp-") and os.path.exists(env[var])
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "eqspike.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def test_synth_cli_user_errors(tmp_path):
+    r = _cli("synth", "--board", "nosuchboard")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"layers": [4]}')
+    r = _cli("synth", "--config", str(bad), "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "layers" in r.stderr
+    r = _cli("synth", "--layers", "64,x", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "layers must be" in r.stderr
+
+
+def test_run_fpga_cli_user_errors(tmp_path):
+    r = _cli("run-fpga", "--port", str(tmp_path / "no-such-tty"), "--samples", "1")
+    assert r.returncode == 2 and "cannot open" in r.stderr
+    r = _cli("run-fpga", "--port", "sim", "--samples", "0")
+    assert r.returncode == 2 and "samples must be" in r.stderr
+
+
+def test_run_fpga_cli_on_simulated_board(tmp_path):
+    """Weights loaded over the simulated line, one real digit, prediction equal to the model's."""
+    cfg = default_config((64, 4, 10))
+    cfg.save(tmp_path / "cfg.json")
+    out = tmp_path / "run.json"
+    r = _cli("run-fpga", "--port", "sim", "--config", str(tmp_path / "cfg.json"), "--samples", "1",
+             "--ticks", "3", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["agreement"] == 1.0 and res["samples"][0]["board"] == res["samples"][0]["model"]
+    assert res["samples"][0]["cycles"] > 0 and "agrees with the golden model on 1" in r.stdout
+
+
+# -- real builds -------------------------------------------------------------------------------------
+def test_smoke_build_tiny_network(tmp_path):
+    """CI smoke test: a tiny network through yosys and nextpnr; the summary matches the tools' logs."""
+    from synth.build import build
+    cfg = default_config((4, 3, 2))
+    s = build(cfg, SMOKE_BOARD, tmp_path, small_ram_depth=16)
+    assert json.loads((tmp_path / "summary.json").read_text()) == s
+    assert default_config((4, 3, 2)).from_json((tmp_path / "config.json").read_text()) == cfg
+    assert s["luts"] > 100 and s["ffs"] > 100
+    if s["fits"]:
+        assert (tmp_path / "report.json").exists() and s["fmax_mhz"] > 0 and s["bitstream"]
+    else:
+        assert "no BELs remaining" in s["error"] or "Unable to place" in s["error"]
+
+
+SMOKE_BOARD = "ulx3s-85f"
+
+
+@pytest.mark.slow
+def test_icebreaker_digits_default_build(tmp_path):
+    from synth.build import build
+    s = build(default_config((64, 100, 10)), "icebreaker", tmp_path, dataset="digits")
+    assert s["luts"] > 0
+    assert s["fits"] == (s["error"] is None)
+
+
+@pytest.mark.slow
+def test_ulx3s_paper_network_build(tmp_path):
+    from synth.build import build
+    s = build(default_config((784, 500, 10)), "ulx3s-85f", tmp_path, small_ram_depth=1024)
+    assert s["fits"] and s["meets_timing"] and s["fmax_mhz"] >= 50
