@@ -15,10 +15,12 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from golden_model.config import EqSpikeConfig
-from golden_model.fixed_model import FixedModel, FixedState
+from golden_model.fixed_model import FixedModel, FixedState, quantise_params
+from golden_model.float_model import glorot_params
 from rtl.network import Network, Op, Phase, Reg, Space, Status
 
-__all__ = ["RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE"]
+__all__ = ["RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE", "random_network",
+           "digits_network", "profile_run"]
 
 #: nudge sign -> RUN phase
 NUDGE_PHASE = {0: Phase.FREE, 1: Phase.NUDGE_POS, -1: Phase.NUDGE_NEG}
@@ -213,15 +215,37 @@ class RTLHarness:
         return out
 
 
+def random_network(cfg: EqSpikeConfig, seed: int, gain: float = 3.0, full_range: bool = False):
+    """A FixedModel with random weights/biases, an input sample and a one-hot target.
+
+    Glorot weights times ``gain`` and biases in [-0.3, 0.3], quantised to ``cfg``; with
+    ``full_range`` every code of each format is equally likely instead (drives narrow formats
+    into saturation).
+    """
+    rng = np.random.default_rng(seed)
+    if full_range:   # every code equally likely: drives the narrow formats into saturation
+        w = [rng.integers(f.min_code, f.max_code + 1, size=(a, b))
+             for f, a, b in zip(cfg.weights, cfg.layers[:-1], cfg.layers[1:])]
+        b = [rng.integers(f.min_code, f.max_code + 1, size=n) for f, n in zip(cfg.biases, cfg.layers[1:])]
+    else:
+        params = glorot_params(cfg.layers, rng)
+        params.weights = [gain * x for x in params.weights]
+        params.biases = [rng.uniform(-0.3, 0.3, size=n) for n in cfg.layers[1:]]
+        w, b, _ = quantise_params(cfg, params)
+    model = FixedModel(cfg, w, b)
+    one = 1 << cfg.s.frac
+    x = rng.integers(0, one + 1, size=cfg.layers[0])
+    y = np.zeros(cfg.layers[-1], dtype=np.int64)
+    y[rng.integers(cfg.layers[-1])] = one
+    return model, x, y
+
+
 def digits_network(cfg: EqSpikeConfig, sample: int = 0, seed: int = 0):
     """Glorot weights (quantised to ``cfg``) and one real scikit-learn digit (pixels / 16).
 
     Returns ``(model, x_codes, y_codes)``; ``cfg.layers`` must start with 64 inputs.
     """
     from sklearn.datasets import load_digits
-
-    from golden_model.fixed_model import quantise_params
-    from golden_model.float_model import glorot_params
 
     digits = load_digits()
     params = glorot_params(cfg.layers, np.random.default_rng(seed))

@@ -6,9 +6,7 @@ import pytest
 from golden_model.config import default_config
 from rtl.layer import chunks
 from rtl.network import accumulate_cycles, events_per_layer, tick_cycles, update_cycles
-from sim.rtl_harness import RTLHarness, digits_network
-
-from test_rtl_network import random_network
+from sim.rtl_harness import RTLHarness, digits_network, random_network
 
 
 def profile(cfg, model, x, y, ticks, backdoor=False, bus_stall=None):

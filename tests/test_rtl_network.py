@@ -6,36 +6,12 @@ phi, q) of every layer with ``==``; also the overflow counters against the model
 
 import numpy as np
 import pytest
-
-from golden_model.config import RegFormat, Schedule, default_config, narrow_config
-from golden_model.fixed_model import FixedModel
-from golden_model.float_model import glorot_params
-from golden_model.fixed_model import quantise_params
 from amaranth.hdl import Shape
 
+from golden_model.config import RegFormat, Schedule, default_config, narrow_config
 from rtl.layer import host_data_width
 from rtl.network import Op, Space, command_layout
-from sim.rtl_harness import RTLHarness, diff_registers
-
-
-def random_network(cfg, seed, gain=3.0, full_range=False):
-    """A FixedModel with random weights/biases, an input sample and a one-hot target."""
-    rng = np.random.default_rng(seed)
-    if full_range:   # every code equally likely: drives the narrow formats into saturation
-        w = [rng.integers(f.min_code, f.max_code + 1, size=(a, b))
-             for f, a, b in zip(cfg.weights, cfg.layers[:-1], cfg.layers[1:])]
-        b = [rng.integers(f.min_code, f.max_code + 1, size=n) for f, n in zip(cfg.biases, cfg.layers[1:])]
-    else:
-        params = glorot_params(cfg.layers, rng)
-        params.weights = [gain * x for x in params.weights]
-        params.biases = [rng.uniform(-0.3, 0.3, size=n) for n in cfg.layers[1:]]
-        w, b, _ = quantise_params(cfg, params)
-    model = FixedModel(cfg, w, b)
-    one = 1 << cfg.s.frac
-    x = rng.integers(0, one + 1, size=cfg.layers[0])
-    y = np.zeros(cfg.layers[-1], dtype=np.int64)
-    y[rng.integers(cfg.layers[-1])] = one
-    return model, x, y
+from sim.rtl_harness import RTLHarness, diff_registers, random_network
 
 
 def compare(cfg, seed=0, nudge_sign=1, fault=None, bus_stall=None, full_range=False, stop_at_first=False):
