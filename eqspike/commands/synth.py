@@ -19,6 +19,9 @@ def add_arguments(p) -> None:
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="core clock (default: 12 MHz oscillator on iCEBreaker, 50 MHz PLL on ULX3S)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--small-ram-depth", type=int, default=None,
+                   help="memories of at most this many words go to LUT RAM (ECP5) or logic instead of "
+                        "block RAM (default: 1024 on ECP5, 0 = Yosys decides on iCE40)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default %(default)s)")
     p.add_argument("--dataset", default="digits",
                    help="data set for the cycles-per-tick and inferences/s estimate (default digits; "
@@ -29,9 +32,9 @@ def add_arguments(p) -> None:
     p.add_argument("--sweep", action="store_true",
                    help="build a one-factor-at-a-time grid around the config: --sweep-lanes, "
                         "--sweep-weight-bits, --sweep-layers; writes sweep.csv, sweep.md, sweep.png")
-    p.add_argument("--sweep-lanes", default="1,4,10", help="lane counts (default %(default)s)")
-    p.add_argument("--sweep-weight-bits", default="4,6,8", help="weight widths (default %(default)s)")
-    p.add_argument("--sweep-layers", default="64-32-10;64-100-10;64-200-10",
+    p.add_argument("--sweep-lanes", default="4,10", help="lane counts (default %(default)s)")
+    p.add_argument("--sweep-weight-bits", default="4,6", help="weight widths (default %(default)s)")
+    p.add_argument("--sweep-layers", default="64-32-10;64-200-10",
                    help="layer lists separated by ';' (default %(default)s)")
     p.add_argument("--no-resume", action="store_true", help="sweep: rebuild points already built")
 
@@ -87,7 +90,7 @@ def run(args) -> int:
     if not args.sweep:
         out = Path(args.out or f"build/synth-{args.board}")
         s = build(cfg, args.board, out, clk_mhz=args.clock_mhz, seed=args.seed, baud=args.baud,
-                  dataset=dataset, data_dir=args.data_dir)
+                  dataset=dataset, data_dir=args.data_dir, small_ram_depth=args.small_ram_depth)
         _print_summary(s)
         print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
         write_json(args.json, s)
@@ -100,7 +103,7 @@ def run(args) -> int:
                           layers)
     out = Path(args.out or f"build/sweep-{args.board}")
     rows = run_sweep(points, args.board, out, dataset=dataset, resume=not args.no_resume, seed=args.seed,
-                     clk_mhz=args.clock_mhz)
+                     clk_mhz=args.clock_mhz, small_ram_depth=args.small_ram_depth)
     plot_sweep(rows, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
