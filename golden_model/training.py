@@ -200,6 +200,7 @@ class EpochMetrics:
     test_accuracy: float
     seconds: float
     clipped: int = 0
+    cpu_seconds: float = 0.0
 
 
 class Trainer:

@@ -150,7 +150,7 @@ def run(args) -> int:
     history = []
     metrics = {}
     for epoch in range(1, settings.epochs + 1):
-        te = time.perf_counter()
+        te, ce = time.perf_counter(), time.process_time()
         bar = tqdm(total=len(data.x_train), desc=f"epoch {epoch}/{settings.epochs}", unit="img",
                    disable=args.no_progress, file=sys.stderr, mininterval=1.0, leave=False)
 
@@ -160,12 +160,12 @@ def run(args) -> int:
 
         loss, run_acc = trainer.train_epoch(data.x_train, data.y_train, data.n_classes, progress)
         bar.close()
-        train_seconds = time.perf_counter() - te
+        train_seconds, train_cpu = time.perf_counter() - te, time.process_time() - ce
         test_acc = accuracy(trainer.predict(data.x_test), data.y_test)
-        m = EpochMetrics(epoch, loss, run_acc, test_acc, train_seconds, trainer.clipped)
+        m = EpochMetrics(epoch, loss, run_acc, test_acc, train_seconds, trainer.clipped, train_cpu)
         history.append(m.__dict__.copy())
         print(f"epoch {epoch}: loss {loss:.4f}, running train acc {100 * run_acc:.2f}%, "
-              f"test acc {100 * test_acc:.2f}%, {train_seconds:.1f} s", flush=True)
+              f"test acc {100 * test_acc:.2f}%, {train_seconds:.1f} s ({train_cpu:.1f} s CPU)", flush=True)
         metrics = {"dataset": data.name, "epochs": epoch, "test_accuracy": test_acc,
                    "train_running_accuracy": run_acc, "seconds": time.perf_counter() - t0,
                    "history": history}
