@@ -16,12 +16,12 @@ Accumulate (event-driven, ``acc_en``)
     ``E * C`` cycles for ``E`` events; the last sum is written in the cycle the core reports
     idle, which is also the cycle the network starts the update pass.
 
-Update (``upd_start``, one neuron per cycle, four stages)
+Update (``upd_start``, one neuron per cycle, five stages)
     stage 0 presents neuron ``n``'s address to every memory; stage 1 computes
     :class:`~rtl.neuron.Decoder` (v, x) on the read words (and clears the accumulator word
     once its last lane is read); stage 2 :class:`~rtl.neuron.StateStep` (s); stage 3
-    :class:`~rtl.neuron.Encoder`, writes the neuron's word back and offers its spike on
-    ``spikes``. One multiplier chain per stage. A spike the bus does not take stalls
+    :class:`~rtl.neuron.Encoder`; stage 4 writes the neuron's word back and offers its spike
+    on ``spikes``. One multiplier chain per stage. A spike the bus does not take stalls
     the whole pipeline (memory read ports hold their data), so nothing is dropped.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
@@ -315,13 +315,13 @@ class LayerCore(wiring.Component):
             self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1)),
         ]
 
-        # -- update pass: stage 0 address, 1 decoder, 2 state step, 3 encoder + write + spike ----
+        # -- update pass: stage 0 address, 1 decoder, 2 state step, 3 encoder, 4 write + spike ---
         idx = Signal(range(max(n, 2)))          # neuron presented this cycle (stage 0)
         lane = Signal(range(max(L, 2)))
         word = Signal(range(max(C, 2)))
         issuing = Signal()                      # stage 0 holds a neuron
-        s1_valid, s2_valid, s3_valid = Signal(), Signal(), Signal()
-        s1_idx, s2_idx, s3_idx = Signal.like(idx), Signal.like(idx), Signal.like(idx)
+        s1_valid, s2_valid, s3_valid, s4_valid = Signal(), Signal(), Signal(), Signal()
+        s1_idx, s2_idx, s3_idx, s4_idx = (Signal.like(idx) for _ in range(4))
         s1_lane = Signal.like(lane)
         s1_word = Signal.like(word)
         s1_wordlast = Signal()
@@ -329,9 +329,11 @@ class LayerCore(wiring.Component):
         carried = data.StructLayout({k: v for k, v in state_layout(self.cfg, self.l).members.items()
                                      if k not in ("a", "q")})
         s2, s3 = Signal(carried), Signal(carried)
-        s2_ovf, s3_ovf = Signal(range(3)), Signal(range(3))
+        s4 = Signal(state_layout(self.cfg, self.l))     # the finished word, written in stage 4
+        s2_ovf, s3_ovf, s4_ovf = Signal(range(3)), Signal(range(3)), Signal(range(5))
         enc = m.submodules.encoder = Encoder(cfg, self.fault)
-        stall = s3_valid & enc.q & ~self.spikes.ready
+        # a spike the bus does not take stalls every stage (from registers only: short path)
+        stall = s4_valid & s4.q & ~self.spikes.ready
 
         dec = m.submodules.decoder = Decoder(cfg, self.l, self.fault)
         step = m.submodules.step = StateStep(cfg, self.fault)
@@ -370,22 +372,15 @@ class LayerCore(wiring.Component):
         with m.Else():
             m.d.comb += [acc_wr.addr.eq(b_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(b_valid)]
 
-        # state writes: stage 3 of the update pass, or the clear sweep
+        # state writes: stage 4 of the update pass, or the clear sweep
         with m.If(mode_clr):
             m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
         with m.Else():
-            m.d.comb += [
-                st_wr.addr.eq(s3_idx),
-                st_wr.data.acc.eq(s3.acc), st_wr.data.v.eq(s3.v), st_wr.data.x.eq(s3.x),
-                st_wr.data.s.eq(s3.s), st_wr.data.a.eq(enc.a_next),
-                st_wr.data.rho_last.eq(enc.rho_last_next), st_wr.data.phi.eq(enc.phi_next),
-                st_wr.data.q.eq(enc.q),
-                st_wr.en.eq(s3_valid & ~stall),
-            ]
+            m.d.comb += [st_wr.addr.eq(s4_idx), st_wr.data.eq(s4), st_wr.en.eq(s4_valid & ~stall)]
         m.d.comb += [
-            self.spikes.valid.eq(s3_valid & enc.q),
-            self.spikes.payload.eq(s3_idx),
-            self.ovf.eq(Mux(s3_valid & ~stall, s3_ovf + enc.ovf_a + enc.ovf_phi, 0)),
+            self.spikes.valid.eq(s4_valid & s4.q),
+            self.spikes.payload.eq(s4_idx),
+            self.ovf.eq(Mux(s4_valid & ~stall, s4_ovf, 0)),
         ]
 
         with m.If(~stall):
@@ -399,6 +394,11 @@ class LayerCore(wiring.Component):
                 s2_ovf.eq(dec.ovf_v + dec.ovf_x),
                 # stage 2 -> 3: the new state
                 s3_valid.eq(s2_valid), s3_idx.eq(s2_idx), s3.eq(s2), s3.s.eq(step.s_next), s3_ovf.eq(s2_ovf),
+                # stage 3 -> 4: the encoder's registers and spike
+                s4_valid.eq(s3_valid), s4_idx.eq(s3_idx),
+                s4.acc.eq(s3.acc), s4.v.eq(s3.v), s4.x.eq(s3.x), s4.s.eq(s3.s), s4.a.eq(enc.a_next),
+                s4.rho_last.eq(enc.rho_last_next), s4.phi.eq(enc.phi_next), s4.q.eq(enc.q),
+                s4_ovf.eq(s3_ovf + enc.ovf_a + enc.ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
@@ -412,7 +412,7 @@ class LayerCore(wiring.Component):
 
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0), lane.eq(0), word.eq(0)]
-        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid & ~s3_valid):
+        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid):
             m.d.sync += mode_upd.eq(0)
 
         # clear sweep: zero every word; drop queued spikes; ends when both are done
@@ -424,7 +424,7 @@ class LayerCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Elif(queues_empty):
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid | s3_valid)) | mode_clr
+        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid | s3_valid | s4_valid)) | mode_clr
                                  | self.upd_start | self.clr_start)
         return m
 
@@ -432,7 +432,7 @@ class LayerCore(wiring.Component):
 class InputCore(wiring.Component):
     """Clamped input layer: inputs written by the host, encoder only (a, rho_last, phi, q).
 
-    Its update pass (two stages: address, encoder + write + spike) runs in the same slot as
+    Its update pass (stage 0 address, 1 encoder, 2 write + spike) runs in the same slot as
     the other cores' and its spikes go up the same bus.
 
     Members
@@ -473,10 +473,12 @@ class InputCore(wiring.Component):
 
         mode_upd, mode_clr = Signal(), Signal()
         idx = Signal(range(max(n, 2)))
-        issuing, s1_valid = Signal(), Signal()
-        s1_idx = Signal.like(idx)
+        issuing, s1_valid, s2_valid = Signal(), Signal(), Signal()
+        s1_idx, s2_idx = Signal.like(idx), Signal.like(idx)
+        s2 = Signal(self.enc_layout)             # the encoder's results, written in stage 2
+        s2_ovf = Signal(range(3))
         enc = m.submodules.encoder = Encoder(self.cfg, self.fault)
-        stall = s1_valid & enc.q & ~self.spikes.ready
+        stall = s2_valid & s2.q & ~self.spikes.ready
         m.d.comb += [
             enc.s.eq(in_rd.data), enc.rho_last.eq(st_rd.data.rho_last), enc.phi.eq(st_rd.data.phi),
             enc.inv_lam.eq(self.inv_lam),
@@ -492,17 +494,19 @@ class InputCore(wiring.Component):
         with m.If(mode_clr):
             m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
         with m.Else():
-            m.d.comb += [
-                st_wr.addr.eq(s1_idx), st_wr.data.a.eq(enc.a_next), st_wr.data.rho_last.eq(enc.rho_last_next),
-                st_wr.data.phi.eq(enc.phi_next), st_wr.data.q.eq(enc.q), st_wr.en.eq(s1_valid & ~stall),
-            ]
+            m.d.comb += [st_wr.addr.eq(s2_idx), st_wr.data.eq(s2), st_wr.en.eq(s2_valid & ~stall)]
         m.d.comb += [
-            self.spikes.valid.eq(s1_valid & enc.q),
-            self.spikes.payload.eq(s1_idx),
-            self.ovf.eq(Mux(s1_valid & ~stall, enc.ovf_a + enc.ovf_phi, 0)),
+            self.spikes.valid.eq(s2_valid & s2.q),
+            self.spikes.payload.eq(s2_idx),
+            self.ovf.eq(Mux(s2_valid & ~stall, s2_ovf, 0)),
         ]
         with m.If(~stall):
-            m.d.sync += [s1_valid.eq(issuing), s1_idx.eq(idx)]
+            m.d.sync += [
+                s1_valid.eq(issuing), s1_idx.eq(idx),
+                s2_valid.eq(s1_valid), s2_idx.eq(s1_idx),
+                s2.a.eq(enc.a_next), s2.rho_last.eq(enc.rho_last_next), s2.phi.eq(enc.phi_next),
+                s2.q.eq(enc.q), s2_ovf.eq(enc.ovf_a + enc.ovf_phi),
+            ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
                     m.d.sync += issuing.eq(0)
@@ -510,7 +514,7 @@ class InputCore(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0)]
-        with m.Elif(mode_upd & ~issuing & ~s1_valid):
+        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid):
             m.d.sync += mode_upd.eq(0)
         with m.If(self.clr_start & ~mode_clr):
             m.d.sync += [mode_clr.eq(1), clr_idx.eq(0)]
@@ -519,5 +523,6 @@ class InputCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Else():
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid)) | mode_clr | self.upd_start | self.clr_start)
+        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid)) | mode_clr
+                                 | self.upd_start | self.clr_start)
         return m

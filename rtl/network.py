@@ -117,12 +117,12 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the update phase (no bus stalls): ``max(n_0 + 2, max_{l>=1} n_l + 4)``.
+    """Cycles of the update phase (no bus stalls): ``max(n_0 + 3, max_{l>=1} n_l + 5)``.
 
-    Each core streams one neuron per cycle through its pipeline (address stage, then 1 stage
-    in the input core, 3 in the others) and is done the cycle after its last write.
+    Each core streams one neuron per cycle through its pipeline (address stage, then 2 stages
+    in the input core, 4 in the others) and is done the cycle after its last write.
     """
-    return max([cfg.layers[0] + 2] + [n + 4 for n in cfg.layers[1:]])
+    return max([cfg.layers[0] + 3] + [n + 5 for n in cfg.layers[1:]])
 
 
 def tick_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
@@ -223,13 +223,17 @@ class Network(wiring.Component):
                     link(o, d)
 
         # -- schedule ROMs, indexed by the ticks done (tick t uses entry t-1) --------------------
+        # Each word is re-registered (block-RAM clock-to-out stays off the neuron datapath):
+        # t_done changes at a tick's end; the port shows the new word one cycle later, the
+        # register two, which is when stage 1 of the next update pass first needs it.
         t_done = Signal(range(cfg.n_steps + 1))
         rom_data = {}
         for name, rom in self.roms.items():
             m.submodules[f"rom_{name}"] = rom
             port = rom.read_port()
             m.d.comb += port.addr.eq(t_done)
-            rom_data[name] = port.data
+            rom_data[name] = Signal.like(port.data, name=f"{name}_word")
+            m.d.sync += rom_data[name].eq(port.data)
         for l, core in enumerate(cores):
             m.d.comb += core.inv_lam.eq(rom_data["inv_lam"])
             if l > 0:

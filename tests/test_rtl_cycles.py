@@ -1,12 +1,14 @@
 """Cycle budget: the documented formulas (rtl.network.tick_cycles) == simulation, tick by tick,
 and the accumulate loop's synaptic operations per cycle on the digits network."""
 
+import numpy as np
 import pytest
 
-from golden_model.config import default_config
+from golden_model.config import Schedule, default_config
+from golden_model.fixed_model import FixedModel
 from rtl.layer import chunks
 from rtl.network import accumulate_cycles, events_per_layer, tick_cycles, update_cycles
-from sim.rtl_harness import RTLHarness, digits_network, random_network
+from sim.rtl_harness import RTLHarness, diff_registers, digits_network, random_network
 
 
 def profile(cfg, model, x, y, ticks, backdoor=False, bus_stall=None):
@@ -82,3 +84,32 @@ def test_backdoor_weight_layout_equals_host_writes():
         return bad
 
     assert h.run(body) == []
+
+
+def test_silent_ticks_take_one_accumulate_cycle_and_stay_exact():
+    """After a tick without spikes the accumulate phase is 1 cycle, so the next update pass
+    starts 2 cycles after the tick counter moved: the schedule ROM words (re-registered) must
+    already be this tick's. One RUN of back-to-back ticks, then every register compared."""
+    cfg = default_config((2, 3, 2)).replace(n_free=30, n_nudged=0, lanes=2, eps=Schedule.power(0.9, 0.4))
+    w = [np.array([[10, -5, 7], [3, 2, -8]]), np.array([[20, -11], [6, 9], [-4, 15]])]
+    b = [np.array([600, 300, -200]), np.array([-100, 250])]      # slow spiking from the biases alone
+    model = FixedModel(cfg, w, b)
+    x = np.zeros(2, dtype=np.int64)                               # silent input layer
+    st = model.reset(x[None])
+    prevs = []
+    for _ in range(cfg.n_free):
+        prevs.append([int(q.sum()) for q in st.q])
+        model.tick(st)
+    silent = [t for t, p in enumerate(prevs) if t > 0 and accumulate_cycles(cfg, p) == 1]
+    assert silent and any(sum(p) for p in prevs), "the test needs silent ticks between active ones"
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        await h.load(model)
+        await h.reset(x)
+        assert await h.run_ticks(cfg.n_free) == cfg.n_free
+        return diff_registers(h.registers(), st), await h.status("cycles")
+
+    bad, cycles = h.run(body)
+    assert bad == []
+    assert cycles == sum(tick_cycles(cfg, p) for p in prevs)
