@@ -46,7 +46,8 @@ from .arith import reg_shape
 from .bus import address_shape, spike_signature
 from .neuron import NUDGE_SHAPE, Decoder, Encoder, StateStep
 
-__all__ = ["HostSel", "mem_depth", "host_data_width", "index_shape", "state_layout", "chunks", "LayerCore", "InputCore"]
+__all__ = ["HostSel", "mem_depth", "queue_depth", "host_data_width", "index_shape", "state_layout",
+           "stored_layout", "chunks", "LayerCore", "InputCore"]
 
 
 class HostSel(enum.Enum, shape=3):
@@ -96,6 +97,15 @@ def state_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
     fields["phi"] = reg_shape(cfg.phi)
     fields["q"] = unsigned(1)
     return data.StructLayout(fields)
+
+
+def stored_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
+    """Word of layer ``l``'s ``state`` memory: :func:`state_layout`, except that the input
+    core keeps ``s`` in its separate ``inputs`` memory (host-written, kept across RESET)."""
+    layout = state_layout(cfg, l)
+    if l > 0:
+        return layout
+    return data.StructLayout({k: v for k, v in layout.members.items() if k != "s"})
 
 
 def host_data_width(cfg: EqSpikeConfig) -> int:
@@ -454,8 +464,7 @@ class InputCore(wiring.Component):
         members.update(_control_members(cfg))
         members.update(_host_members(cfg, 0))
         super().__init__(members)
-        enc_fields = {k: v for k, v in state_layout(cfg, 0).members.items() if k != "s"}
-        self.enc_layout = data.StructLayout(enc_fields)
+        self.enc_layout = stored_layout(cfg, 0)
         self.inputs = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
         self.state = memory.Memory(shape=self.enc_layout, depth=mem_depth(self.n), init=[])
 

@@ -32,9 +32,16 @@ def header(cfg: EqSpikeConfig) -> str:
     return "".join(f"// {line}\n" for line in lines)
 
 
-def generate(cfg: EqSpikeConfig) -> str:
-    """Verilog text of :class:`~rtl.network.Network` for ``cfg`` (module ``eqspike_top``)."""
+def generate(cfg: EqSpikeConfig, fault=None, bus_stall=None) -> str:
+    """Verilog text of :class:`~rtl.network.Network` for ``cfg`` (module ``eqspike_top``).
+
+    ``fault`` and ``bus_stall`` build the test-only variants (see :class:`~rtl.network.Network`);
+    the header then says so.
+    """
     if not isinstance(cfg, EqSpikeConfig):
         raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
-    text = verilog.convert(Network(cfg), name=TOP_NAME, emit_src=False)
-    return header(cfg) + text
+    text = verilog.convert(Network(cfg, fault=fault, bus_stall=bus_stall), name=TOP_NAME, emit_src=False)
+    variant = ""
+    if fault is not None or bus_stall is not None:
+        variant = f"// TEST-ONLY VARIANT: fault={fault!r}, bus_stall={bus_stall!r}\n"
+    return header(cfg) + variant + text

@@ -180,3 +180,10 @@ endmodule
     assert got[-n_reads - 2] == 3                       # RUN answers the tick counter
     assert got[-n_reads - 1:-1] == want_reads
     assert got[-1] == 3
+
+
+def test_generate_test_variants_are_marked():
+    cfg = default_config((4, 3, 2)).replace(n_free=2, n_nudged=0)
+    plain, broken = generate(cfg), generate(cfg, fault="wrap")
+    assert "TEST-ONLY VARIANT" not in plain and "TEST-ONLY VARIANT: fault='wrap'" in broken
+    assert plain != broken.replace("// TEST-ONLY VARIANT: fault='wrap', bus_stall=None\n", "")
