@@ -79,8 +79,8 @@ class CosimReport:
     def table(self) -> str:
         n = len(self.rtl_pred)
         pct = lambda v: f"{100 * v:.2f}%"
-        cyc = np.asarray(self.cycles, dtype=float)
-        tk = np.asarray(self.ticks, dtype=float)
+        cyc = np.asarray(self.cycles or [0], dtype=float)
+        tk = np.asarray(self.ticks or [0], dtype=float)
         rate = cyc.sum() / self.sim_seconds if self.sim_seconds else 0.0
         lines = [
             f"co-simulation: {self.simulator}, {'-'.join(map(str, self.cfg.layers))}, lanes {self.cfg.lanes}, "
@@ -121,13 +121,15 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
                   waves: bool = False, lanes: int | None = None, registers_every: int = 1, data_dir=None,
                   first: int = 0, seed: int = 0, idle: float = 0.0, backpressure: float = 0.0,
                   jobs: int | None = None, float_bound: float | None = None, record_waves: bool = True,
-                  log=print) -> CosimReport:
+                  rtl_config: EqSpikeConfig | None = None, log=print) -> CosimReport:
     """Run ``samples`` test samples of ``dataset`` (test split, from sample ``first``) through the
     RTL in ``jobs`` parallel simulator processes (contiguous slices of the samples).
 
     Raises :class:`CosimError` (``.report`` holds the partial :class:`CosimReport`) on the first
     mismatch; every job stops at its next sample then. Without ``waves`` the failing sample is
     rerun alone in a tracing build (``record_waves``) so the report can name a waveform.
+    ``rtl_config`` generates the Verilog from another config than the checkpoint's (same layers):
+    a modified design checked against the checkpoint config's golden model.
     """
     from eqspike.data import load_dataset
 
@@ -153,7 +155,12 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     y_codes[np.arange(samples), labels] = 1 << cfg.s.frac
     nudge = [1 if (first + i) % 2 == 0 else -1 for i in range(samples)]
 
-    b_: Build = build(cfg, simulator, waves=waves, log=log)
+    rtl_cfg = cfg
+    if rtl_config is not None:
+        rtl_cfg = rtl_config if lanes is None else rtl_config.replace(lanes=lanes)
+        if rtl_cfg.layers != cfg.layers:
+            raise ConfigError(f"the RTL config has layers {list(rtl_cfg.layers)}, the checkpoint {list(cfg.layers)}")
+    b_: Build = build(rtl_cfg, simulator, waves=waves, log=log)
     log(f"{simulator} model: {b_.directory} ({'built in %.1f s' % b_.build_seconds if b_.built_now else 'cached'})")
     jobs = max(1, min(jobs or default_jobs(), samples))
     bounds = np.linspace(0, samples, jobs + 1).round().astype(int)
@@ -168,7 +175,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
                 b_, model, x_codes[lo:hi], y_codes[lo:hi], nudge=nudge[lo:hi], labels=labels[lo:hi],
                 float_params=params, name=f"{dataset}-{first + lo}-{hi - lo}", registers_every=registers_every,
                 idle=idle, backpressure=backpressure, seed=seed + j, read_checks=2, progress=log,
-                float_bound=float_bound, stop_file=stop_file, sample_offset=first + lo)
+                float_bound=float_bound, stop_file=stop_file, sample_offset=first + lo, model_cfg=cfg)
         except CosimError as e:
             stop_file.touch()         # the other jobs stop at their next sample
             outcomes[j] = e
@@ -187,7 +194,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         r = out
         if isinstance(out, CosimError):
             r = getattr(out, "result", None)
-            if not r:
+            if not r or "samples" not in r:
                 raise out
             if err is None:
                 err = out
@@ -221,7 +228,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
             try:
                 wrep = cosim_dataset(weights, dataset, 1, simulator, waves=True, lanes=lanes,
                                      registers_every=registers_every, data_dir=data_dir, first=k, seed=seed,
-                                     jobs=1, record_waves=False, log=log)
+                                     jobs=1, record_waves=False, rtl_config=rtl_config, log=log)
                 log(f"warning: sample {k} matched when rerun alone with tracing ({wrep.bit_exact_samples}/1)")
             except CosimError as e2:
                 r2 = getattr(e2, "report", None)

@@ -30,18 +30,48 @@ from pathlib import Path
 from golden_model.config import EqSpikeConfig
 
 __all__ = ["SIMULATORS", "CosimError", "Build", "available_simulators", "require_simulator",
-           "build", "run_job", "build_root"]
+           "build", "run_job", "build_root", "network_job", "run_samples", "generate_verilog"]
 
 SIMULATORS = ("verilator", "icarus")
 REPO = Path(__file__).resolve().parent.parent
 
 #: Amaranth's Verilog trips Verilator's WIDTH warnings (fatal by default); see docs/cosim.md.
 VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal"]
+#: Verilator: cocotb's runner makes every signal VPI-visible (--public-flat-rw), which keeps
+#: Verilator from optimising the model; only what the testbench touches is made public
+#: (the top's ports, t_done, the cores' spike streams and state memories).
+VERILATOR_PUBLIC = ["--no-public-flat-rw"]
+VERILATOR_CONTROL = """`verilator_config
+public_flat_rw -module "eqspike_top" -var "clk"
+public_flat_rw -module "eqspike_top" -var "rst"
+public_flat_rw -module "eqspike_top" -var "cmd__*"
+public_flat_rw -module "eqspike_top" -var "rsp__*"
+public_flat_rw -module "eqspike_top" -var "running"
+public_flat_rw -module "*" -var "spikes__valid"
+public_flat_rw -module "*" -var "spikes__ready"
+public_flat_rw -module "*" -var "spikes__payload"
+public_flat_rw -module "*" -var "state"
+public_flat_rw -module "*" -var "inputs"
+public_flat_rw -module "*" -var "t_done"
+"""
+
 #: Icarus: Verilog-2005 semantics (the last -g wins over the runner's -g2012). Yosys makes every
 #: ``always @*`` block run at time 0 through a dummy register with a declaration initialiser;
 #: under -g2012 Icarus initialises it without an event, so combinational outputs that depend only
 #: on never-changing registers stay X (the host stream's cmd.ready is X after reset).
 ICARUS_ARGS = ["-g2005"]
+
+#: Waveform dumper for Icarus builds with waves, in Verilog-2005 (cocotb's own uses a
+#: SystemVerilog ``string``, which -g2005 rejects). ``+dumpfile_path=FILE`` names the file.
+ICARUS_DUMP = """module eqspike_dump();
+  reg [8*1024-1:0] path;
+  initial begin
+    if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
+    else $dumpfile("eqspike_top.fst");
+    $dumpvars(0, eqspike_top);
+  end
+endmodule
+"""
 
 
 class CosimError(RuntimeError):
@@ -49,7 +79,7 @@ class CosimError(RuntimeError):
 
 
 def build_root() -> Path:
-    return Path(os.environ.get("EQSPIKE_COSIM_BUILD", REPO / "build" / "cosim"))
+    return Path(os.environ.get("EQSPIKE_COSIM_BUILD", REPO / "build" / "cosim")).resolve()
 
 
 def _verilator_root() -> Path:
@@ -168,7 +198,7 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     ``optimise=False`` compiles Verilator's C++ of the design at -O0 (about 2.5x quicker to
     build, slower to run: for small test configs).
     """
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
     from rtl.verilog import TOP_NAME
 
     if not isinstance(cfg, EqSpikeConfig):
@@ -178,7 +208,7 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     h = hashlib.sha256()
     opt = "-Os" if optimise else "-O0"
     for part in (cfg.to_json(indent=None), variant, simulator, str(waves), _rtl_digest(),
-                 " ".join(VERILATOR_ARGS), " ".join(ICARUS_ARGS), opt):
+                 " ".join(VERILATOR_ARGS + VERILATOR_PUBLIC), VERILATOR_CONTROL, " ".join(ICARUS_ARGS), opt):
         h.update(part.encode())
         h.update(b"\0")
     d = build_root() / f"{simulator}-{h.hexdigest()[:16]}{'-waves' if waves else ''}"
@@ -206,10 +236,18 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
         # the PCH name as an input file and fails; a MAKEFLAGS assignment overrides the makefile's
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include",
                                                          f"OPT_FAST={opt}"]))
-        kwargs["build_args"] = list(VERILATOR_ARGS)
+        kwargs["build_args"] = list(VERILATOR_ARGS + VERILATOR_PUBLIC)
+        vlt = d / "public.vlt"
+        vlt.write_text(VERILATOR_CONTROL)
+        kwargs["sources"] = [VerilatorControlFile(vlt), verilog]
         _reuse_runtime(d / "sim", waves)
     else:
         kwargs["build_args"] = list(ICARUS_ARGS)
+        if waves:
+            dump = d / "eqspike_dump.v"
+            dump.write_text(ICARUS_DUMP)
+            kwargs.update(sources=[verilog, dump], waves=False)
+            kwargs["build_args"] += ["-s", "eqspike_dump"]
     try:
         runner.build(**kwargs)
     except (SystemExit, Exception) as e:  # the runner raises SystemExit or CalledProcessError
@@ -240,7 +278,7 @@ def run_job(b: Build, job: dict, test_module: str = "sim.tb_network", testcase: 
     from cocotb_tools.runner import get_results, get_runner
     from rtl.verilog import TOP_NAME
 
-    run_dir = b.directory / "runs" / name
+    run_dir = (b.directory / "runs" / name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     job = dict(job)
     result_path = run_dir / "result.json"
@@ -319,6 +357,25 @@ def _first_failure(results_xml: Path) -> str | None:
     return None
 
 
+def network_job(b: Build, model, x_codes, y_codes, name: str, labels=None,
+                model_cfg: EqSpikeConfig | None = None) -> dict:
+    """A job for the network testbenches: the golden model's codes and the samples, saved as npz
+    files in the run directory ``name``; ``config`` is ``model_cfg`` (default the build's)."""
+    import numpy as np
+
+    run_dir = (b.directory / "runs" / name).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    codes = {f"W{i}": w for i, w in enumerate(model.weights)}
+    codes.update({f"b{i + 1}": v for i, v in enumerate(model.biases)})
+    np.savez(run_dir / "codes.npz", **codes)
+    smp = {"x": np.asarray(x_codes, dtype=np.int64), "y": np.asarray(y_codes, dtype=np.int64)}
+    if labels is not None:
+        smp["label"] = np.asarray(labels, dtype=np.int64)
+    np.savez(run_dir / "samples.npz", **smp)
+    return {"config": (model_cfg or b.cfg).to_dict(), "codes": str(run_dir / "codes.npz"),
+            "samples": str(run_dir / "samples.npz")}
+
+
 def run_samples(b: Build, model, x_codes, y_codes, nudge=None, labels=None, float_params=None,
                 model_cfg: EqSpikeConfig | None = None, name: str = "samples", registers_every: int = 1,
                 idle: float = 0.0, backpressure: float = 0.0, max_gap: int = 4, seed: int = 0,
@@ -333,27 +390,18 @@ def run_samples(b: Build, model, x_codes, y_codes, nudge=None, labels=None, floa
     are (samples, n) code arrays; ``nudge`` one sign per sample (0: free phase only).
     Returns the testbench's result dict; raises :class:`CosimError` on the first mismatch.
     """
-    import numpy as np
-
-    run_dir = b.directory / "runs" / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    codes = {f"W{i}": w for i, w in enumerate(model.weights)}
-    codes.update({f"b{i + 1}": v for i, v in enumerate(model.biases)})
-    np.savez(run_dir / "codes.npz", **codes)
-    smp = {"x": np.asarray(x_codes, dtype=np.int64), "y": np.asarray(y_codes, dtype=np.int64)}
-    if labels is not None:
-        smp["label"] = np.asarray(labels, dtype=np.int64)
-    np.savez(run_dir / "samples.npz", **smp)
-    job = {"config": (model_cfg or b.cfg).to_dict(), "codes": str(run_dir / "codes.npz"),
-           "samples": str(run_dir / "samples.npz"),
-           "nudge": [int(s) for s in (nudge if nudge is not None else [0] * len(smp["x"]))],
-           "registers_every": registers_every, "idle": idle, "backpressure": backpressure,
-           "max_gap": max_gap, "seed": seed, "float_bound": float_bound, "read_checks": read_checks,
-           "track_float": track_float, "float_weights": None,
-           "stop_file": str(stop_file) if stop_file else None, "sample_offset": sample_offset}
+    job = network_job(b, model, x_codes, y_codes, name, labels=labels, model_cfg=model_cfg)
+    job.update({
+        "nudge": [int(s) for s in (nudge if nudge is not None else [0] * len(x_codes))],
+        "registers_every": registers_every, "idle": idle, "backpressure": backpressure,
+        "max_gap": max_gap, "seed": seed, "float_bound": float_bound, "read_checks": read_checks,
+        "track_float": track_float, "float_weights": None,
+        "stop_file": str(stop_file) if stop_file else None, "sample_offset": sample_offset})
     if float_params is not None:
+        import numpy as np
         fw = {f"W{i}": w for i, w in enumerate(float_params.weights)}
         fw.update({f"b{i + 1}": v for i, v in enumerate(float_params.biases)})
-        np.savez(run_dir / "float.npz", **fw)
-        job["float_weights"] = str(run_dir / "float.npz")
+        path = Path(job["codes"]).with_name("float.npz")
+        np.savez(path, **fw)
+        job["float_weights"] = str(path)
     return run_job(b, job, "sim.tb_network", name=name, seed=seed, progress=progress)

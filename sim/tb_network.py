@@ -63,6 +63,20 @@ def _write(job: dict, result: dict) -> None:
 async def run_samples(dut):
     """Every sample of the job: free (and nudged) phase, compared with the golden model each tick."""
     job = _load_job()
+    result = {"samples": [], "failure": None, "mismatch": None, "load_seconds": 0.0, "sample_seconds": 0.0,
+              "checked_registers": 0, "checked_spikes": 0, "commands": 0, "load_commands": 0,
+              "registers_every": int(job.get("registers_every", 1))}
+    try:
+        await _run(dut, job, result)
+    except Exception as e:
+        if not result["failure"]:
+            result["failure"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        _write(job, result)
+
+
+async def _run(dut, job: dict, result: dict):
     cfg = EqSpikeConfig.from_dict(job["config"])
     codes = _npz(job["codes"])
     n_mat = cfg.n_layers - 1
@@ -90,12 +104,12 @@ async def run_samples(dut):
     mon = SpikeMonitor(dut, cfg).start()
     sb = Scoreboard(cfg, model, float_params, job.get("float_bound"), track_float=job.get("track_float", True))
 
-    result = {"samples": [], "failure": None, "mismatch": None, "config_layers": list(cfg.layers)}
     t_start = time.perf_counter()
     await drv.load(model)
     result["load_seconds"] = time.perf_counter() - t_start
     result["load_commands"] = drv.commands
     t_samples = time.perf_counter()
+    cpu_samples = time.process_time()
     try:
         offset = int(job.get("sample_offset", 0))
         for i, (x, y) in enumerate(zip(xs, ys)):
@@ -167,11 +181,11 @@ async def run_samples(dut):
     finally:
         mon.stop()
         result["sample_seconds"] = time.perf_counter() - t_samples
+        result["sample_cpu_seconds"] = time.process_time() - cpu_samples
         result["checked_registers"] = sb.checked_registers
         result["checked_spikes"] = sb.checked_spikes
         result["commands"] = drv.commands
         result["registers_every"] = every
-        _write(job, result)
         if profile is not None:
             profile.disable()
             profile.dump_stats(os.environ["EQSPIKE_COSIM_PROFILE"])

@@ -27,6 +27,9 @@ def add_arguments(p) -> None:
                         "cycles_per_sample")
     p.add_argument("--lanes", type=int, default=None,
                    help="synapse lanes of the RTL (default: the checkpoint config's); results must not change")
+    p.add_argument("--rtl-config", default=None, metavar="CFG.json",
+                   help="generate the Verilog from this config instead of the checkpoint's (same layers): "
+                        "checks a modified design against the checkpoint's golden model")
     p.add_argument("--registers-every", type=int, default=1, metavar="K",
                    help="compare every register every K ticks (default 1: every tick); spikes every tick")
     p.add_argument("--jobs", type=int, default=None,
@@ -48,7 +51,7 @@ def run(args) -> int:
             raise ValueError(f"no --weights given and {weights} does not exist; run "
                              f"`eqspike train --dataset {args.dataset}` first or pass --weights DIR")
     if not Path(weights).exists():
-        raise ValueError(f"weights {str(weights)!r} do not exist")
+        raise ValueError(f"weights path {str(weights)!r} does not exist")
     if args.registers_every < 1:
         raise ValueError(f"--registers-every must be >= 1, not {args.registers_every}")
     if args.jobs is not None and args.jobs < 1:
@@ -59,11 +62,15 @@ def run(args) -> int:
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name} must be in [0, 1], not {getattr(args, name)}")
     require_simulator(args.simulator)
+    rtl_config = None
+    if args.rtl_config:
+        from golden_model.config import EqSpikeConfig
+        rtl_config = EqSpikeConfig.load(args.rtl_config)
     try:
         rep = cosim_dataset(weights, args.dataset, args.samples, args.simulator, waves=args.waves,
                             lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
                             first=args.first, seed=args.seed, idle=args.idle, backpressure=args.backpressure,
-                            jobs=args.jobs, log=lambda m: print(m, flush=True))
+                            jobs=args.jobs, rtl_config=rtl_config, log=lambda m: print(m, flush=True))
         status = 0
     except CosimError as e:
         rep = getattr(e, "report", None)
@@ -73,7 +80,7 @@ def run(args) -> int:
     print(rep.table())
     if rep.mismatch is not None:
         m = rep.mismatch
-        print(f"FIRST MISMATCH: sample {m['sample']} (test index {m['sample']}), tick {m['tick']}, "
+        print(f"FIRST MISMATCH: {args.dataset} test sample {m['sample']}, tick {m['tick']}, "
               f"layer {m['layer']}, neuron {m['neuron']}, register {m['register']}: "
               f"expected {m['expected']}, got {m['got']} ({m['differing']} neuron(s) of the layer differ)")
         print(f"waveform: {m.get('waves') or 'none recorded'}")
