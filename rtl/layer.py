@@ -16,13 +16,14 @@ Accumulate (event-driven, ``acc_en``)
     ``E * C`` cycles for ``E`` events; the last sum is written in the cycle the core reports
     idle, which is also the cycle the network starts the update pass.
 
-Update (``upd_start``, one neuron per cycle, five stages)
-    stage 0 presents neuron ``n``'s address to every memory; stage 1 computes
-    :class:`~rtl.neuron.Decoder` (v, x) on the read words (and clears the accumulator word
-    once its last lane is read); stage 2 :class:`~rtl.neuron.StateStep` (s); stage 3
-    :class:`~rtl.neuron.Encoder`; stage 4 writes the neuron's word back and offers its spike
-    on ``spikes``. One multiplier chain per stage. A spike the bus does not take stalls
-    the whole pipeline (memory read ports hold their data), so nothing is dropped.
+Update (``upd_start``, one neuron per cycle, ``UPDATE_STAGES``)
+    stage 0 presents neuron ``n``'s address to every memory; stage 1 runs the decoder on the
+    read words (and clears the accumulator word once its last lane is read); stages 2-5 the
+    neuron input, state step, predictive encoder and sigma-delta of :mod:`rtl.neuron`, one
+    multiplier chain each; stage 6 writes the neuron's word back and offers its spike on
+    ``spikes``. A spike the bus does not take stalls the whole pipeline (memory read ports
+    hold their data), so nothing is dropped; the stall depends only on registers and the
+    bus's ``ready``.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
 (``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
@@ -38,16 +39,24 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, enum, memory, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from golden_model.config import EqSpikeConfig
 
 from .arith import reg_shape
 from .bus import address_shape, spike_signature
-from .neuron import NUDGE_SHAPE, Decoder, Encoder, StateStep
+from .neuron import (NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta,
+                     state_step)
 
-__all__ = ["HostSel", "mem_depth", "queue_depth", "host_data_width", "index_shape", "state_layout",
-           "stored_layout", "chunks", "LayerCore", "InputCore"]
+__all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth", "host_data_width",
+           "index_shape", "state_layout", "stored_layout", "chunks", "LayerCore", "InputCore"]
+
+
+#: Update-pass stages of a non-input core after the address stage 0: what each computes
+#: (one multiplier chain at most per stage); the last one writes the word and offers the spike.
+UPDATE_STAGES = ("decoder: v", "neuron input: x", "state step: s", "predictive encoder: a, rho_last",
+                 "sigma-delta: phi, q", "write back + spike")
+#: The same for the input core (its s is the clamped input).
+INPUT_STAGES = ("predictive encoder: a, rho_last", "sigma-delta: phi, q", "write back + spike")
 
 
 class HostSel(enum.Enum, shape=3):
@@ -325,38 +334,46 @@ class LayerCore(wiring.Component):
             self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1)),
         ]
 
-        # -- update pass: stage 0 address, 1 decoder, 2 state step, 3 encoder, 4 write + spike ---
+        # -- update pass: one neuron per cycle through UPDATE_STAGES (see the module docstring) --
         idx = Signal(range(max(n, 2)))          # neuron presented this cycle (stage 0)
         lane = Signal(range(max(L, 2)))
         word = Signal(range(max(C, 2)))
         issuing = Signal()                      # stage 0 holds a neuron
-        s1_valid, s2_valid, s3_valid, s4_valid = Signal(), Signal(), Signal(), Signal()
-        s1_idx, s2_idx, s3_idx, s4_idx = (Signal.like(idx) for _ in range(4))
+        s1_valid = Signal()
+        s1_idx = Signal.like(idx)
         s1_lane = Signal.like(lane)
         s1_word = Signal.like(word)
         s1_wordlast = Signal()
-        # stages 2 and 3 carry the neuron's word minus what the encoder computes
-        carried = data.StructLayout({k: v for k, v in state_layout(self.cfg, self.l).members.items()
-                                     if k not in ("a", "q")})
-        s2, s3 = Signal(carried), Signal(carried)
-        s4 = Signal(state_layout(self.cfg, self.l))     # the finished word, written in stage 4
-        s2_ovf, s3_ovf, s4_ovf = Signal(range(3)), Signal(range(3)), Signal(range(5))
-        enc = m.submodules.encoder = Encoder(cfg, self.fault)
+        # the neuron's word travels down the pipeline with its bias (and target) and the count
+        # of registers that overflowed so far; each stage fills in its register
+        fields = dict(state_layout(cfg, self.l).members)
+        fields["b"] = reg_shape(cfg.biases[self.l - 1])
+        if self.is_output:
+            fields["y"] = reg_shape(cfg.s)
+        fields["ovf"] = unsigned(3)
+        pipe = data.StructLayout(fields)
+        K = len(UPDATE_STAGES)                  # stages after stage 0; the last one writes
+        regs = [None, None] + [Signal(pipe, name=f"p{k}") for k in range(2, K + 1)]
+        valid = [None, s1_valid] + [Signal(name=f"p{k}_valid") for k in range(2, K + 1)]
+        pidx = [None, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
+        last = regs[K]
         # a spike the bus does not take stalls every stage (from registers only: short path)
-        stall = s4_valid & s4.q & ~self.spikes.ready
+        stall = valid[K] & last.q & ~self.spikes.ready
 
-        dec = m.submodules.decoder = Decoder(cfg, self.l, self.fault)
-        step = m.submodules.step = StateStep(cfg, self.fault)
         rd_word = st_rd.data
         acc_sel = Array(acc_lanes)[s1_lane] if L > 1 else acc_lanes[0]
-        m.d.comb += [
-            dec.acc.eq(acc_sel), dec.v.eq(rd_word.v), dec.s.eq(rd_word.s), dec.b.eq(b_rd.data),
-            dec.lam.eq(self.lam),
-            step.x.eq(s2.x), step.s.eq(s2.s), step.eps.eq(self.eps),
-            enc.s.eq(s3.s), enc.rho_last.eq(s3.rho_last), enc.phi.eq(s3.phi), enc.inv_lam.eq(self.inv_lam),
-        ]
-        if self.is_output:
-            m.d.comb += [dec.y.eq(y_rd.data), dec.nudge.eq(self.nudge)]
+        f = self.fault
+        # stage 1 (memory read data): decoder -> v
+        v_next, ovf_v = decode_v(cfg, self.l, acc_sel, rd_word.v, self.lam, f)
+        # stage 2: neuron input -> x
+        extra = (regs[2].y, regs[2].s, self.nudge) if self.is_output else ()
+        x_next, ovf_x = neuron_input(cfg, self.l, regs[2].v, regs[2].b, *extra, fault=f)
+        # stage 3: state step -> s
+        s_next = state_step(cfg, regs[3].x, regs[3].s, self.eps, f)
+        # stage 4: predictive encoder -> a (rho_last becomes s)
+        a_next, ovf_a = predictive_encode(cfg, regs[4].s, regs[4].rho_last, self.inv_lam, f)
+        # stage 5: sigma-delta -> phi, q; stage 6 writes the word and offers the spike
+        phi_next, q, ovf_phi = sigma_delta(cfg, regs[5].a, regs[5].phi, f)
 
         # memory read addresses: the update pass when running, else the host's read address
         for rd in (st_rd, b_rd) + ((y_rd,) if self.is_output else ()):
@@ -386,29 +403,36 @@ class LayerCore(wiring.Component):
         with m.If(mode_clr):
             m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
         with m.Else():
-            m.d.comb += [st_wr.addr.eq(s4_idx), st_wr.data.eq(s4), st_wr.en.eq(s4_valid & ~stall)]
+            m.d.comb += [st_wr.addr.eq(pidx[K]), st_wr.en.eq(valid[K] & ~stall)]
+            m.d.comb += [st_wr.data[name].eq(last[name]) for name in state_layout(cfg, self.l).members]
         m.d.comb += [
-            self.spikes.valid.eq(s4_valid & s4.q),
-            self.spikes.payload.eq(s4_idx),
-            self.ovf.eq(Mux(s4_valid & ~stall, s4_ovf, 0)),
+            self.spikes.valid.eq(valid[K] & last.q),
+            self.spikes.payload.eq(pidx[K]),
+            self.ovf.eq(Mux(valid[K] & ~stall, last.ovf, 0)),
         ]
 
         with m.If(~stall):
             m.d.sync += [
                 s1_valid.eq(issuing), s1_idx.eq(idx), s1_lane.eq(lane), s1_word.eq(word),
                 s1_wordlast.eq((lane == L - 1) | (idx == n - 1)),
-                # stage 1 -> 2: decoder results, the rest of the word passes through
-                s2_valid.eq(s1_valid), s2_idx.eq(s1_idx),
-                s2.acc.eq(acc_sel), s2.v.eq(dec.v_next), s2.x.eq(dec.x_next), s2.s.eq(rd_word.s),
-                s2.rho_last.eq(rd_word.rho_last), s2.phi.eq(rd_word.phi),
-                s2_ovf.eq(dec.ovf_v + dec.ovf_x),
-                # stage 2 -> 3: the new state
-                s3_valid.eq(s2_valid), s3_idx.eq(s2_idx), s3.eq(s2), s3.s.eq(step.s_next), s3_ovf.eq(s2_ovf),
-                # stage 3 -> 4: the encoder's registers and spike
-                s4_valid.eq(s3_valid), s4_idx.eq(s3_idx),
-                s4.acc.eq(s3.acc), s4.v.eq(s3.v), s4.x.eq(s3.x), s4.s.eq(s3.s), s4.a.eq(enc.a_next),
-                s4.rho_last.eq(enc.rho_last_next), s4.phi.eq(enc.phi_next), s4.q.eq(enc.q),
-                s4_ovf.eq(s3_ovf + enc.ovf_a + enc.ovf_phi),
+            ]
+            for k in range(2, K + 1):
+                m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
+            m.d.sync += [   # stage 1 -> 2: the word as read, with the accumulator and the new v
+                regs[2].eq(0),
+                regs[2].acc.eq(acc_sel), regs[2].v.eq(v_next), regs[2].s.eq(rd_word.s),
+                regs[2].rho_last.eq(rd_word.rho_last), regs[2].phi.eq(rd_word.phi),
+                regs[2].b.eq(b_rd.data), regs[2].ovf.eq(ovf_v),
+            ]
+            if self.is_output:
+                m.d.sync += regs[2].y.eq(y_rd.data)
+            m.d.sync += [
+                regs[3].eq(regs[2]), regs[3].x.eq(x_next), regs[3].ovf.eq(regs[2].ovf + ovf_x),
+                regs[4].eq(regs[3]), regs[4].s.eq(s_next),
+                regs[5].eq(regs[4]), regs[5].a.eq(a_next), regs[5].rho_last.eq(regs[4].s),
+                regs[5].ovf.eq(regs[4].ovf + ovf_a),
+                regs[6].eq(regs[5]), regs[6].phi.eq(phi_next), regs[6].q.eq(q),
+                regs[6].ovf.eq(regs[5].ovf + ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
@@ -422,7 +446,8 @@ class LayerCore(wiring.Component):
 
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0), lane.eq(0), word.eq(0)]
-        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid & ~s3_valid & ~s4_valid):
+        in_flight = issuing | Cat(valid[1:]).any()
+        with m.Elif(mode_upd & ~in_flight):
             m.d.sync += mode_upd.eq(0)
 
         # clear sweep: zero every word; drop queued spikes; ends when both are done
@@ -434,8 +459,7 @@ class LayerCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Elif(queues_empty):
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid | s3_valid | s4_valid)) | mode_clr
-                                 | self.upd_start | self.clr_start)
+        m.d.comb += self.busy.eq((mode_upd & in_flight) | mode_clr | self.upd_start | self.clr_start)
         return m
 
 
@@ -482,16 +506,19 @@ class InputCore(wiring.Component):
 
         mode_upd, mode_clr = Signal(), Signal()
         idx = Signal(range(max(n, 2)))
-        issuing, s1_valid, s2_valid = Signal(), Signal(), Signal()
-        s1_idx, s2_idx = Signal.like(idx), Signal.like(idx)
-        s2 = Signal(self.enc_layout)             # the encoder's results, written in stage 2
-        s2_ovf = Signal(range(3))
-        enc = m.submodules.encoder = Encoder(self.cfg, self.fault)
-        stall = s2_valid & s2.q & ~self.spikes.ready
-        m.d.comb += [
-            enc.s.eq(in_rd.data), enc.rho_last.eq(st_rd.data.rho_last), enc.phi.eq(st_rd.data.phi),
-            enc.inv_lam.eq(self.inv_lam),
-        ]
+        issuing, s1_valid = Signal(), Signal()
+        s1_idx = Signal.like(idx)
+        K = len(INPUT_STAGES)
+        pipe = data.StructLayout({**self.enc_layout.members, "ovf": unsigned(2)})
+        regs = [None, None] + [Signal(pipe, name=f"p{k}") for k in range(2, K + 1)]
+        valid = [None, s1_valid] + [Signal(name=f"p{k}_valid") for k in range(2, K + 1)]
+        pidx = [None, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
+        last = regs[K]
+        stall = valid[K] & last.q & ~self.spikes.ready
+        f = self.fault
+        # stage 1 (memory read data): predictive encoder; stage 2: sigma-delta; stage 3 writes
+        a_next, ovf_a = predictive_encode(self.cfg, in_rd.data, st_rd.data.rho_last, self.inv_lam, f)
+        phi_next, q, ovf_phi = sigma_delta(self.cfg, regs[2].a, regs[2].phi, f)
         for rd in (in_rd, st_rd):
             m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
         m.d.comb += [
@@ -503,18 +530,22 @@ class InputCore(wiring.Component):
         with m.If(mode_clr):
             m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
         with m.Else():
-            m.d.comb += [st_wr.addr.eq(s2_idx), st_wr.data.eq(s2), st_wr.en.eq(s2_valid & ~stall)]
+            m.d.comb += [st_wr.addr.eq(pidx[K]), st_wr.en.eq(valid[K] & ~stall)]
+            m.d.comb += [st_wr.data[name].eq(last[name]) for name in self.enc_layout.members]
         m.d.comb += [
-            self.spikes.valid.eq(s2_valid & s2.q),
-            self.spikes.payload.eq(s2_idx),
-            self.ovf.eq(Mux(s2_valid & ~stall, s2_ovf, 0)),
+            self.spikes.valid.eq(valid[K] & last.q),
+            self.spikes.payload.eq(pidx[K]),
+            self.ovf.eq(Mux(valid[K] & ~stall, last.ovf, 0)),
         ]
         with m.If(~stall):
+            m.d.sync += [s1_valid.eq(issuing), s1_idx.eq(idx)]
+            for k in range(2, K + 1):
+                m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
             m.d.sync += [
-                s1_valid.eq(issuing), s1_idx.eq(idx),
-                s2_valid.eq(s1_valid), s2_idx.eq(s1_idx),
-                s2.a.eq(enc.a_next), s2.rho_last.eq(enc.rho_last_next), s2.phi.eq(enc.phi_next),
-                s2.q.eq(enc.q), s2_ovf.eq(enc.ovf_a + enc.ovf_phi),
+                regs[2].eq(0), regs[2].a.eq(a_next), regs[2].rho_last.eq(in_rd.data),
+                regs[2].phi.eq(st_rd.data.phi), regs[2].ovf.eq(ovf_a),
+                regs[3].eq(regs[2]), regs[3].phi.eq(phi_next), regs[3].q.eq(q),
+                regs[3].ovf.eq(regs[2].ovf + ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
@@ -523,7 +554,8 @@ class InputCore(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0)]
-        with m.Elif(mode_upd & ~issuing & ~s1_valid & ~s2_valid):
+        in_flight = issuing | Cat(valid[1:]).any()
+        with m.Elif(mode_upd & ~in_flight):
             m.d.sync += mode_upd.eq(0)
         with m.If(self.clr_start & ~mode_clr):
             m.d.sync += [mode_clr.eq(1), clr_idx.eq(0)]
@@ -532,6 +564,5 @@ class InputCore(wiring.Component):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Else():
                 m.d.sync += mode_clr.eq(0)
-        m.d.comb += self.busy.eq((mode_upd & (issuing | s1_valid | s2_valid)) | mode_clr
-                                 | self.upd_start | self.clr_start)
+        m.d.comb += self.busy.eq((mode_upd & in_flight) | mode_clr | self.upd_start | self.clr_start)
         return m

@@ -117,12 +117,13 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the update phase (no bus stalls): ``max(n_0 + 3, max_{l>=1} n_l + 5)``.
+    """Cycles of the update phase (no bus stalls): ``max(n_0 + 4, max_{l>=1} n_l + 7)``.
 
-    Each core streams one neuron per cycle through its pipeline (address stage, then 2 stages
-    in the input core, 4 in the others) and is done the cycle after its last write.
+    Each core streams one neuron per cycle through its pipeline (address stage, then
+    ``INPUT_STAGES`` / ``UPDATE_STAGES``) and is done the cycle after its last write.
     """
-    return max([cfg.layers[0] + 3] + [n + 5 for n in cfg.layers[1:]])
+    from .layer import INPUT_STAGES, UPDATE_STAGES
+    return max([cfg.layers[0] + len(INPUT_STAGES) + 1] + [n + len(UPDATE_STAGES) + 1 for n in cfg.layers[1:]])
 
 
 def tick_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:

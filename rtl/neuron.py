@@ -29,7 +29,8 @@ from golden_model.config import EqSpikeConfig
 
 from .arith import align, clip_unit, narrow, overflows, reg_shape, round_shift
 
-__all__ = ["Decoder", "StateStep", "StateUpdate", "Encoder", "NUDGE_SHAPE"]
+__all__ = ["decode_v", "neuron_input", "state_step", "predictive_encode", "sigma_delta",
+           "Decoder", "StateStep", "StateUpdate", "Encoder", "NUDGE_SHAPE"]
 
 #: Shape of the nudge sign: 0 free phase, +1 / -1 nudged with the sign of beta.
 NUDGE_SHAPE = signed(2)
@@ -40,6 +41,61 @@ def _check(cfg, l=None):
         raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
     if l is not None and not 1 <= l < cfg.n_layers:
         raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
+
+
+def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None):
+    """Decoder: ``narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``; returns (v', overflowed)."""
+    vf, acc_fmt = cfg.v, cfg.acc_format(l)
+    u = align(acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
+    v_wide = v + round_shift(lam * (u - v), cfg.tables.lam_frac, vf.rounding, fault)
+    return narrow(v_wide, vf, fault), overflows(v_wide, vf)
+
+
+def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, fault=None):
+    """Neuron input: ``narrow_x(align_x(v + b [+ sign * BETA2 * (y - s)]))``, the sum exact at the
+    finest fraction (the nudge only on the output layer); returns (x, overflowed)."""
+    vf, xf, sf, bf = cfg.v, cfg.x, cfg.s, cfg.biases[l - 1]
+    F = max(vf.frac, bf.frac, xf.frac)
+    total = (v << (F - vf.frac)) + (b << (F - bf.frac))
+    if l == cfg.n_layers - 1:
+        nf = cfg.beta_frac + sf.frac
+        term = cfg.beta2_code * (y - s)
+        nudged = Mux(nudge == 0, 0, Mux(nudge > 0, term, -term))
+        if nf <= F:
+            total = total + (nudged << (F - nf))
+        else:   # same value as the model's (an exact left shift before the one rounding)
+            total = (total << (nf - F)) + nudged
+            F = nf
+    x_wide = align(total, F, xf.frac, xf.rounding, fault)
+    return narrow(x_wide, xf, fault), overflows(x_wide, xf)
+
+
+def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None):
+    """State: ``clip_unit(s + round_s(EPS * (x - s) >> (eps_frac + G - s.frac)))``, G the finer frac."""
+    xf, sf = cfg.x, cfg.s
+    G = max(xf.frac, sf.frac)
+    d = (x << (G - xf.frac)) - (s << (G - sf.frac))
+    s_wide = s + round_shift(eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
+    return clip_unit(s_wide, sf.frac)
+
+
+def predictive_encode(cfg: EqSpikeConfig, s, rho_last, inv_lam, fault=None):
+    """Predictive encoder: ``narrow_a(align_a((rho_last << ilf) + INV_LAM * (s - rho_last)))``;
+    returns (a, overflowed). (``rho_last`` then becomes ``s``.)"""
+    sf, af, ilf = cfg.s, cfg.a, cfg.tables.inv_lam_frac
+    num = (rho_last << ilf) + inv_lam * (s - rho_last)
+    a_wide = align(num, ilf + sf.frac, af.frac, af.rounding, fault)
+    return narrow(a_wide, af, fault), overflows(a_wide, af)
+
+
+def sigma_delta(cfg: EqSpikeConfig, a, phi, fault=None):
+    """Sigma-delta: ``phi'' = narrow_phi(phi + align_phi(a))``, ``q = phi'' > 1/2`` (strict),
+    ``phi' = phi'' - (q << phi.frac)``; returns (phi', q, overflowed)."""
+    af, pf = cfg.a, cfg.phi
+    phi_wide = phi + align(a, af.frac, pf.frac, pf.rounding, fault)
+    phi_sat = narrow(phi_wide, pf, fault)
+    q = phi_sat > (1 << (pf.frac - 1))
+    return phi_sat - (q << pf.frac), q, overflows(phi_wide, pf)
 
 
 class Decoder(wiring.Component):
@@ -81,29 +137,11 @@ class Decoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, fault = self.cfg, self.fault
-        vf, xf, sf, bf = cfg.v, cfg.x, cfg.s, cfg.biases[self.l - 1]
-        acc_fmt = cfg.acc_format(self.l)
-
-        # decoder: v + lambda (u - v)
-        u = align(self.acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
-        v_wide = self.v + round_shift(self.lam * (u - self.v), cfg.tables.lam_frac, vf.rounding, fault)
-        m.d.comb += [self.v_next.eq(narrow(v_wide, vf, fault)), self.ovf_v.eq(overflows(v_wide, vf))]
-
-        # neuron input: v + b (+ nudge), summed exactly at the finest fraction, rounded once
-        F = max(vf.frac, bf.frac, xf.frac)
-        total = (self.v_next << (F - vf.frac)) + (self.b << (F - bf.frac))
-        if self.is_output:
-            nf = cfg.beta_frac + sf.frac
-            term = cfg.beta2_code * (self.y - self.s)
-            nudge = Mux(self.nudge == 0, 0, Mux(self.nudge > 0, term, -term))
-            if nf <= F:
-                total = total + (nudge << (F - nf))
-            else:   # same value as the model's F (an exact left shift before one rounding)
-                total = (total << (nf - F)) + nudge
-                F = nf
-        x_wide = align(total, F, xf.frac, xf.rounding, fault)
-        m.d.comb += [self.x_next.eq(narrow(x_wide, xf, fault)), self.ovf_x.eq(overflows(x_wide, xf))]
+        v_next, ovf_v = decode_v(self.cfg, self.l, self.acc, self.v, self.lam, self.fault)
+        m.d.comb += [self.v_next.eq(v_next), self.ovf_v.eq(ovf_v)]
+        extra = (self.y, self.s, self.nudge) if self.is_output else ()
+        x_next, ovf_x = neuron_input(self.cfg, self.l, self.v_next, self.b, *extra, fault=self.fault)
+        m.d.comb += [self.x_next.eq(x_next), self.ovf_x.eq(ovf_x)]
         return m
 
 
@@ -129,12 +167,7 @@ class StateStep(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, xf, sf = self.cfg, self.cfg.x, self.cfg.s
-        # state: s + eps (x - s), then the algorithm's clip to [0, 1]
-        G = max(xf.frac, sf.frac)
-        d = (self.x << (G - xf.frac)) - (self.s << (G - sf.frac))
-        s_wide = self.s + round_shift(self.eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding, self.fault)
-        m.d.comb += self.s_next.eq(clip_unit(s_wide, sf.frac))
+        m.d.comb += self.s_next.eq(state_step(self.cfg, self.x, self.s, self.eps, self.fault))
         return m
 
 
@@ -218,20 +251,8 @@ class Encoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, fault = self.cfg, self.fault
-        sf, af, pf, ilf = cfg.s, cfg.a, cfg.phi, cfg.tables.inv_lam_frac
-        # a = rho_last + (rho - rho_last) / lambda, with 1/lambda from the ROM
-        num = (self.rho_last << ilf) + self.inv_lam * (self.s - self.rho_last)
-        a_wide = align(num, ilf + sf.frac, af.frac, af.rounding, fault)
-        m.d.comb += [self.a_next.eq(narrow(a_wide, af, fault)), self.ovf_a.eq(overflows(a_wide, af)),
-                     self.rho_last_next.eq(self.s)]
-        # sigma-delta: strict '>' against 1/2, subtract the spike
-        phi_wide = self.phi + align(self.a_next, af.frac, pf.frac, pf.rounding, fault)
-        phi_sat = narrow(phi_wide, pf, fault)
-        q = phi_sat > (1 << (pf.frac - 1))
-        m.d.comb += [
-            self.q.eq(q),
-            self.phi_next.eq(phi_sat - (q << pf.frac)),
-            self.ovf_phi.eq(overflows(phi_wide, pf)),
-        ]
+        a_next, ovf_a = predictive_encode(self.cfg, self.s, self.rho_last, self.inv_lam, self.fault)
+        m.d.comb += [self.a_next.eq(a_next), self.ovf_a.eq(ovf_a), self.rho_last_next.eq(self.s)]
+        phi_next, q, ovf_phi = sigma_delta(self.cfg, self.a_next, self.phi, self.fault)
+        m.d.comb += [self.phi_next.eq(phi_next), self.q.eq(q), self.ovf_phi.eq(ovf_phi)]
         return m

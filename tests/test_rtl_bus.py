@@ -3,7 +3,6 @@
 import random
 
 import pytest
-from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from rtl.bus import Fork, Throttle, address_shape, spike_signature
