@@ -182,33 +182,42 @@ def test_run_fpga_cli_on_simulated_board(tmp_path):
 
 
 # -- real builds -------------------------------------------------------------------------------------
+#: The smoke test's board: the smallest ECP5 (fast to place); no network fits the iCE40UP5K yet
+#: (docs/fpga.md, "iCEBreaker").
+SMOKE_BOARD = "ulx3s-12f"
+
+
 def test_smoke_build_tiny_network(tmp_path):
-    """CI smoke test: a tiny network through yosys and nextpnr; the summary matches the tools' logs."""
+    """CI smoke test: a tiny network through Yosys, nextpnr and ecppack; the summary matches the
+    tools' outputs (a few minutes; the first run also compiles the YoWASP tools)."""
     from synth.build import build
     cfg = default_config((4, 3, 2))
-    s = build(cfg, SMOKE_BOARD, tmp_path, small_ram_depth=16)
+    s = build(cfg, SMOKE_BOARD, tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text()) == s
-    assert default_config((4, 3, 2)).from_json((tmp_path / "config.json").read_text()) == cfg
-    assert s["luts"] > 100 and s["ffs"] > 100
-    if s["fits"]:
-        assert (tmp_path / "report.json").exists() and s["fmax_mhz"] > 0 and s["bitstream"]
-    else:
-        assert "no BELs remaining" in s["error"] or "Unable to place" in s["error"]
-
-
-SMOKE_BOARD = "ulx3s-85f"
+    assert type(cfg).load(tmp_path / "config.json") == cfg
+    rep = parse_nextpnr_report(tmp_path / "report.json")
+    assert s["fits"] and s["error"] is None, s
+    assert s["luts"] == rep["utilization"]["TRELLIS_COMB"][0] > 100
+    assert s["brams"] == rep["utilization"]["DP16KD"][0]
+    assert s["fmax_mhz"] == round(min(a for a, _ in rep["fmax"].values()), 2) > 5
+    assert s["target_mhz"] == 50.0 and s["pll"]["vco"] == 600e6
+    assert s["meets_timing"] == (s["fmax_mhz"] >= 50.0)
+    assert (tmp_path / "eqspike.bit").stat().st_size > 10_000
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the RTL needs more logic cells, BRAMs and DSPs than the "
+                   "iCE40UP5K has (docs/fpga.md, iCEBreaker)")
 def test_icebreaker_digits_default_build(tmp_path):
     from synth.build import build
     s = build(default_config((64, 100, 10)), "icebreaker", tmp_path, dataset="digits")
-    assert s["luts"] > 0
-    assert s["fits"] == (s["error"] is None)
+    assert s["fits"] and s["meets_timing"] and s["target_mhz"] == 12.0
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="fits (199 of 208 EBRs) but the RTL's encoder-to-spike-queue "
+                   "path limits Fmax to about 30 MHz (docs/fpga.md, ULX3S)")
 def test_ulx3s_paper_network_build(tmp_path):
     from synth.build import build
-    s = build(default_config((784, 500, 10)), "ulx3s-85f", tmp_path, small_ram_depth=1024)
+    s = build(default_config((784, 500, 10)), "ulx3s-85f", tmp_path)
     assert s["fits"] and s["meets_timing"] and s["fmax_mhz"] >= 50
