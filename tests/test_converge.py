@@ -66,3 +66,13 @@ def test_reference_early_stop_gives_the_same_states_as_the_full_run():
         _run_to_fixed_point(m, early, 800, beta)
         assert all(np.array_equal(a, b) for a, b in zip(full.s, early.s))
     assert early.t < full.t     # it did stop early
+
+
+def test_results_do_not_depend_on_worker_count(tmp_path):
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}.json"
+        assert main(["converge", "--runs", "2", "--samples", "2", "--steps", "20", "--quiet", "--jobs", jobs,
+                     "--json", str(out), "--plot", str(tmp_path / "p.png")]) == 0
+        outs.append(json.loads(out.read_text()))
+    assert outs[0] == outs[1]

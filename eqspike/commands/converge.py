@@ -21,12 +21,15 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="first run's seed; run i uses seed+i")
     p.add_argument("--plot", default="convergence.png", help="PNG path (default convergence.png)")
     p.add_argument("--json", help="write per-curve mean_error and objective to this path")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes, one BLAS thread each (default: CPU count); results do not depend on it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from golden_model.config import EqSpikeConfig
     from golden_model.convergence import ConvergenceStudy
+    from golden_model.parallel import map_processes
 
     from ..cli import CLIError
     from ..plots import convergence_plot
@@ -35,14 +38,17 @@ def run(args) -> int:
     for name in ("runs", "samples"):
         if getattr(args, name) < 1:
             raise CLIError(f"--{name} must be >= 1, not {getattr(args, name)}")
+    if args.jobs is not None and args.jobs < 1:
+        raise CLIError(f"--jobs must be >= 1, not {args.jobs}")
     if args.steps < 4 or args.steps % 2:
         raise CLIError(f"--steps must be an even number >= 4, not {args.steps}")
     base = EqSpikeConfig.load(args.config) if args.config else None
     study = ConvergenceStudy(samples=args.samples, n_steps=args.steps, n_free=args.steps // 2, config=base)
     t0 = time.time()
     per_curve = {n: [] for n in study.curve_names}
-    for i in progress(range(args.runs), desc="converge", unit="run", disable=args.quiet):
-        for name, err in study.run_once(args.seed + i).items():
+    runs = map_processes(study.run_once, range(args.seed, args.seed + args.runs), args.jobs)
+    for result in progress(runs, total=args.runs, desc="converge", unit="run", disable=args.quiet):
+        for name, err in result.items():
             per_curve[name].append(err)
     seconds = time.time() - t0
 
