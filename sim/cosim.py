@@ -106,7 +106,13 @@ class CosimReport:
             f"weight load {self.load_seconds:.1f} s, samples {self.sim_seconds:.1f} s "
             f"({self.sim_seconds / max(n, 1):.2f} s per sample, {rate:,.0f} simulated cycles/s), "
             f"total {self.run_seconds:.1f} s",
+            f"simulator processes' CPU: {self.extra.get('cpu_seconds', 0.0):.1f} s "
+            f"({self.extra.get('cpu_seconds', 0.0) / max(n, 1):.2f} s per sample, "
+            f"{cyc.sum() / max(self.extra.get('cpu_seconds', 0.0), 1e-9):,.0f} simulated cycles per CPU second; "
+            f"{self.extra.get('jobs', 1)} parallel job(s))",
         ]
+        if self.extra.get("waves_files"):
+            lines.append("waveforms: " + ", ".join(self.extra["waves_files"]))
         return "\n".join(line for line in lines if line)
 
 
@@ -202,7 +208,10 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         res["checked_registers"] += r["checked_registers"]
         res["checked_spikes"] += r["checked_spikes"]
         res["load_seconds"] = max(res["load_seconds"], r["load_seconds"])
+        res["cpu_seconds"] = res.get("cpu_seconds", 0.0) + r.get("sample_cpu_seconds", 0.0)
         res["log"].append(r.get("log"))
+        if r.get("waves"):
+            res.setdefault("waves_files", []).append(r["waves"])
         if r.get("mismatch") and res["mismatch"] is None:
             res["mismatch"], res["waves"] = r["mismatch"], r.get("waves")
         if len(res["samples"]) < int(bounds[j + 1]):
@@ -219,7 +228,8 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         build_seconds=b_.build_seconds, built_now=b_.built_now, run_seconds=time.perf_counter() - t0,
         sim_seconds=res["sample_seconds"], load_seconds=res["load_seconds"], quant=qrep.describe(),
         mismatch=res.get("mismatch"), waves=res.get("waves"),
-        extra={"first": first, "build_dir": str(b_.directory), "logs": res["log"], "jobs": jobs})
+        extra={"first": first, "build_dir": str(b_.directory), "logs": res["log"], "jobs": jobs,
+               "waves_files": res.get("waves_files", []), "cpu_seconds": res.get("cpu_seconds", 0.0)})
     if err is not None:
         if rep.mismatch is not None and not waves and record_waves:
             k = rep.mismatch["sample"]
