@@ -25,16 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from golden_model.config import default_config  # noqa: E402
 from sim.rtl_harness import RTLHarness, diff_registers, digits_network  # noqa: E402
-from sim.runner import available_simulators, build, network_job, run_job  # noqa: E402
+from sim.runner import available_simulators, build, network_job, run_job, run_lock  # noqa: E402
 
 
 def bench_cocotb(cfg, model, x, y, simulator, ticks):
     t0 = time.perf_counter()
     b = build(cfg, simulator, log=lambda m: print(m, flush=True))
     build_s = time.perf_counter() - t0
-    job = network_job(b, model, x[None], y[None], f"bench-{ticks}")
-    job["ticks"] = ticks
-    res = run_job(b, job, "sim.tb_bench", name=f"bench-{ticks}")
+    with run_lock(b, f"bench-{ticks}"):
+        job = network_job(b, model, x[None], y[None], f"bench-{ticks}")
+        job["ticks"] = ticks
+        res = run_job(b, job, "sim.tb_bench", name=f"bench-{ticks}")
     return {"build_seconds": build_s, "built_now": b.built_now, "free": res["free"], "checked": res["checked"]}
 
 

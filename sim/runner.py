@@ -17,6 +17,7 @@ Icarus Verilog (when ``iverilog`` is on PATH).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from golden_model.config import EqSpikeConfig
 
 __all__ = ["SIMULATORS", "CosimError", "Build", "available_simulators", "require_simulator",
-           "build", "run_job", "build_root", "network_job", "run_samples", "generate_verilog"]
+           "build", "run_job", "build_root", "network_job", "run_samples", "generate_verilog", "run_lock"]
 
 SIMULATORS = ("verilator", "icarus")
 REPO = Path(__file__).resolve().parent.parent
@@ -198,7 +199,6 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     ``optimise=False`` compiles Verilator's C++ of the design at -O0 (about 2.5x quicker to
     build, slower to run: for small test configs).
     """
-    from cocotb_tools.runner import VerilatorControlFile, get_runner
     from rtl.verilog import TOP_NAME
 
     if not isinstance(cfg, EqSpikeConfig):
@@ -214,9 +214,37 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     d = build_root() / f"{simulator}-{h.hexdigest()[:16]}{'-waves' if waves else ''}"
     stamp = d / "built.json"
     verilog = d / f"{TOP_NAME}.v"
-    if stamp.is_file():
-        info = json.loads(stamp.read_text())
-        return Build(cfg, simulator, d, verilog, waves, variant, False, info["seconds"])
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(d.with_name(d.name + ".lock")):     # concurrent sessions build a directory once
+        if stamp.is_file():
+            info = json.loads(stamp.read_text())
+            return Build(cfg, simulator, d, verilog, waves, variant, False, info["seconds"])
+        return _build(cfg, simulator, waves, fault, bus_stall, opt, variant, d, stamp, verilog, log)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on ``path`` (created if missing) for the ``with`` block."""
+    import fcntl
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_lock(b: "Build", name: str):
+    """Lock of run directory ``name`` of build ``b`` (two sessions running the same test wait)."""
+    runs = b.directory / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    return _locked(runs / f"{name}.lock")
+
+
+def _build(cfg, simulator, waves, fault, bus_stall, opt, variant, d, stamp, verilog, log) -> "Build":
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
+    from rtl.verilog import TOP_NAME
+
     t0 = time.perf_counter()
     d.mkdir(parents=True, exist_ok=True)
     verilog.write_text(generate_verilog(cfg, fault, bus_stall))
@@ -390,6 +418,15 @@ def run_samples(b: Build, model, x_codes, y_codes, nudge=None, labels=None, floa
     are (samples, n) code arrays; ``nudge`` one sign per sample (0: free phase only).
     Returns the testbench's result dict; raises :class:`CosimError` on the first mismatch.
     """
+    with run_lock(b, name):
+        return _run_samples(b, model, x_codes, y_codes, nudge, labels, float_params, model_cfg, name,
+                            registers_every, idle, backpressure, max_gap, seed, float_bound, read_checks,
+                            track_float, progress, stop_file, sample_offset)
+
+
+def _run_samples(b, model, x_codes, y_codes, nudge, labels, float_params, model_cfg, name, registers_every,
+                 idle, backpressure, max_gap, seed, float_bound, read_checks, track_float, progress,
+                 stop_file, sample_offset) -> dict:
     job = network_job(b, model, x_codes, y_codes, name, labels=labels, model_cfg=model_cfg)
     job.update({
         "nudge": [int(s) for s in (nudge if nudge is not None else [0] * len(x_codes))],
