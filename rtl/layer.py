@@ -17,13 +17,13 @@ Accumulate (event-driven, ``acc_en``)
     idle, which is also the cycle the network starts the update pass.
 
 Update (``upd_start``, one neuron per cycle, ``UPDATE_STAGES``)
-    stage 0 presents neuron ``n``'s address to every memory; stage 1 runs the decoder on the
-    read words (and clears the accumulator word once its last lane is read); stages 2-5 the
-    neuron input, state step, predictive encoder and sigma-delta of :mod:`rtl.neuron`, one
-    multiplier chain each; stage 6 writes the neuron's word back and offers its spike on
-    ``spikes``. A spike the bus does not take stalls the whole pipeline (memory read ports
-    hold their data), so nothing is dropped; the stall depends only on registers and the
-    bus's ``ready``.
+    stage 0 presents neuron ``n``'s address to every memory; stage 1 registers the read words
+    and the neuron's accumulator lane (and clears the accumulator word once its last lane is
+    read); stages 2-6 run the decoder, neuron input, state step, predictive encoder and
+    sigma-delta of :mod:`rtl.neuron`, one multiplier chain each; stage 7 writes the neuron's
+    word back and offers its spike on ``spikes``. A spike the bus does not take stalls the
+    whole pipeline (memory read ports hold their data), so nothing is dropped; the stall
+    depends only on registers and the bus's ``ready``.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
 (``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
@@ -53,10 +53,11 @@ __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth
 
 #: Update-pass stages of a non-input core after the address stage 0: what each computes
 #: (one multiplier chain at most per stage); the last one writes the word and offers the spike.
-UPDATE_STAGES = ("decoder: v", "neuron input: x", "state step: s", "predictive encoder: a, rho_last",
-                 "sigma-delta: phi, q", "write back + spike")
+UPDATE_STAGES = ("register the read words", "decoder: v", "neuron input: x", "state step: s",
+                 "predictive encoder: a, rho_last", "sigma-delta: phi, q", "write back + spike")
 #: The same for the input core (its s is the clamped input).
-INPUT_STAGES = ("predictive encoder: a, rho_last", "sigma-delta: phi, q", "write back + spike")
+INPUT_STAGES = ("register the read words", "predictive encoder: a, rho_last", "sigma-delta: phi, q",
+                "write back + spike")
 
 
 class HostSel(enum.Enum, shape=3):
@@ -363,17 +364,18 @@ class LayerCore(wiring.Component):
         rd_word = st_rd.data
         acc_sel = Array(acc_lanes)[s1_lane] if L > 1 else acc_lanes[0]
         f = self.fault
-        # stage 1 (memory read data): decoder -> v
-        v_next, ovf_v = decode_v(cfg, self.l, acc_sel, rd_word.v, self.lam, f)
-        # stage 2: neuron input -> x
-        extra = (regs[2].y, regs[2].s, self.nudge) if self.is_output else ()
-        x_next, ovf_x = neuron_input(cfg, self.l, regs[2].v, regs[2].b, *extra, fault=f)
-        # stage 3: state step -> s
-        s_next = state_step(cfg, regs[3].x, regs[3].s, self.eps, f)
-        # stage 4: predictive encoder -> a (rho_last becomes s)
-        a_next, ovf_a = predictive_encode(cfg, regs[4].s, regs[4].rho_last, self.inv_lam, f)
-        # stage 5: sigma-delta -> phi, q; stage 6 writes the word and offers the spike
-        phi_next, q, ovf_phi = sigma_delta(cfg, regs[5].a, regs[5].phi, f)
+        # stage 1 registers the memory read words (block-RAM clock-to-out stays off the math)
+        # stage 2: decoder -> v
+        v_next, ovf_v = decode_v(cfg, self.l, regs[2].acc, regs[2].v, self.lam, f)
+        # stage 3: neuron input -> x
+        extra = (regs[3].y, regs[3].s, self.nudge) if self.is_output else ()
+        x_next, ovf_x = neuron_input(cfg, self.l, regs[3].v, regs[3].b, *extra, fault=f)
+        # stage 4: state step -> s
+        s_next = state_step(cfg, regs[4].x, regs[4].s, self.eps, f)
+        # stage 5: predictive encoder -> a (rho_last becomes s)
+        a_next, ovf_a = predictive_encode(cfg, regs[5].s, regs[5].rho_last, self.inv_lam, f)
+        # stage 6: sigma-delta -> phi, q; stage 7 writes the word and offers the spike
+        phi_next, q, ovf_phi = sigma_delta(cfg, regs[6].a, regs[6].phi, f)
 
         # memory read addresses: the update pass when running, else the host's read address
         for rd in (st_rd, b_rd) + ((y_rd,) if self.is_output else ()):
@@ -418,21 +420,22 @@ class LayerCore(wiring.Component):
             ]
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
-            m.d.sync += [   # stage 1 -> 2: the word as read, with the accumulator and the new v
+            m.d.sync += [   # stage 1 -> 2: the word as read, with this neuron's accumulator lane
                 regs[2].eq(0),
-                regs[2].acc.eq(acc_sel), regs[2].v.eq(v_next), regs[2].s.eq(rd_word.s),
+                regs[2].acc.eq(acc_sel), regs[2].v.eq(rd_word.v), regs[2].s.eq(rd_word.s),
                 regs[2].rho_last.eq(rd_word.rho_last), regs[2].phi.eq(rd_word.phi),
-                regs[2].b.eq(b_rd.data), regs[2].ovf.eq(ovf_v),
+                regs[2].b.eq(b_rd.data),
             ]
             if self.is_output:
                 m.d.sync += regs[2].y.eq(y_rd.data)
             m.d.sync += [
-                regs[3].eq(regs[2]), regs[3].x.eq(x_next), regs[3].ovf.eq(regs[2].ovf + ovf_x),
-                regs[4].eq(regs[3]), regs[4].s.eq(s_next),
-                regs[5].eq(regs[4]), regs[5].a.eq(a_next), regs[5].rho_last.eq(regs[4].s),
-                regs[5].ovf.eq(regs[4].ovf + ovf_a),
-                regs[6].eq(regs[5]), regs[6].phi.eq(phi_next), regs[6].q.eq(q),
-                regs[6].ovf.eq(regs[5].ovf + ovf_phi),
+                regs[3].eq(regs[2]), regs[3].v.eq(v_next), regs[3].ovf.eq(ovf_v),
+                regs[4].eq(regs[3]), regs[4].x.eq(x_next), regs[4].ovf.eq(regs[3].ovf + ovf_x),
+                regs[5].eq(regs[4]), regs[5].s.eq(s_next),
+                regs[6].eq(regs[5]), regs[6].a.eq(a_next), regs[6].rho_last.eq(regs[5].s),
+                regs[6].ovf.eq(regs[5].ovf + ovf_a),
+                regs[7].eq(regs[6]), regs[7].phi.eq(phi_next), regs[7].q.eq(q),
+                regs[7].ovf.eq(regs[6].ovf + ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
@@ -509,16 +512,16 @@ class InputCore(wiring.Component):
         issuing, s1_valid = Signal(), Signal()
         s1_idx = Signal.like(idx)
         K = len(INPUT_STAGES)
-        pipe = data.StructLayout({**self.enc_layout.members, "ovf": unsigned(2)})
+        pipe = data.StructLayout({"s": reg_shape(self.cfg.s), **self.enc_layout.members, "ovf": unsigned(2)})
         regs = [None, None] + [Signal(pipe, name=f"p{k}") for k in range(2, K + 1)]
         valid = [None, s1_valid] + [Signal(name=f"p{k}_valid") for k in range(2, K + 1)]
         pidx = [None, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
         last = regs[K]
         stall = valid[K] & last.q & ~self.spikes.ready
         f = self.fault
-        # stage 1 (memory read data): predictive encoder; stage 2: sigma-delta; stage 3 writes
-        a_next, ovf_a = predictive_encode(self.cfg, in_rd.data, st_rd.data.rho_last, self.inv_lam, f)
-        phi_next, q, ovf_phi = sigma_delta(self.cfg, regs[2].a, regs[2].phi, f)
+        # stage 1 registers the read words; 2: predictive encoder; 3: sigma-delta; 4 writes
+        a_next, ovf_a = predictive_encode(self.cfg, regs[2].s, regs[2].rho_last, self.inv_lam, f)
+        phi_next, q, ovf_phi = sigma_delta(self.cfg, regs[3].a, regs[3].phi, f)
         for rd in (in_rd, st_rd):
             m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
         m.d.comb += [
@@ -542,10 +545,11 @@ class InputCore(wiring.Component):
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
             m.d.sync += [
-                regs[2].eq(0), regs[2].a.eq(a_next), regs[2].rho_last.eq(in_rd.data),
-                regs[2].phi.eq(st_rd.data.phi), regs[2].ovf.eq(ovf_a),
-                regs[3].eq(regs[2]), regs[3].phi.eq(phi_next), regs[3].q.eq(q),
-                regs[3].ovf.eq(regs[2].ovf + ovf_phi),
+                regs[2].eq(0), regs[2].s.eq(in_rd.data), regs[2].rho_last.eq(st_rd.data.rho_last),
+                regs[2].phi.eq(st_rd.data.phi),
+                regs[3].eq(regs[2]), regs[3].a.eq(a_next), regs[3].rho_last.eq(regs[2].s), regs[3].ovf.eq(ovf_a),
+                regs[4].eq(regs[3]), regs[4].phi.eq(phi_next), regs[4].q.eq(q),
+                regs[4].ovf.eq(regs[3].ovf + ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):

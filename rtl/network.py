@@ -117,7 +117,7 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the update phase (no bus stalls): ``max(n_0 + 4, max_{l>=1} n_l + 7)``.
+    """Cycles of the update phase (no bus stalls): ``max(n_0 + 5, max_{l>=1} n_l + 8)``.
 
     Each core streams one neuron per cycle through its pipeline (address stage, then
     ``INPUT_STAGES`` / ``UPDATE_STAGES``) and is done the cycle after its last write.
@@ -226,7 +226,8 @@ class Network(wiring.Component):
         # -- schedule ROMs, indexed by the ticks done (tick t uses entry t-1) --------------------
         # Each word is re-registered (block-RAM clock-to-out stays off the neuron datapath):
         # t_done changes at a tick's end; the port shows the new word one cycle later, the
-        # register two, which is when stage 1 of the next update pass first needs it.
+        # register two; the next update pass needs it (lambda, stage 2) three cycles later at
+        # the earliest.
         t_done = Signal(range(cfg.n_steps + 1))
         rom_data = {}
         for name, rom in self.roms.items():
