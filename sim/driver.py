@@ -17,7 +17,7 @@ Verilator and Icarus.
 from __future__ import annotations
 
 import numpy as np
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 
 from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel
@@ -27,7 +27,10 @@ from rtl.verilog import layout_table
 
 from .rtl_harness import NUDGE_PHASE, register_names
 
-__all__ = ["CommandPacker", "HostDriver", "StateReader"]
+__all__ = ["CommandPacker", "HostDriver", "StateReader", "CLOCK_NS"]
+
+#: Clock period of the testbenches (ns).
+CLOCK_NS = 10
 
 
 def _field_reader(layout) -> list:
@@ -155,8 +158,13 @@ class HostDriver:
             if taken:
                 break
         dut.cmd__valid.value = 0
-        if not dut.rsp__valid.value:
-            await RisingEdge(dut.rsp__valid)   # set at a clock edge; holds until the handshake
+        if not dut.rsp__valid.value:            # set at a clock edge; holds until the handshake
+            limit = self.response_limit(op, data)
+            try:
+                await with_timeout(RisingEdge(dut.rsp__valid), limit * CLOCK_NS, "ns")
+            except TimeoutError:
+                raise AssertionError(f"no response to {Op(op).name} (data {data}) within {limit} cycles: "
+                                     "the design hangs") from None
         for _ in range(self._gap(self.backpressure)):
             await RisingEdge(clk)
         dut.rsp__ready.value = 1
@@ -166,6 +174,15 @@ class HostDriver:
         dut.rsp__ready.value = 0
         self.commands += 1
         return value
+
+    def response_limit(self, op, data=0) -> int:
+        """Cycles a command may take before the design counts as hung (generous worst cases: a
+        tick where every neuron spikes, at one lane, with bus stalls)."""
+        cfg = self.cfg
+        if Op(op) == Op.RUN:
+            worst_tick = sum(cfg.layers) * max(cfg.layers) + 8 * sum(cfg.layers) + 100
+            return 4 * worst_tick * max(1, min(int(data), cfg.n_steps)) + 1000
+        return 4 * max(cfg.layers) + 1000
 
     async def load(self, model: FixedModel):
         """Write every weight and bias of ``model`` through the host interface."""

@@ -21,7 +21,7 @@ from cocotb.clock import Clock
 from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel
 
-from sim.driver import HostDriver
+from sim.driver import CLOCK_NS, HostDriver
 from sim.monitor import SpikeMonitor
 from sim.scoreboard import Scoreboard
 from sim.tb_network import _load_job, _npz, _write
@@ -37,7 +37,7 @@ async def bench(dut):
     smp = _npz(job["samples"])
     x, y = smp["x"][0], smp["y"][0]
     ticks = int(job["ticks"])
-    Clock(dut.clk, 10, unit="ns", impl="gpi").start()
+    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
     drv = HostDriver(dut, cfg)
     await drv.start()
     await drv.load(model)

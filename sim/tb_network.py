@@ -35,7 +35,7 @@ from golden_model.fixed_model import FixedModel
 from golden_model.float_model import Params
 from rtl.network import Reg
 
-from sim.driver import HostDriver
+from sim.driver import CLOCK_NS, HostDriver
 from sim.monitor import SpikeMonitor
 from sim.rtl_harness import register_names
 from sim.scoreboard import Mismatch, Scoreboard
@@ -97,7 +97,7 @@ async def _run(dut, job: dict, result: dict):
         profile = cProfile.Profile()
         profile.enable()
 
-    Clock(dut.clk, 10, unit="ns", impl="gpi").start()
+    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
     drv = HostDriver(dut, cfg, rng, idle=job.get("idle", 0.0), backpressure=job.get("backpressure", 0.0),
                      max_gap=job.get("max_gap", 4))
     await drv.start()
