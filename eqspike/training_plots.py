@@ -70,7 +70,7 @@ def sweep_plot(rows, path, references: dict, title: str = "", defaults: dict | N
         lo = min([100 * r["fixed_accuracy"] for r in rs] + [100 * v for v in references.values()])
         ax.set_ylim(max(0, lo - 3), 100.5)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
