@@ -57,13 +57,14 @@ def test_evaluate_and_compare_json_keys(trained, tmp_path, command, capsys):
     extra = ["--out", str(tmp_path / "cmp")] if command == "compare" else []
     assert main([command, "--weights", str(out), "--n-test", "30", "--json", str(js)] + extra) == 0
     d = json.loads(js.read_text())
-    for k in ("float_accuracy", "binary_accuracy", "binary_hw_accuracy", "fixed_accuracy", "agreement",
-              "spikes_per_inference"):
-        assert k in d
+    assert set(d) == {"float_accuracy", "binary_accuracy", "binary_hw_accuracy", "fixed_accuracy",
+                      "agreement", "spikes_per_inference"}
     assert 0.0 <= d["agreement"] <= 1.0 and len(d["spikes_per_inference"]) == 3
     text = capsys.readouterr().out
     assert "agreement fixed vs binary_hw" in text
     if command == "compare":
+        full = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+        assert len(full["state_diff"]) == 2 and full["weight_clipped"] == [0, 0]
         for png in ("registers.png", "register_histograms.png"):
             assert (tmp_path / "cmp" / png).stat().st_size > 1000
 
@@ -124,3 +125,8 @@ def test_not_a_weights_file(capsys, tmp_path):
     (tmp_path / "weights.npz").write_text("not numpy")
     err = _error(capsys, ["evaluate", "--weights", str(tmp_path)])
     assert "not a weights file" in err
+
+
+def test_data_dir_defaults_to_idx(capsys, tmp_path):
+    err = _error(capsys, ["train", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert "data directory" in err and "does not exist" in err

@@ -80,8 +80,8 @@ def parse_lam(text: str):
 
 
 def add_data_arguments(p) -> None:
-    p.add_argument("--dataset", default="digits",
-                   help="digits (default), fashion-mnist, or idx/mnist with --data-dir")
+    p.add_argument("--dataset", default=None,
+                   help="digits (default), fashion-mnist, or idx/mnist (the default with --data-dir)")
     p.add_argument("--data-dir", default=None,
                    help="directory of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)")
     p.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
@@ -90,6 +90,8 @@ def add_data_arguments(p) -> None:
 
 def load_data(args):
     from eqspike.data import load_dataset
+    if args.dataset is None:
+        args.dataset = "idx" if args.data_dir else "digits"
     data = load_dataset(args.dataset, args.data_dir)
     if getattr(args, "n_train", None) is not None or getattr(args, "n_test", None) is not None:
         data = data.subset(getattr(args, "n_train", None), getattr(args, "n_test", None))

@@ -31,7 +31,6 @@ def add_arguments(p) -> None:
     from ._common import add_data_arguments
     p.add_argument("--weights", required=True, help="output folder of 'eqspike train' or a .npz")
     add_data_arguments(p)
-    p.set_defaults(dataset=None)
     p.add_argument("--config", default=None, help="base fixed-point config JSON (default: the folder's)")
     p.add_argument("--weight-bits", default="3-12", help="weight widths to try (default 3-12)")
     p.add_argument("--state-fracs", default="4,5,6,7,8,10,12,14,16",
