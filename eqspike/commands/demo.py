@@ -55,8 +55,9 @@ def _convergence_job(runs: int, out: str):
     buf = io.StringIO()
     t0 = time.perf_counter()
     with redirect_stdout(buf):
+        # jobs=1: this is already a pool worker (daemonic: it may not fork workers of its own)
         converge.run(converge_args(runs=runs, plot=str(Path(out) / "convergence.png"),
-                                   json=str(Path(out) / "convergence.json"), quiet=True))
+                                   json=str(Path(out) / "convergence.json"), quiet=True, jobs=1))
     return buf.getvalue(), time.perf_counter() - t0
 
 
