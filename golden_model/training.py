@@ -217,7 +217,6 @@ class Trainer:
         self.sign_rng = np.random.default_rng([settings.seed, 1])
         self.enc_rng = np.random.default_rng([settings.seed, 2])
         self.shuffle_rng = np.random.default_rng([settings.seed, 3])
-        self.history: list[EpochMetrics] = []
         self.clipped = 0
         self.epoch = 0
 
