@@ -115,3 +115,19 @@ def test_planted_rounding_bug_is_caught(simulator, seed):
     assert f"layer {mm['layer']} neuron {mm['neuron']} register s: expected {mm['expected']}, got {mm['got']}" in msg
     assert 1 <= mm["tick"] <= golden_cfg.n_steps
     assert info.value.result["samples"] == []      # stopped at the first mismatch, in sample 0
+
+
+def test_registers_every_k_ticks_still_checks_every_spike(seed):
+    """--registers-every 4: K ticks per RUN command, registers at chunk ends and at the end of the
+    free phase, bus spikes every tick (same build as the random test)."""
+    s = seed(101)
+    cfg = digits_shaped_config(s)
+    rng = np.random.default_rng(s + 2)
+    model = random_network(cfg, rng)
+    x, y = random_samples(cfg, rng, 1)
+    b = build(cfg, "verilator")
+    res = run_samples(b, model, x, y, nudge=[1], name=f"every4-{s}", registers_every=4, seed=s)
+    assert res["samples"][0]["bit_exact"] and res["samples"][0]["ticks"] == cfg.n_steps
+    chunks = -(-cfg.n_free // 4) + -(-cfg.n_nudged // 4)
+    assert res["checked_registers"] == (5 * cfg.layers[0] + 8 * sum(cfg.layers[1:])) * chunks
+    assert res["checked_spikes"] == sum(cfg.layers) * cfg.n_steps
