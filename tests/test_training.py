@@ -143,3 +143,22 @@ def test_checkpoint_round_trip(tmp_path):
     assert ck2.config == cfg
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_digits_acceptance_of_issue_6(digits):
+    """The demo's run (seed 2, 30 epochs, binary OSA, lr [0.1, 0.05] x 0.9^(epoch-1)): issue 6's
+    digits figures. About 30-60 s on an idle core; ``pytest -m slow``."""
+    from golden_model.config import default_config
+    from golden_model.evaluation import compare
+
+    tr = Trainer(TrainSettings(layers=(64, 100, 10), dynamics=Dynamics(), lr=(0.1, 0.05), lr_decay=0.9,
+                               epochs=30, seed=2))
+    for _ in range(30):
+        tr.train_epoch(digits.x_train, digits.y_train, 10)
+    res = compare(tr.params.astype(np.float64), digits.x_test, digits.y_test, default_config((64, 100, 10)),
+                  Dynamics())
+    assert res.binary_accuracy >= 0.965
+    assert res.agreement >= 0.99
+    assert abs(res.fixed_accuracy - res.binary_hw_accuracy) <= 0.005
+    assert abs(res.binary_hw_accuracy - res.binary_accuracy) <= 0.01
