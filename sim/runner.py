@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from golden_model.config import EqSpikeConfig
+from rtl.verilog import TOP_NAME
 
 __all__ = ["SIMULATORS", "CosimError", "Build", "available_simulators", "require_simulator",
            "build", "run_job", "build_root", "network_job", "run_samples", "generate_verilog", "run_lock"]
@@ -42,19 +43,12 @@ VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal"]
 #: Verilator from optimising the model; only what the testbench touches is made public
 #: (the top's ports, t_done, the cores' spike streams and state memories).
 VERILATOR_PUBLIC = ["--no-public-flat-rw"]
-VERILATOR_CONTROL = """`verilator_config
-public_flat_rw -module "eqspike_top" -var "clk"
-public_flat_rw -module "eqspike_top" -var "rst"
-public_flat_rw -module "eqspike_top" -var "cmd__*"
-public_flat_rw -module "eqspike_top" -var "rsp__*"
-public_flat_rw -module "eqspike_top" -var "running"
-public_flat_rw -module "*" -var "spikes__valid"
-public_flat_rw -module "*" -var "spikes__ready"
-public_flat_rw -module "*" -var "spikes__payload"
-public_flat_rw -module "*" -var "state"
-public_flat_rw -module "*" -var "inputs"
-public_flat_rw -module "*" -var "t_done"
-"""
+VERILATOR_CONTROL = "`verilator_config\n" + "".join(
+    f'public_flat_rw -module "{module}" -var "{var}"\n'
+    for module, var in [(TOP_NAME, "clk"), (TOP_NAME, "rst"), (TOP_NAME, "cmd__*"), (TOP_NAME, "rsp__*"),
+                        (TOP_NAME, "running"), (TOP_NAME, "t_done"),
+                        ("*", "spikes__valid"), ("*", "spikes__ready"), ("*", "spikes__payload"),
+                        ("*", "state"), ("*", "inputs")])
 
 #: Icarus: Verilog-2005 semantics (the last -g wins over the runner's -g2012). Yosys makes every
 #: ``always @*`` block run at time 0 through a dummy register with a declaration initialiser;
@@ -64,12 +58,12 @@ ICARUS_ARGS = ["-g2005"]
 
 #: Waveform dumper for Icarus builds with waves, in Verilog-2005 (cocotb's own uses a
 #: SystemVerilog ``string``, which -g2005 rejects). ``+dumpfile_path=FILE`` names the file.
-ICARUS_DUMP = """module eqspike_dump();
+ICARUS_DUMP = f"""module eqspike_dump();
   reg [8*1024-1:0] path;
   initial begin
     if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
-    else $dumpfile("eqspike_top.fst");
-    $dumpvars(0, eqspike_top);
+    else $dumpfile("{TOP_NAME}.fst");
+    $dumpvars(0, {TOP_NAME});
   end
 endmodule
 """
@@ -199,8 +193,6 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     ``optimise=False`` compiles Verilator's C++ of the design at -O0 (about 2.5x quicker to
     build, slower to run: for small test configs).
     """
-    from rtl.verilog import TOP_NAME
-
     if not isinstance(cfg, EqSpikeConfig):
         raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
     require_simulator(simulator)
@@ -243,7 +235,6 @@ def run_lock(b: "Build", name: str):
 
 def _build(cfg, simulator, waves, fault, bus_stall, opt, variant, d, stamp, verilog, log) -> "Build":
     from cocotb_tools.runner import VerilatorControlFile, get_runner
-    from rtl.verilog import TOP_NAME
 
     t0 = time.perf_counter()
     d.mkdir(parents=True, exist_ok=True)
@@ -304,7 +295,6 @@ def run_job(b: Build, job: dict, test_module: str = "sim.tb_network", testcase: 
     failed, the message naming the failure the testbench recorded and the log file.
     """
     from cocotb_tools.runner import get_results, get_runner
-    from rtl.verilog import TOP_NAME
 
     run_dir = (b.directory / "runs" / name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
