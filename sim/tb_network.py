@@ -33,7 +33,6 @@ from cocotb.clock import Clock
 from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel
 from golden_model.float_model import Params
-from rtl.network import Reg
 
 from sim.driver import CLOCK_NS, HostDriver
 from sim.monitor import SpikeMonitor
