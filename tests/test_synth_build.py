@@ -221,3 +221,21 @@ def test_ulx3s_paper_network_build(tmp_path):
     from synth.build import build
     s = build(default_config((784, 500, 10)), "ulx3s-85f", tmp_path)
     assert s["fits"] and s["meets_timing"] and s["fmax_mhz"] >= 50
+
+
+def test_synth_cli_summary_lines(capsys):
+    from eqspike.commands.synth import _print_summary
+    s = {"board": "ulx3s-85f", "layers": [784, 500, 10], "lanes": 1, "fits": True, "luts": 27339,
+         "luts_available": 83640, "brams": 199, "brams_available": 208, "fmax_mhz": 28.15, "target_mhz": 50.0,
+         "meets_timing": False, "cycles_per_tick": 94790.4, "inferences_per_s": 3.0,
+         "activity": {"dataset": "fashion-mnist", "samples": 16}, "bitstream": "b/eqspike.bit"}
+    _print_summary(s)
+    out = capsys.readouterr().out
+    assert "784-500-10, 1 lane(s): fits; luts 27339/83640, brams 199/208" in out
+    assert "Fmax 28.15 MHz, target 50.0 MHz: FAILS timing" in out
+    assert "94790.4 cycles per tick (fashion-mnist, mean); 3.0 inferences/s" in out
+    _print_summary({**s, "fits": False, "fmax_mhz": None, "error": "ERROR: no BELs", "bitstream": None,
+                    "over": ["DP16KD 211/208"]})
+    out = capsys.readouterr().out
+    assert "DOES NOT FIT" in out and "ERROR: no BELs" in out and "Fmax 28" not in out
+    assert "needs more than the device has: DP16KD 211/208" in out

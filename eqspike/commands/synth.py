@@ -69,6 +69,8 @@ def _print_summary(s: dict) -> None:
     if s.get("fmax_mhz") is not None:
         print(f"  Fmax {s['fmax_mhz']} MHz, target {s['target_mhz']} MHz: "
               + ("meets timing" if s.get("meets_timing") else "FAILS timing"))
+    if s.get("over"):
+        print(f"  needs more than the device has: {', '.join(s['over'])}")
     if s.get("error"):
         print(f"  {s['error']}")
     if s.get("cycles_per_tick") is not None:
