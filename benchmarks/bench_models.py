@@ -16,6 +16,7 @@ import numpy as np
 from golden_model.config import default_config
 from golden_model.fixed_model import FixedModel, fit_weight_formats
 from golden_model.float_model import Dynamics, FloatModel, glorot_params
+from golden_model.parallel import limit_blas_threads
 
 
 def _rate(model, st, steps, tick_args, n_neurons, batch, repeats=3):
@@ -33,7 +34,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: one core each)")
     args = ap.parse_args(argv)
+    limit_blas_threads(args.threads)
     layers = (784, 500, 10)
     rng = np.random.default_rng(0)
     params = glorot_params(layers, rng)
@@ -50,7 +53,7 @@ def main(argv=None):
     fm = FixedModel.from_float(cfg, params)
     xc = fm.encode_inputs(x)
     rows.append(("fixed point (default config)", *_rate(fm, lambda: fm.reset(xc), args.steps, (0,), n, args.batch)))
-    print(f"784-500-10, batch {args.batch}, {args.steps} steps, best of 3")
+    print(f"784-500-10, batch {args.batch}, {args.steps} steps, best of 3, {args.threads} BLAS thread(s)")
     print(f"{'model':<36} {'neuron updates/s':>18} {'ms/step':>9}")
     for name, rate, sec in rows:
         print(f"{name:<36} {rate:>18,.0f} {sec * 1e3:>9.3f}")

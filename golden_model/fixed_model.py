@@ -147,6 +147,8 @@ class FixedModel:
             self._check_codes(f"b{i + 1}", b, fmt)
             self.biases.append(b.astype(np.int64))
         self.overflows = {n: 0 for n in ("v", "x", "a", "phi")}
+        self._ranges = {n: (getattr(cfg, n).min_code, getattr(cfg, n).max_code) for n in self.overflows}
+        self._acc_frac = [None] + [cfg.acc_format(l).frac for l in range(1, len(L))]
         self._prepare_products()
 
     @staticmethod
@@ -181,7 +183,9 @@ class FixedModel:
     # -- narrowing -------------------------------------------------------------------------------
     def _narrow(self, value, fmt: RegFormat, name: str, l: int, t: int):
         """Fit ``value`` (codes already at ``fmt.frac``) into ``fmt`` by its overflow rule."""
-        lo, hi = fmt.min_code, fmt.max_code
+        lo, hi = self._ranges[name]
+        if value.min() >= lo and value.max() <= hi:     # the common case, two reductions
+            return value
         over = (value < lo) | (value > hi)
         n = int(np.count_nonzero(over))
         if n == 0:
@@ -239,38 +243,37 @@ class FixedModel:
         q_prev = st.q
         new_s = [st.s[0]]
         for l in range(1, k + 1):
-            acc_fmt = cfg.acc_format(l)
-            # synaptic accumulation: exact (see module docstring)
+            # synaptic accumulation: exact (see module docstring), so the float sum is an integer
             prod = q_prev[l - 1].astype(self._up[l].dtype) @ self._up[l]
             if l < k:
-                prod = prod + q_prev[l + 1].astype(self._down[l].dtype) @ self._down[l]
-            acc = np.rint(prod).astype(np.int64)
+                prod += q_prev[l + 1].astype(self._down[l].dtype) @ self._down[l]
+            acc = prod.astype(np.int64)
             st.acc[l] = acc
             # decoder: v + lambda (u - v)
             vf = cfg.v
-            u = align(acc, acc_fmt.frac, vf.frac, vf.rounding)
+            u = align(acc, self._acc_frac[l], vf.frac, vf.rounding)
             v = st.v[l] + round_shift(lam * (u - st.v[l]), cfg.tables.lam_frac, vf.rounding)
             st.v[l] = self._narrow(v, vf, "v", l, t)
             # neuron input: v + b (+ nudge), summed exactly at the finest fraction, rounded once
             xf, bf = cfg.x, cfg.biases[l - 1]
             F = max(vf.frac, bf.frac, xf.frac)
-            total = (st.v[l] << (F - vf.frac)) + (self.biases[l - 1] << (F - bf.frac))[None, :]
+            total = align(st.v[l], vf.frac, F) + align(self.biases[l - 1], bf.frac, F)
             if nudge_sign and l == k:
                 if st.y is None:
                     raise ValueError("the nudged phase needs target codes")
                 nf = cfg.beta_frac + cfg.s.frac
                 nudge = (nudge_sign * cfg.beta2_code) * (st.y - st.s[l])
                 if nf <= F:
-                    total = total + (nudge << (F - nf))
+                    total = total + align(nudge, nf, F)
                 else:
-                    total = (total << (nf - F)) + nudge
+                    total = align(total, F, nf) + nudge
                     F = nf
             x = align(total, F, xf.frac, xf.rounding)
             st.x[l] = self._narrow(x, xf, "x", l, t)
             # state: s + eps (x - s), then the algorithm's clip to [0, 1]
             sf = cfg.s
             G = max(xf.frac, sf.frac)
-            d = (st.x[l] << (G - xf.frac)) - (st.s[l] << (G - sf.frac))
+            d = align(st.x[l], xf.frac, G) - align(st.s[l], sf.frac, G)
             s = st.s[l] + round_shift(eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding)
             new_s.append(clip_unit(s, sf.frac))
         st.s = new_s
@@ -279,20 +282,22 @@ class FixedModel:
         return st.q
 
     def _encode(self, st: FixedState, l: int, inv_lam: int, t: int) -> None:
+        narrow = lambda value, name: self._narrow(value, getattr(self.cfg, name), name, l, t)
+        r = st.s[l]
+        st.a[l], st.phi[l], st.q[l] = self._encoder_step(r, st.rho_last[l], st.phi[l], inv_lam, narrow)
+        st.rho_last[l] = r
+
+    def _encoder_step(self, r, rho_last, phi, inv_lam: int, narrow):
+        """Predictive encoder then sigma-delta; returns (a, phi, q). ``narrow(value, name)``."""
         cfg = self.cfg
         sf, af, pf = cfg.s, cfg.a, cfg.phi
-        r = st.s[l]
         # a = rho_last + (rho - rho_last) / lambda, with 1/lambda from the ROM (lambda = 1: a = rho)
         F = cfg.tables.inv_lam_frac + sf.frac
-        num = (st.rho_last[l] << cfg.tables.inv_lam_frac) + inv_lam * (r - st.rho_last[l])
-        a = align(num, F, af.frac, af.rounding)
-        st.a[l] = self._narrow(a, af, "a", l, t)
-        st.rho_last[l] = r
-        phi = st.phi[l] + align(st.a[l], af.frac, pf.frac, pf.rounding)
-        phi = self._narrow(phi, pf, "phi", l, t)
+        num = (rho_last << cfg.tables.inv_lam_frac) + inv_lam * (r - rho_last)
+        a = narrow(align(num, F, af.frac, af.rounding), "a")
+        phi = narrow(phi + align(a, af.frac, pf.frac, pf.rounding), "phi")
         q = (phi > (1 << (pf.frac - 1))).astype(np.int64)   # strict '>' against 1/2
-        st.phi[l] = phi - (q << pf.frac)
-        st.q[l] = q
+        return a, phi - (q << pf.frac), q
 
     def run(self, st: FixedState, n_steps: int, nudge_sign: int = 0, callback=None) -> None:
         for _ in range(n_steps):

@@ -50,7 +50,9 @@ def round_shift(x, n: int, rounding: str):
     ``n > 0``: ``floor(x / 2**n)`` (``"floor"``) or ``floor((x + 2**(n-1)) / 2**n)`` (``"half_up"``).
     ``n <= 0``: ``x * 2**-n`` (exact, no rounding).
     """
-    if n <= 0:
+    if n == 0:
+        return x
+    if n < 0:
         return x << (-n)
     if rounding == "floor":
         return shift_right_floor(x, n)
