@@ -55,6 +55,7 @@ class FixedState:
     v: list
     x: list
     y: np.ndarray | None
+    lookahead: object = None   # FixedModel's input-layer look-ahead cache (not a register)
 
     def registers(self, l: int) -> dict:
         """Every register of layer ``l`` by its RTL name."""
@@ -120,6 +121,9 @@ class FixedModel:
     strict : bool
         Raise :class:`FixedPointOverflow` on any register overflow (saturation or wrap). The
         algorithm's clamp of ``s`` to [0, 1] is declared by the spec and never raises.
+    lookahead : bool
+        Encode the clamped input layer ahead in blocks (faster, identical results; see
+        ``_lookahead``). State arrays must then be replaced, not modified in place, between ticks.
 
     Members
     -------
@@ -127,9 +131,10 @@ class FixedModel:
         Count of overflow events per register name (elements x ticks), since construction.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, weights, biases, strict: bool = False):
+    def __init__(self, cfg: EqSpikeConfig, weights, biases, strict: bool = False, lookahead: bool = True):
         self.cfg = cfg
         self.strict = strict
+        self.lookahead = lookahead
         L = cfg.layers
         if len(weights) != len(L) - 1 or len(biases) != len(L) - 1:
             raise ConfigError(f"need {len(L) - 1} weight matrices and bias vectors, not {len(weights)}/{len(biases)}")
@@ -244,9 +249,12 @@ class FixedModel:
         new_s = [st.s[0]]
         for l in range(1, k + 1):
             # synaptic accumulation: exact (see module docstring), so the float sum is an integer
-            prod = q_prev[l - 1].astype(self._up[l].dtype) @ self._up[l]
+            if l == 1:
+                prod = self._input_drive(st, t)
+            else:
+                prod = q_prev[l - 1].astype(self._up[l].dtype) @ self._up[l]
             if l < k:
-                prod += q_prev[l + 1].astype(self._down[l].dtype) @ self._down[l]
+                prod = prod + q_prev[l + 1].astype(self._down[l].dtype) @ self._down[l]
             acc = prod.astype(np.int64)
             st.acc[l] = acc
             # decoder: v + lambda (u - v)
@@ -277,7 +285,9 @@ class FixedModel:
             s = st.s[l] + round_shift(eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding)
             new_s.append(clip_unit(s, sf.frac))
         st.s = new_s
-        for l in range(k + 1):
+        if not self._encode_input_from_lookahead(st, t):
+            self._encode(st, 0, inv_lam, t)
+        for l in range(1, k + 1):
             self._encode(st, l, inv_lam, t)
         return st.q
 
@@ -298,6 +308,73 @@ class FixedModel:
         phi = narrow(phi + align(a, af.frac, pf.frac, pf.rounding), "phi")
         q = (phi > (1 << (pf.frac - 1))).astype(np.int64)   # strict '>' against 1/2
         return a, phi - (q << pf.frac), q
+
+    # -- input-layer look-ahead (speed only; results identical) ---------------------------------
+    # The clamped input layer's registers depend only on its codes and the 1/lambda ROM, never on
+    # the network: they are encoded ahead for a block of ticks, and the block's spikes multiplied
+    # by W_0 in one large product (integer sums: exact in any order). Overflows met on the way
+    # are recorded per tick and counted or raised at their own tick, as the per-tick path does.
+    # The cache is used only while the state still holds the very arrays it produced.
+
+    def _lookahead(self, st: FixedState, t: int) -> dict:
+        B, n0 = st.s[0].shape
+        K = max(1, min(self.cfg.n_steps - t + 2, 64, (1 << 21) // max(1, B * max(n0, self.cfg.layers[1]))))
+        Q = np.empty((K, B, n0), dtype=np.int64)
+        Q[0] = st.q[0]
+        regs, events = [None], [None]
+        r, rho_last, phi = st.s[0], st.rho_last[0], st.phi[0]
+        for i in range(1, K):
+            if t + i - 1 > self.cfg.n_steps:
+                break
+            seen = {}
+
+            def narrow(value, name, seen=seen):
+                lo, hi = self._ranges[name]
+                if value.min() >= lo and value.max() <= hi:
+                    return value
+                over = (value < lo) | (value > hi)
+                seen[name] = (int(np.count_nonzero(over)), int(value[over].flat[0]))
+                fmt = getattr(self.cfg, name)
+                return wrap(value, fmt.width, fmt.signed) if fmt.overflow == "wrap" else saturate(value, lo, hi)
+
+            a, phi, Q[i] = self._encoder_step(r, rho_last, phi, int(self.cfg.inv_lam_rom[t + i - 2]), narrow)
+            rho_last = r
+            regs.append((a, phi, Q[i]))
+            events.append(seen)
+        K = len(regs)
+        W = self._up[1]
+        U = (Q[:K].reshape(K * B, n0).astype(W.dtype) @ W).reshape(K, B, -1)
+        return {"t0": t, "U": U, "regs": regs, "events": events, "r": r,
+                "q": [st.q[0]] + [g[2] for g in regs[1:]],
+                "phi": [st.phi[0]] + [g[1] for g in regs[1:]], "rho_last0": st.rho_last[0]}
+
+    def _input_drive(self, st: FixedState, t: int) -> np.ndarray:
+        """``q_0^{t-1} @ W_0`` shifted to the accumulator's fraction bits (exact)."""
+        c = st.lookahead
+        i = t - c["t0"] if c is not None else -1
+        if not (self.lookahead and 0 <= i < len(c["U"]) and st.s[0] is c["r"] and st.q[0] is c["q"][i]
+                and st.phi[0] is c["phi"][i] and st.rho_last[0] is (c["rho_last0"] if i == 0 else c["r"])):
+            if not self.lookahead:
+                W = self._up[1]
+                return st.q[0].astype(W.dtype) @ W
+            st.lookahead = c = self._lookahead(st, t)
+        return c["U"][t - c["t0"]]
+
+    def _encode_input_from_lookahead(self, st: FixedState, t: int) -> bool:
+        c = st.lookahead      # validated against the state by _input_drive earlier in this tick
+        i = t - c["t0"] + 1 if c is not None else -1
+        if not self.lookahead or c is None or not 1 <= i < len(c["regs"]):
+            return False
+        for name, (n, bad) in c["events"][i].items():
+            self.overflows[name] += n
+            if self.strict:
+                fmt = getattr(self.cfg, name)
+                raise FixedPointOverflow(
+                    f"register {name} of layer 0 overflowed at tick {t}: code {bad} outside "
+                    f"[{fmt.min_code}, {fmt.max_code}] ({fmt.describe()}, {fmt.overflow})")
+        st.a[0], st.phi[0], st.q[0] = c["regs"][i]
+        st.rho_last[0] = st.s[0]
+        return True
 
     def run(self, st: FixedState, n_steps: int, nudge_sign: int = 0, callback=None) -> None:
         for _ in range(n_steps):

@@ -216,3 +216,30 @@ def test_inputs_outside_unit_interval_are_rejected():
     with pytest.raises(ValueError, match="past the schedule tables"):
         st_ = m.reset(np.zeros((1, 4), np.int64))
         m.run(st_, cfg.n_steps + 1)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_input_lookahead_gives_the_same_registers_overflows_and_errors(strict):
+    """The block look-ahead of the input layer is a speed-up only: every register, overflow
+    count and strict-mode error equals the tick-by-tick path (input a overflows at tick 1 here)."""
+    cfg = narrow_config((30, 12, 4)).replace(lam=Schedule.power(0.3, 0.5))
+    rng = np.random.default_rng(5)
+    w, b = _random_codes(cfg, rng)
+    x, y = _inputs(cfg, rng, 3)
+    fast, slow = FixedModel(cfg, w, b, strict=strict), FixedModel(cfg, w, b, strict=strict, lookahead=False)
+    sf, ss = fast.reset(x, y), slow.reset(x, y)
+    errors = []
+    for model, st_ in ((fast, sf), (slow, ss)):
+        try:
+            model.run(st_, cfg.n_free)
+            model.run(st_, cfg.n_nudged, -1)
+            errors.append(None)
+        except FixedPointOverflow as e:
+            errors.append(str(e))
+    assert errors[0] == errors[1]
+    assert (errors[0] is not None) == strict
+    if not strict:
+        assert slow.overflows["a"] > 0 and fast.overflows == slow.overflows
+        for l in range(cfg.n_layers):
+            for name, reg in ss.registers(l).items():
+                assert np.array_equal(reg, sf.registers(l)[name]), (l, name)
