@@ -57,8 +57,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the training set every epoch")
     p.add_argument("--float64", action="store_true", help="float64 float models (default float32)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS threads (default: the library's; 1 is best on a busy machine)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads (default 1: minibatch-20 products gain little from a second "
+                        "thread, and spinning BLAS threads on a busy machine cost up to 2x)")
     p.add_argument("--out", default=None, help="output folder (default out/train-DATASET-MODE)")
     p.add_argument("--json", default=None, help="write train/test accuracy, epochs and seconds here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
