@@ -94,8 +94,10 @@ class TrainSettings:
     lr : tuple of float
         Learning rate per matrix.
     lr_decay : float
-        Per-epoch factor: epoch ``e`` (1-based) uses ``lr * lr_decay**(e-1)``. 1 = constant, as in
-        the paper; below 1 damps the epoch-to-epoch noise of the final weights.
+        Per-epoch factor: epoch ``e`` (1-based) uses ``lr * lr_decay**max(0, e - lr_decay_start)``.
+        1 = constant, as in the paper; below 1 damps the epoch-to-epoch noise of the final weights.
+    lr_decay_start : int
+        Last epoch at the full rate (default 1: every later epoch decays once more).
     epochs, batch, seed : int
     shuffle : bool
         Reshuffle the training set every epoch (seeded); off by default, as in the spec.
@@ -109,6 +111,7 @@ class TrainSettings:
     config: EqSpikeConfig | None = None
     lr: tuple = (0.1, 0.05)
     lr_decay: float = 1.0
+    lr_decay_start: int = 1
     epochs: int = 1
     batch: int = 20
     seed: int = 0
@@ -126,6 +129,8 @@ class TrainSettings:
             raise ValueError(f"need one learning rate per matrix ({len(self.layers) - 1}), not {len(self.lr)}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay must be in (0, 1], not {self.lr_decay}")
+        if self.lr_decay_start < 1:
+            raise ValueError(f"lr_decay_start must be >= 1, not {self.lr_decay_start}")
         if self.epochs < 0 or self.batch < 1:
             raise ValueError(f"need epochs >= 0 and batch >= 1, not {self.epochs}/{self.batch}")
         if self.mode == "fixed":
@@ -143,7 +148,7 @@ class TrainSettings:
 
     def to_dict(self) -> dict:
         return {"layers": list(self.layers), "mode": self.mode, "dynamics": dynamics_to_dict(self.dynamics),
-                "lr": list(self.lr), "lr_decay": self.lr_decay, "epochs": self.epochs, "batch": self.batch, "seed": self.seed,
+                "lr": list(self.lr), "lr_decay": self.lr_decay, "lr_decay_start": self.lr_decay_start, "epochs": self.epochs, "batch": self.batch, "seed": self.seed,
                 "shuffle": self.shuffle, "dtype": np.dtype(self.dtype).name}
 
 
@@ -254,8 +259,8 @@ class Trainer:
 
     @property
     def lr(self) -> tuple:
-        """Learning rates of the current epoch (``lr * lr_decay**(epoch - 1)``)."""
-        f = self.settings.lr_decay ** max(self.epoch - 1, 0)
+        """Learning rates of the current epoch (``lr * lr_decay**max(0, epoch - lr_decay_start)``)."""
+        f = self.settings.lr_decay ** max(self.epoch - self.settings.lr_decay_start, 0)
         return tuple(r * f for r in self.settings.lr)
 
     # epochs -------------------------------------------------------------------------------------

@@ -86,6 +86,13 @@ def test_lr_decay_scales_the_rates(digits):
     tr.train_epoch(sub.x_train, sub.y_train, 10)
     tr.train_epoch(sub.x_train, sub.y_train, 10)
     assert tr.lr == (0.05, 0.025)
+    late = Trainer(TrainSettings(layers=(64, 8, 10), dynamics=FAST_BINARY, lr=(0.1, 0.05), lr_decay=0.5,
+                                 lr_decay_start=3))
+    rates = []
+    for _ in range(4):
+        late.train_epoch(sub.x_train, sub.y_train, 10)
+        rates.append(late.lr[0])
+    assert rates == [0.1, 0.1, 0.1, 0.05]
 
 
 def test_fixed_mode_runs_the_fixed_model_on_requantised_weights(digits):

@@ -37,6 +37,9 @@ def add_arguments(p) -> None:
                         "0.05,0.025 fashion-mnist)")
     p.add_argument("--lr-decay", type=float, default=None,
                    help="per-epoch learning-rate factor (default: 0.9 digits, 1 otherwise)")
+    p.add_argument("--lr-decay-start", type=int, default=1,
+                   help="last epoch E at the full rate: epoch e uses lr * decay^max(0, e - E) "
+                        "(default 1)")
     p.add_argument("--beta", type=float, default=None,
                    help="nudging strength magnitude; sign random per minibatch (default 0.5)")
     p.add_argument("--free-steps", type=int, default=None,
@@ -111,6 +114,7 @@ def build_settings(args, data) -> TrainSettings:
                        n_nudged=args.nudged_steps if args.nudged_steps is not None else 50, beta=beta)
     lr_decay = args.lr_decay if args.lr_decay is not None else defaults.get("lr_decay", 1.0)
     return TrainSettings(layers=layers, mode=args.mode, dynamics=dyn, config=config, lr=lr, lr_decay=lr_decay,
+                         lr_decay_start=args.lr_decay_start,
                          epochs=epochs, batch=args.batch, seed=args.seed, shuffle=args.shuffle,
                          dtype=np.float64 if args.float64 else np.float32)
 
@@ -144,7 +148,8 @@ def run(args) -> int:
     training["n_test"] = int(len(data.x_test))
     print(f"training {'-'.join(map(str, settings.layers))} on {data.name} ({len(data.x_train)} train, "
           f"{len(data.x_test)} test), {settings.mode}: {settings.dynamics.describe()}, "
-          f"lr {list(settings.lr)}" + (f" x {settings.lr_decay}^(epoch-1)" if settings.lr_decay != 1 else "")
+          f"lr {list(settings.lr)}" + (f" x {settings.lr_decay}^max(0, epoch-{settings.lr_decay_start})"
+                                           if settings.lr_decay != 1 else "")
           + f", {settings.epochs} epochs, minibatch {settings.batch}, seed {settings.seed}")
     from tqdm import tqdm
     t0 = time.perf_counter()
