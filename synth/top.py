@@ -12,7 +12,7 @@ received or answered), 2 error (held about 0.25 s after an error response), 3 se
 from __future__ import annotations
 
 from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
@@ -178,8 +178,9 @@ class BoardTop(Elaboratable):
             if platform.family != "ecp5":
                 raise ValueError(f"a {self.clk_hz / 1e6:g} MHz core clock needs a PLL, which this flow "
                                  f"only builds on ECP5 (the board clock is {f_osc / 1e6:g} MHz)")
-            osc = platform.request(platform.default_clk)
-            m.submodules.pll = pll = _ECP5PLL(osc.i, f_osc, self.clk_hz)
+            osc = platform.request(platform.default_clk, dir="-")
+            m.submodules.osc_buf = osc_buf = io.Buffer("i", osc)
+            m.submodules.pll = pll = _ECP5PLL(osc_buf.i, f_osc, self.clk_hz)
             self.pll_params = pll.params
             m.domains.sync = ClockDomain("sync")
             m.d.comb += [ClockSignal("sync").eq(pll.clk_out), ResetSignal("sync").eq(~pll.locked)]
@@ -188,11 +189,13 @@ class BoardTop(Elaboratable):
         else:
             clk_hz = f_osc
         m.submodules.core = core = SerialTop(self.cfg, int(round(clk_hz)), self.baud)
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]
         for bit, idx in enumerate(self.led_map):
             if idx is None:
                 continue
-            led = platform.request("led", idx)
-            m.d.comb += led.o.eq(core.leds[bit])
+            led_buf = m.submodules[f"led{bit}_buf"] = io.Buffer("o", platform.request("led", idx, dir="-"))
+            m.d.comb += led_buf.o.eq(core.leds[bit])
         return m
