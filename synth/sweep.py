@@ -3,7 +3,8 @@
 The grid is one factor at a time around a base config: every lane count, every weight width
 and every layer list, each with the other two factors at the base. Each point is a full
 :func:`synth.build.build` in its own folder; a point whose ``summary.json`` already exists is
-read back instead of rebuilt (``resume``), so an interrupted sweep continues where it stopped.
+read back instead of rebuilt (``resume``) when it was built from the same RTL sources
+(``rtl_digest``), so an interrupted sweep continues where it stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from golden_model.config import EqSpikeConfig
 
-from .build import build
+from .build import build, rtl_digest
 
 __all__ = ["sweep_points", "weight_format", "run_sweep", "COLUMNS", "write_table", "plot_sweep"]
 
@@ -58,8 +59,9 @@ def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resum
     for i, cfg in enumerate(points):
         d = out / f"{board}_{_label(cfg)}"
         summ = d / "summary.json"
-        if resume and summ.exists() and EqSpikeConfig.load(d / "config.json") == cfg:
-            s = json.loads(summ.read_text())
+        old = json.loads(summ.read_text()) if resume and summ.exists() else None
+        if old and old.get("rtl_digest") == rtl_digest() and EqSpikeConfig.load(d / "config.json") == cfg:
+            s = old
             log(f"[{i + 1}/{len(points)}] {d.name}: reused")
         else:
             log(f"[{i + 1}/{len(points)}] {d.name}: building ...")
