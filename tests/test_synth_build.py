@@ -215,8 +215,8 @@ def test_icebreaker_digits_default_build(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="fits (199 of 208 EBRs) but the RTL's encoder-to-spike-queue "
-                   "path limits Fmax to about 30 MHz (docs/fpga.md, ULX3S)")
+@pytest.mark.xfail(strict=True, reason="fits (199 of 208 EBRs) but the RTL's host weight-address "
+                   "path limits Fmax to about 35 MHz (docs/fpga.md, ULX3S)")
 def test_ulx3s_paper_network_build(tmp_path):
     from synth.build import build
     s = build(default_config((784, 500, 10)), "ulx3s-85f", tmp_path)
