@@ -17,13 +17,13 @@ computed once), so ``agreement`` isolates quantisation. Variants run in parallel
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 
 from .config import ConfigError, EqSpikeConfig, RegFormat
 from .fixed_model import FixedModel, fit_weight_formats, quantise_params
 from .float_model import Dynamics, Params
+from .parallel import map_processes
 
 __all__ = ["weight_bits_config", "state_frac_config", "sweep_variants", "run_sweep", "smallest_within"]
 
@@ -64,14 +64,6 @@ def _fixed_predict(cfg: EqSpikeConfig, params: Params, x: np.ndarray, batch: int
     return pred, report, dict(model.overflows)
 
 
-def _init_worker(threads: int) -> None:
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(threads)
-    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-        pass
-
-
 def _run_variant(job):
     kind, bits, cfg = job
     params, x, y, ref, batch = (_SHARED[k] for k in ("params", "x", "y", "ref", "batch"))
@@ -95,22 +87,11 @@ def run_sweep(params: Params, x, y, base: EqSpikeConfig, ref_pred: np.ndarray, v
         raise ConfigError(f"weights are for layers {list(params.layers)}, config has {list(base.layers)}")
     _SHARED.update(params=params, x=np.asarray(x, dtype=np.float64), y=np.asarray(y),
                    ref=np.asarray(ref_pred), batch=batch)
-    processes = max(1, min(processes or os.cpu_count() or 1, len(variants)))
     rows = []
-    if processes == 1:
-        _init_worker(1)
-        for job in variants:
-            rows.append(_run_variant(job))
-            if progress:
-                progress(rows[-1])
-    else:
-        import multiprocessing as mp
-        ctx = mp.get_context("fork")     # workers inherit the weights and data without pickling
-        with ctx.Pool(processes, initializer=_init_worker, initargs=(1,)) as pool:
-            for row in pool.imap(_run_variant, variants):
-                rows.append(row)
-                if progress:
-                    progress(row)
+    for row in map_processes(_run_variant, variants, processes):   # forked: workers inherit _SHARED
+        rows.append(row)
+        if progress:
+            progress(row)
     _SHARED.clear()
     return rows
 
