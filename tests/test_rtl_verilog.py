@@ -187,3 +187,9 @@ def test_generate_test_variants_are_marked():
     plain, broken = generate(cfg), generate(cfg, fault="wrap")
     assert "TEST-ONLY VARIANT" not in plain and "TEST-ONLY VARIANT: fault='wrap'" in broken
     assert plain != broken.replace("// TEST-ONLY VARIANT: fault='wrap', bus_stall=None\n", "")
+
+
+def test_cli_creates_the_output_folder(tmp_path):
+    out = tmp_path / "build" / "deeper" / "top.v"
+    assert main(["verilog", "-o", str(out)]) == 0
+    assert out.is_file() and out.with_suffix(".json").is_file()

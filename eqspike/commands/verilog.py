@@ -22,8 +22,9 @@ def run(args) -> int:
     out = Path(args.output)
     if out.suffix != ".v":
         raise ValueError(f"output must end in .v, not {str(out)!r}")
-    if not out.parent.is_dir():
-        raise ValueError(f"output directory {str(out.parent)!r} does not exist")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ValueError(f"output directory {str(out.parent)!r} is not a directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
     text = generate(cfg)
     out.write_text(text)
     cfg.save(out.with_suffix(".json"))
