@@ -20,12 +20,11 @@ import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 
 from golden_model.config import EqSpikeConfig
-from golden_model.fixed_model import FixedModel
 from rtl.layer import InputCore, state_layout
 from rtl.network import Op, Phase, Reg, Space, Status, command_layout
 from rtl.verilog import layout_table
 
-from .rtl_harness import NUDGE_PHASE, register_names
+from .rtl_harness import HostSequences, register_names
 
 __all__ = ["CommandPacker", "HostDriver", "StateReader", "CLOCK_NS"]
 
@@ -97,7 +96,7 @@ class StateReader:
         return out
 
 
-class HostDriver:
+class HostDriver(HostSequences):
     """Drives ``cmd``/``rsp`` of the network top; mirrors :class:`sim.rtl_harness.RTLHarness`.
 
     Parameters
@@ -183,34 +182,6 @@ class HostDriver:
             worst_tick = sum(cfg.layers) * max(cfg.layers) + 8 * sum(cfg.layers) + 100
             return 4 * worst_tick * max(1, min(int(data), cfg.n_steps)) + 1000
         return 4 * max(cfg.layers) + 1000
-
-    async def load(self, model: FixedModel):
-        """Write every weight and bias of ``model`` through the host interface."""
-        for mat, w in enumerate(model.weights):
-            for j in range(w.shape[0]):
-                for k in range(w.shape[1]):
-                    await self.command(Op.WRITE, Space.WEIGHT, layer=mat, row=j, col=k, data=int(w[j, k]))
-        for l, b in enumerate(model.biases, start=1):
-            for n in range(b.shape[0]):
-                await self.command(Op.WRITE, Space.BIAS, layer=l, row=n, data=int(b[n]))
-
-    async def reset(self, x_codes, y_codes=None):
-        """New sample: clear every register, write inputs (and targets) of one sample."""
-        await self.command(Op.RESET)
-        for n, code in enumerate(np.asarray(x_codes).reshape(-1)):
-            await self.command(Op.WRITE, Space.INPUT, row=n, data=int(code))
-        if y_codes is not None:
-            for n, code in enumerate(np.asarray(y_codes).reshape(-1)):
-                await self.command(Op.WRITE, Space.TARGET, row=n, data=int(code))
-
-    async def run_ticks(self, n: int, nudge_sign: int = 0) -> int:
-        """Run ``n`` ticks; returns the tick counter afterwards."""
-        return await self.command(Op.RUN, phase=NUDGE_PHASE[nudge_sign], data=n)
-
-    async def tick(self, nudge_sign: int = 0) -> list:
-        """One tick; returns the new spikes, one (n_l,) 0/1 array per layer (like FixedModel.tick)."""
-        await self.run_ticks(1, nudge_sign)
-        return [regs["q"] for regs in self.registers()]
 
     async def read_reg(self, l: int, name: str, n: int) -> int:
         """One register of one neuron through the host READ command."""

@@ -19,7 +19,7 @@ from golden_model.fixed_model import FixedModel, FixedState, quantise_params
 from golden_model.float_model import glorot_params
 from rtl.network import Network, Op, Phase, Reg, Space, Status
 
-__all__ = ["RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE", "random_network",
+__all__ = ["HostSequences", "RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE", "random_network",
            "digits_network", "profile_run"]
 
 #: nudge sign -> RUN phase
@@ -48,7 +48,40 @@ def diff_registers(rtl_regs: list, st: FixedState, limit: int = 5) -> list:
     return out
 
 
-class RTLHarness:
+class HostSequences:
+    """Transaction sequences over the host command port, shared by the Amaranth-simulator
+    harness and the cocotb driver: they need ``command(op, space, ...)`` and ``registers()``."""
+
+    async def load(self, model: FixedModel):
+        """Write every weight and bias of ``model`` through the host interface."""
+        for mat, w in enumerate(model.weights):
+            for j in range(w.shape[0]):
+                for k in range(w.shape[1]):
+                    await self.command(Op.WRITE, Space.WEIGHT, layer=mat, row=j, col=k, data=int(w[j, k]))
+        for l, b in enumerate(model.biases, start=1):
+            for n in range(b.shape[0]):
+                await self.command(Op.WRITE, Space.BIAS, layer=l, row=n, data=int(b[n]))
+
+    async def reset(self, x_codes, y_codes=None):
+        """New sample: clear every register, write inputs (and targets) of one sample."""
+        await self.command(Op.RESET)
+        for n, code in enumerate(np.asarray(x_codes).reshape(-1)):
+            await self.command(Op.WRITE, Space.INPUT, row=n, data=int(code))
+        if y_codes is not None:
+            for n, code in enumerate(np.asarray(y_codes).reshape(-1)):
+                await self.command(Op.WRITE, Space.TARGET, row=n, data=int(code))
+
+    async def run_ticks(self, n: int, nudge_sign: int = 0) -> int:
+        """Run ``n`` ticks; returns the tick counter afterwards."""
+        return await self.command(Op.RUN, phase=NUDGE_PHASE[nudge_sign], data=n)
+
+    async def tick(self, nudge_sign: int = 0) -> list:
+        """One tick; returns the new spikes, one (n_l,) 0/1 array per layer (like FixedModel.tick)."""
+        await self.run_ticks(1, nudge_sign)
+        return [regs["q"] for regs in self.registers()]
+
+
+class RTLHarness(HostSequences):
     """Simulated :class:`~rtl.network.Network` with a FixedModel-like, awaitable API.
 
     Parameters
@@ -105,34 +138,6 @@ class RTLHarness:
         ctx.set(dut.rsp.ready, 0)
         self.commands += 1
         return int(value)
-
-    async def load(self, model: FixedModel):
-        """Write every weight and bias of ``model`` through the host interface."""
-        for mat, w in enumerate(model.weights):
-            for j in range(w.shape[0]):
-                for k in range(w.shape[1]):
-                    await self.command(Op.WRITE, Space.WEIGHT, layer=mat, row=j, col=k, data=int(w[j, k]))
-        for l, b in enumerate(model.biases, start=1):
-            for n in range(b.shape[0]):
-                await self.command(Op.WRITE, Space.BIAS, layer=l, row=n, data=int(b[n]))
-
-    async def reset(self, x_codes, y_codes=None):
-        """New sample: clear every register, write inputs (and targets) of one sample."""
-        await self.command(Op.RESET)
-        for n, code in enumerate(np.asarray(x_codes).reshape(-1)):
-            await self.command(Op.WRITE, Space.INPUT, row=n, data=int(code))
-        if y_codes is not None:
-            for n, code in enumerate(np.asarray(y_codes).reshape(-1)):
-                await self.command(Op.WRITE, Space.TARGET, row=n, data=int(code))
-
-    async def run_ticks(self, n: int, nudge_sign: int = 0) -> int:
-        """Run ``n`` ticks; returns the tick counter afterwards."""
-        return await self.command(Op.RUN, phase=NUDGE_PHASE[nudge_sign], data=n)
-
-    async def tick(self, nudge_sign: int = 0) -> list:
-        """One tick; returns the new spikes, one (n_l,) 0/1 array per layer (like FixedModel.tick)."""
-        await self.run_ticks(1, nudge_sign)
-        return [regs["q"] for regs in self.registers()]
 
     async def counters(self) -> dict:
         """Every performance counter (see rtl.network.Status); per-layer ones as lists."""
