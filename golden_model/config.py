@@ -24,8 +24,9 @@ import numpy as np
 from .fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, code_range, quantise_real
 
 __all__ = [
-    "ConfigError", "RegFormat", "Schedule", "TableFormats", "EqSpikeConfig",
-    "REGISTER_NAMES", "default_config", "narrow_config", "wide_config",
+    "ConfigError", "RegFormat", "Schedule", "TableFormats", "Learning", "EqSpikeConfig",
+    "LEARN_ROUNDING", "rate_code",
+    "REGISTER_NAMES", "default_config", "learning_config", "narrow_config", "wide_config",
 ]
 
 #: Per-neuron registers of the neuron core, by their RTL names (see docs/fixed_point.md).
@@ -230,6 +231,91 @@ class TableFormats:
             _need_int(f"{path}.{f.name}", getattr(self, f.name), 1, 24)
 
 
+LEARN_ROUNDING = ("stochastic", "nearest")
+RATE_MULT_MAX = 15   # 4-bit learning-rate mantissa
+
+
+def rate_code(rate: float) -> tuple[int, int]:
+    """Nearest ``m * 2**-k`` to ``rate`` with a 4-bit mantissa ``8 <= m <= 15`` (relative error
+    at most 1/16): the per-matrix learning-rate constant of the on-chip update."""
+    if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0 < rate < 1):
+        raise ConfigError(f"learning rate must be in (0, 1), not {rate!r}")
+    k = 3 - math.floor(math.log2(rate))          # rate * 2**k in [8, 16)
+    m = int(math.floor(rate * 2 ** k + 0.5))
+    if m > RATE_MULT_MAX:                        # rounded up to 16: 8 * 2**-(k-1)
+        m, k = 8, k - 1
+    return m, k
+
+
+@dataclass(frozen=True)
+class Learning:
+    """On-chip EqProp learning (docs/learning.md). Absent (``None``) = inference-only hardware.
+
+    Members
+    -------
+    rate_mult, rate_shift : tuple of int
+        Per matrix ``l``: the update gain ``m_l * 2**-k_l`` stands for ``lr_l / |beta|`` of one
+        sample (minibatch 1; the paper's rate for minibatch N is ``lr_l / (N |beta|)``, see
+        :func:`rate_code`). ``b_{l+1}`` uses the gain of ``W_l``.
+    extra_frac : int
+        Learning weight format of ``W_l``: ``weights[l]`` with ``extra_frac`` more fraction bits
+        (and as many more bits of width: same range). The accumulators read the top bits,
+        ``W_inf = W_learn >> extra_frac`` (floor). Biases learn in their own format.
+    rounding : str
+        ``"stochastic"`` (add ``rng_bits`` LFSR bits below the kept LSB, then floor) or
+        ``"nearest"`` (round half up).
+    rng_bits : int
+        Random bits per stochastic-rounding draw.
+    seed : int
+        Initial state of the 64-bit Galois LFSR (non-zero); it supplies beta's sign per sample
+        and the rounding draws.
+    """
+
+    rate_mult: tuple = ()
+    rate_shift: tuple = ()
+    extra_frac: int = 6
+    rounding: str = "stochastic"
+    rng_bits: int = 8
+    seed: int = 1
+
+    def validate(self, path: str, n_mat: int) -> None:
+        for name in ("rate_mult", "rate_shift"):
+            val = getattr(self, name)
+            if not isinstance(val, tuple) or len(val) != n_mat:
+                raise ConfigError(f"{path}.{name} must list one integer per matrix ({n_mat}), not {val!r}")
+        for i, m in enumerate(self.rate_mult):
+            _need_int(f"{path}.rate_mult[{i}]", m, 1, RATE_MULT_MAX)
+        for i, k in enumerate(self.rate_shift):
+            _need_int(f"{path}.rate_shift[{i}]", k, 0, 40)
+        _need_int(f"{path}.extra_frac", self.extra_frac, 0, 16)
+        if self.rounding not in LEARN_ROUNDING:
+            raise ConfigError(f"{path}.rounding must be one of {LEARN_ROUNDING}, not {self.rounding!r}")
+        _need_int(f"{path}.rng_bits", self.rng_bits, 1, 16)
+        _need_int(f"{path}.seed", self.seed, 1, (1 << 64) - 1)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["rate_mult"], d["rate_shift"] = list(self.rate_mult), list(self.rate_shift)
+        return d
+
+    @classmethod
+    def from_dict(cls, path: str, data: Any) -> "Learning":
+        data = dict(_check_keys(path, data, cls))
+        for key in ("rate_mult", "rate_shift"):
+            if key in data:
+                if not isinstance(data[key], list):
+                    raise ConfigError(f"{path}.{key} must be a list, not {data[key]!r}")
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    @classmethod
+    def from_rates(cls, lr, beta: float, batch: int = 20, **changes) -> "Learning":
+        """Gains for per-sample updates equivalent to the paper's rates ``lr`` at minibatch
+        ``batch``: ``m_l 2**-k_l ~= lr_l / (batch * |beta|)`` (same expected step per epoch)."""
+        codes = [rate_code(float(r) / (batch * abs(beta))) for r in lr]
+        return cls(rate_mult=tuple(m for m, _ in codes), rate_shift=tuple(k for _, k in codes), **changes)
+
+
 @dataclass(frozen=True)
 class EqSpikeConfig:
     """Every width, size and schedule of one spiking EqProp network.
@@ -260,6 +346,8 @@ class EqSpikeConfig:
         Steps of the free and nudged phase.
     lanes : int
         Parallel synapse lanes of each RTL layer core.
+    learning : Learning or None
+        On-chip learning (weight update, LFSR); ``None`` builds inference-only hardware.
     """
 
     layers: tuple = (64, 100, 10)
@@ -278,6 +366,7 @@ class EqSpikeConfig:
     n_free: int = 100
     n_nudged: int = 50
     lanes: int = 1
+    learning: Learning | None = None
 
     def __post_init__(self):
         layers = self.layers
@@ -346,7 +435,41 @@ class EqSpikeConfig:
         for l in range(1, len(self.layers)):
             if self.acc_format(l).width > 53:
                 raise ConfigError(f"accumulator of layer {l} would need more than 53 bits")
+        if self.learning is not None:
+            self._check_learning()
         self._check_int64()
+
+    def _check_learning(self) -> None:
+        lrn = self.learning
+        if not isinstance(lrn, Learning):
+            raise ConfigError(f"learning must be a learning section or null, not {lrn!r}")
+        n_mat = len(self.layers) - 1
+        lrn.validate("learning", n_mat)
+        for l in range(n_mat):
+            f = self.learn_format(l)
+            if f.width > MAX_WIDTH:
+                raise ConfigError(f"learning format of W{l} would be {f.width} bits wide (max {MAX_WIDTH}); "
+                                  "lower learning.extra_frac")
+            if self.update_shift(l) < 0:
+                raise ConfigError(f"learning.rate_shift[{l}] = {lrn.rate_shift[l]} is too small for the "
+                                  f"learning format of W{l} (the update would need a left shift)")
+            if self.bias_update_shift(l) < 0:
+                raise ConfigError(f"learning.rate_shift[{l}] = {lrn.rate_shift[l]} is too small for "
+                                  f"biases[{l}] (the update would need a left shift)")
+
+    def learn_format(self, l: int) -> RegFormat:
+        """Learning format of ``W_l``: ``weights[l]`` with ``learning.extra_frac`` more LSBs."""
+        e = self.learning.extra_frac if self.learning is not None else 0
+        w = self.weights[l]
+        return RegFormat(w.width + e, w.frac + e, rounding=w.rounding, overflow="saturate")
+
+    def update_shift(self, l: int) -> int:
+        """Right shift ``D_l = 2 F_s + k_l - F_learn(W_l)`` of the weight update (docs/learning.md)."""
+        return 2 * self.s.frac + self.learning.rate_shift[l] - self.learn_format(l).frac
+
+    def bias_update_shift(self, l: int) -> int:
+        """Right shift ``F_s + k_l - F_b`` of the update of ``b_{l+1}`` (bias format ``biases[l]``)."""
+        return self.s.frac + self.learning.rate_shift[l] - self.biases[l].frac
 
     def _check_int64(self) -> None:
         """Every intermediate product of the datapath must fit in int64 (worst case)."""
@@ -468,7 +591,7 @@ class EqSpikeConfig:
                 val = list(val)
             elif isinstance(val, RegFormat) or isinstance(val, TableFormats):
                 val = dataclasses.asdict(val)
-            elif isinstance(val, Schedule):
+            elif isinstance(val, (Schedule, Learning)):
                 val = val.to_dict()
             d[f.name] = val
         return d
@@ -490,6 +613,8 @@ class EqSpikeConfig:
         for key in ("eps", "lam"):
             if key in data:
                 data[key] = Schedule.from_dict(key, data[key])
+        if data.get("learning") is not None:
+            data["learning"] = Learning.from_dict("learning", data["learning"])
         if "tables" in data:
             data["tables"] = TableFormats(**_check_keys("tables", data["tables"], TableFormats))
         if "layers" in data and isinstance(data["layers"], list):
@@ -524,12 +649,26 @@ class EqSpikeConfig:
             "registers " + ", ".join(f"{n} {getattr(self, n).describe()}" for n in REGISTER_NAMES),
             f"eps {self.eps.to_dict()}, lambda {self.lam.to_dict()}",
         ]
+        if self.learning is not None:
+            lrn = self.learning
+            lines.append(
+                "learning: W " + ", ".join(self.learn_format(l).describe() for l in range(len(self.weights)))
+                + ", gains " + ", ".join(f"{m}*2^-{k}" for m, k in zip(lrn.rate_mult, lrn.rate_shift))
+                + f", {lrn.rounding} rounding ({lrn.rng_bits} LFSR bits), seed {lrn.seed}")
         return "\n".join(lines)
 
 
 def default_config(layers=(64, 100, 10)) -> EqSpikeConfig:
     """The config the RTL ships with (see docs/fixed_point.md for why these formats)."""
     return EqSpikeConfig().with_layers(layers)
+
+
+def learning_config(layers=(64, 100, 10), lr=(0.1, 0.05), **changes) -> EqSpikeConfig:
+    """The default config with on-chip learning: per-sample gains equivalent to the paper's
+    ``lr`` at minibatch 20 (``Learning.from_rates``); ``changes`` go to :class:`Learning`."""
+    cfg = default_config(layers)
+    lr = tuple(lr) if len(lr) == len(cfg.weights) else tuple(lr[min(i, len(lr) - 1)] for i in range(len(cfg.weights)))
+    return cfg.replace(learning=Learning.from_rates(lr, cfg.beta, **changes))
 
 
 def narrow_config(layers=(16, 12, 4)) -> EqSpikeConfig:
