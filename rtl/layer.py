@@ -35,7 +35,7 @@ from __future__ import annotations
 
 
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -208,7 +208,8 @@ class LayerCore(wiring.Component):
             members["nudge"] = In(NUDGE_SHAPE)
         members.update(_control_members(cfg))
         members.update(_host_members(cfg, l))
-        # host read-back of parameters (valid the cycle after h_row/h_col, outside accumulate)
+        # host read-back of parameters (outside accumulate): the weight two cycles after
+        # h_row/h_col (its address is registered), bias and target the cycle after h_rd_addr
         members["h_rd_weight"] = Out(reg_shape(cfg.weights[l - 1]))   # W_{l-1}[h_row, h_col]
         members["h_rd_bias"] = Out(reg_shape(cfg.biases[l - 1]))      # b_l[h_rd_addr]
         if self.is_output:
@@ -258,10 +259,17 @@ class LayerCore(wiring.Component):
             y_rd = self.target.read_port()
 
         # -- host writes: weights land in lane (col % lanes) of word row * C + col // lanes ------
-        lane_of = self.h_col % L if L > 1 else Const(0)
+        # The word address (a multiply by C) and the lane are registered: valid the cycle after
+        # h_row/h_col, which the network holds for a whole command (it writes and reads a
+        # weight one cycle later), so the multiplier stays off the memory and read-back paths.
+        h_waddr = Signal(range(max(self.n_below, self.n_above, 1) * C + 1))
+        lane_of = Signal(range(max(L, 2)))
+        m.d.sync += h_waddr.eq(self.h_row * C + self.h_col // L)
+        if L > 1:
+            m.d.sync += lane_of.eq(self.h_col % L)
         lane_en = Cat(lane_of == i for i in range(L))
         m.d.comb += [
-            wb_wr.addr.eq(self.h_row * C + self.h_col // L),
+            wb_wr.addr.eq(h_waddr),
             wb_wr.data.eq(Cat(self.h_data[:self.wb_fmt.width] for _ in range(L))),
             wb_wr.en.eq(Mux(self.h_we & (self.h_sel == HostSel.W_BELOW), lane_en, 0)),
             b_wr.addr.eq(self.h_row),
@@ -270,7 +278,7 @@ class LayerCore(wiring.Component):
         ]
         if not self.is_output:
             m.d.comb += [
-                wa_wr.addr.eq(self.h_row * C + self.h_col // L),
+                wa_wr.addr.eq(h_waddr),
                 wa_wr.data.eq(Cat(self.h_data[:self.wa_fmt.width] for _ in range(L))),
                 wa_wr.en.eq(Mux(self.h_we & (self.h_sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
@@ -307,7 +315,7 @@ class LayerCore(wiring.Component):
         for _, rd, _ in queues:
             m.d.comb += rd.addr.eq(row * C + chunk)
         with m.If(~self.acc_en):   # host read-back of W_{l-1}[h_row, h_col]
-            m.d.comb += wb_rd.addr.eq(self.h_row * C + self.h_col // L)
+            m.d.comb += wb_rd.addr.eq(h_waddr)
         m.d.comb += [qb.r_en.eq((issue & use_below & last_chunk) | (mode_clr & qb.r_rdy))]
         if len(queues) == 2:
             m.d.comb += qa.r_en.eq((issue & ~use_below & last_chunk) | (mode_clr & qa.r_rdy))
@@ -383,10 +391,8 @@ class LayerCore(wiring.Component):
         m.d.comb += [self.h_rd_data.eq(st_rd.data), self.h_rd_bias.eq(b_rd.data)]
         if self.is_output:
             m.d.comb += self.h_rd_target.eq(y_rd.data)
-        rd_lane = Signal.like(lane_of)
-        m.d.sync += rd_lane.eq(lane_of)
         wb_host = lanes_of(wb_rd.data, self.wb_fmt, shift=False)
-        m.d.comb += self.h_rd_weight.eq(Array(wb_host)[rd_lane] if L > 1 else wb_host[0])
+        m.d.comb += self.h_rd_weight.eq(Array(wb_host)[lane_of] if L > 1 else wb_host[0])
         with m.If(mode_upd):
             m.d.comb += [acc_rd.addr.eq(word), acc_rd.en.eq(~stall)]
         with m.Else():

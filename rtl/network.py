@@ -161,6 +161,10 @@ class Network(wiring.Component):
     bus_stall : None or int
         Seed: insert a :class:`~rtl.bus.Throttle` (random idle and backpressure) on every
         spike-bus link (tests only; results must not change, only cycle counts).
+    counters : bool
+        Build the performance counters (:class:`Status` CYCLES ... OVERFLOWS, 32 bits each).
+        Without them (small FPGAs: they and their read multiplexer cost about 1k LUTs) a
+        STATUS read of any of them answers 0; TICK is always there.
 
     Members
     -------
@@ -170,10 +174,11 @@ class Network(wiring.Component):
         A command is being executed.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, fault=None, bus_stall=None):
+    def __init__(self, cfg: EqSpikeConfig, fault=None, bus_stall=None, counters=True):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         self.cfg, self.fault, self.bus_stall = cfg, fault, bus_stall
+        self.counters = bool(counters)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(cfg))),
             "rsp": Out(stream.Signature(response_layout(cfg))),
@@ -262,17 +267,20 @@ class Network(wiring.Component):
         ovfs = [Signal(cw, name=f"overflows{l}") for l in range(k + 1)]
         clear_counters = Signal()
         all_counters = [cycles, acc_cycles, upd_cycles] + issues + events + spikes + ovfs
-        with m.If(clear_counters):
-            m.d.sync += [ctr.eq(0) for ctr in all_counters]
-        with m.Else():
-            for l, core in enumerate(cores):
-                m.d.sync += [
-                    spikes[l].eq(spikes[l] + (core.spikes.valid & core.spikes.ready)),
-                    ovfs[l].eq(ovfs[l] + core.ovf),
-                ]
-                if l > 0:
-                    m.d.sync += [issues[l].eq(issues[l] + core.acc_issue),
-                                 events[l].eq(events[l] + core.acc_pop)]
+        if not self.counters:    # constant zero: Yosys removes them and their read multiplexer
+            m.d.comb += [ctr.eq(0) for ctr in all_counters]
+        else:
+            with m.If(clear_counters):
+                m.d.sync += [ctr.eq(0) for ctr in all_counters]
+            with m.Else():
+                for l, core in enumerate(cores):
+                    m.d.sync += [
+                        spikes[l].eq(spikes[l] + (core.spikes.valid & core.spikes.ready)),
+                        ovfs[l].eq(ovfs[l] + core.ovf),
+                    ]
+                    if l > 0:
+                        m.d.sync += [issues[l].eq(issues[l] + core.acc_issue),
+                                     events[l].eq(events[l] + core.acc_pop)]
 
         # -- host port of every core: driven from the command register ---------------------------
         host_we = Signal()
@@ -358,11 +366,12 @@ class Network(wiring.Component):
             with m.State("DECODE"):
                 m.d.comb += self.running.eq(1)
                 with m.Switch(c.op):
+                    # the cores register the host weight address this cycle (from c): writes
+                    # and reads use it one cycle later
                     with m.Case(Op.WRITE):
-                        m.d.comb += host_we.eq(1)
-                        respond(0)
+                        m.next = "WRITE"
                     with m.Case(Op.READ):
-                        m.next = "READ"       # the state word is read this cycle
+                        m.next = "READ_ADDR"
                     with m.Case(Op.RUN):
                         left = cfg.n_steps - t_done
                         count = c.data.as_unsigned()
@@ -376,6 +385,12 @@ class Network(wiring.Component):
                         m.next = "CLEAR"
                     with m.Default():
                         respond(0)
+            with m.State("WRITE"):
+                m.d.comb += [self.running.eq(1), host_we.eq(1)]
+                respond(0)
+            with m.State("READ_ADDR"):
+                m.d.comb += self.running.eq(1)
+                m.next = "READ"           # the word is read this cycle
             with m.State("READ"):
                 m.d.comb += self.running.eq(1)
                 with m.Switch(c.space):
@@ -399,7 +414,8 @@ class Network(wiring.Component):
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 m.d.comb += self.running.eq(1)
-                m.d.sync += [cycles.eq(cycles + 1), acc_cycles.eq(acc_cycles + 1)]
+                if self.counters:
+                    m.d.sync += [cycles.eq(cycles + 1), acc_cycles.eq(acc_cycles + 1)]
                 for core in acc_cores:
                     m.d.comb += core.acc_en.eq(1)
                 with m.If(acc_done):     # start the update pass in the accumulate phase's last cycle
@@ -408,7 +424,8 @@ class Network(wiring.Component):
                     m.next = "UPDATE"
             with m.State("UPDATE"):
                 m.d.comb += self.running.eq(1)
-                m.d.sync += [cycles.eq(cycles + 1), upd_cycles.eq(upd_cycles + 1)]
+                if self.counters:
+                    m.d.sync += [cycles.eq(cycles + 1), upd_cycles.eq(upd_cycles + 1)]
                 with m.If(all_idle):
                     m.d.sync += [t_done.eq(t_done + 1), remaining.eq(remaining - 1)]
                     with m.If(remaining == 1):

@@ -189,3 +189,25 @@ def test_rtl_matches_model_random_topologies(seed):
     assert bad == [], (layers, cfg.lanes, narrow, stall)
     assert totals["ticks"] == cfg.n_steps
     assert totals["rtl_overflows"] == sum(model.overflows.values())
+
+
+def test_network_without_counters_matches_model_and_reads_zero():
+    """``Network(counters=False)`` (small FPGAs): same registers; counters read 0, TICK counts."""
+    from rtl.network import Network
+    cfg = default_config((16, 12, 4)).replace(n_free=8, n_nudged=4, lanes=2)
+    model, x, y = random_network(cfg, 31)
+    st = model.reset(x[None], y[None])
+    h = RTLHarness(cfg)
+    h.dut = Network(cfg, counters=False)
+
+    async def body(h):
+        await h.load(model)
+        await h.reset(x, y)
+        model.run(st, 6)
+        assert await h.run_ticks(6) == 6
+        assert await h.status("tick") == 6
+        assert [await h.status(name) for name in ("cycles", "acc_cycles", "upd_cycles")] == [0, 0, 0]
+        assert [await h.status(name, 1) for name in ("issues", "events", "spikes", "overflows")] == [0, 0, 0, 0]
+        return diff_registers(h.registers(), st)
+
+    assert h.run(body) == []
