@@ -17,8 +17,11 @@ One training sample (``OnChipLearner.train_sample``, the RTL's ``TRAIN`` command
 
    and every bias of layer ``l+1`` with ``H = s_j^+ - s_j^-``, ``D = F_s + k_l - F_b``.
    ``R`` is the rounding offset: ``nearest``: ``2^(D-1)`` (round half up; 0 when D = 0);
-   ``stochastic``: the synapse's ``r``-bit draw ``d`` aligned to the top of the dropped bits,
-   ``d << (D - r)`` (``d >> (r - D)`` when D < r).
+   ``stochastic``: the synapse's ``r``-bit draw ``d`` aligned to the top of the dropped bits
+   and centred, ``(d << (D - r)) + 2^(D-r-1)`` when D > r, ``d >> (r - D)`` when D <= r
+   (uniform over the dropped bits' range: exactly unbiased when D <= r; when D > r it is
+   sign-symmetric and biased by at most 2^-(r+1) LSB, where a plain ``d << (D - r)`` would
+   pull every update smaller than 2^-r LSB towards minus infinity).
 
 Draw order within a sample (stochastic rounding; nearest rounding uses draw 0 only): the sign;
 then per matrix ``l = 0, 1, ...``, per row ``i``, per chunk ``g`` of ``C = ceil(n_{l+1}/lanes)``,
@@ -154,7 +157,9 @@ class OnChipLearner:
             return 1 << (D - 1)
         r = self.cfg.learning.rng_bits
         d = np.asarray(d, dtype=np.int64)
-        return d << (D - r) if D >= r else d >> (r - D)
+        if D > r:
+            return (d << (D - r)) + (1 << (D - r - 1))
+        return d >> (r - D)
 
     def train_sample(self, x_codes, y_codes) -> SampleResult:
         """One sample: sign draw, free and nudged phase, update of every weight and bias.
@@ -207,6 +212,13 @@ class OnChipLearner:
             self.saturations += int(np.count_nonzero((value < lo) | (value > hi)))
             return saturate(value, lo, hi)
         return value
+
+    def save(self, path) -> None:
+        """Learning-format weights, biases, the LFSR state and counters (``.npz``)."""
+        arrays = {f"W{l}": w for l, w in enumerate(self.weights)}
+        arrays.update({f"b{l + 1}": b for l, b in enumerate(self.biases)})
+        np.savez(path, lfsr_state=np.uint64(self.draws.state), samples=self.samples,
+                 saturations=self.saturations, **arrays)
 
     def encode(self, x) -> np.ndarray:
         """Real values in [0, 1] to ``s`` codes (round half up)."""

@@ -22,6 +22,10 @@ Readout: argmax of the output state after the free phase. Modes:
   and beta magnitude), float states ``code * 2**-s.frac`` fed to the same float update. The
   weights keep a float master copy; after each update the fixed model is rebuilt from it,
   re-quantised to the config's formats (round half up, saturate; clipping counted).
+* ``onchip``: fully integer, minibatch 1: :class:`~golden_model.onchip.OnChipLearner` runs both
+  phases and the integer update of docs/learning.md (the RTL's ``TRAIN``); the config's
+  ``learning`` section sets gains, learning format, rounding and the LFSR (beta's sign). The
+  float view ``params`` holds the inference weights ``(W >> extra_frac) * 2^-F_w``.
 
 Everything random (initial weights, beta signs, stochastic encoders, the optional shuffle)
 derives from one seed, so a run is reproducible.
@@ -38,18 +42,20 @@ from typing import Callable
 
 import numpy as np
 
-from .config import ConfigError, EqSpikeConfig, Schedule, default_config
+from .config import ConfigError, EqSpikeConfig, Schedule, default_config, learning_config
 from .fixed_model import FixedModel, fit_weight_formats, quantise_params
 from .float_model import OSA, Dynamics, FloatModel, Params, glorot_params
 
 __all__ = [
-    "MODES", "TrainSettings", "EpochMetrics", "Trainer", "eqprop_update", "predict",
+    "MODES", "FIXED_MODES", "TrainSettings", "EpochMetrics", "Trainer", "eqprop_update", "predict",
     "accuracy", "dynamics_to_dict", "dynamics_from_dict", "fixed_model_for",
     "save_checkpoint", "load_checkpoint", "Checkpoint",
     "WEIGHTS_FILE", "CONFIG_FILE", "TRAINING_FILE", "METRICS_FILE",
 ]
 
-MODES = ("continuous", "binary", "fixed")
+MODES = ("continuous", "binary", "fixed", "onchip")
+#: Modes whose phases run in the bit-accurate fixed-point model (config dynamics).
+FIXED_MODES = ("fixed", "onchip")
 WEIGHTS_FILE = "weights.npz"
 CONFIG_FILE = "config.json"
 TRAINING_FILE = "training.json"
@@ -85,12 +91,13 @@ class TrainSettings:
     -------
     layers : tuple of int
     mode : str
-        ``"continuous"``, ``"binary"`` or ``"fixed"``.
+        ``"continuous"``, ``"binary"``, ``"fixed"`` or ``"onchip"``.
     dynamics : Dynamics
         Float dynamics (continuous and binary modes). In fixed mode the config's dynamics are
         used and this field is set to ``Dynamics.from_config(config)`` for the record.
     config : EqSpikeConfig or None
-        The fixed-point config (fixed mode; its weight formats are used as given).
+        The fixed-point config (fixed and onchip modes; its weight formats are used as given;
+        onchip needs its ``learning`` section, default ``learning_config(layers, lr)``).
     lr : tuple of float
         Learning rate per matrix.
     lr_decay : float
@@ -133,7 +140,16 @@ class TrainSettings:
             raise ValueError(f"lr_decay_start must be >= 1, not {self.lr_decay_start}")
         if self.epochs < 0 or self.batch < 1:
             raise ValueError(f"need epochs >= 0 and batch >= 1, not {self.epochs}/{self.batch}")
-        if self.mode == "fixed":
+        if self.mode == "onchip":
+            if self.config is None:
+                self.config = learning_config(self.layers, self.lr)
+            if self.config.learning is None:
+                raise ConfigError("onchip mode needs a config with a 'learning' section")
+            if self.batch != 1:
+                raise ValueError(f"onchip mode updates after every sample (minibatch 1), not {self.batch}")
+            if self.lr_decay != 1.0:
+                raise ValueError("onchip mode has constant gains (the config's learning.rate_*); lr_decay must be 1")
+        if self.mode in FIXED_MODES:
             if self.config is None:
                 self.config = default_config(self.layers)
             if self.config.layers != self.layers:
@@ -218,11 +234,18 @@ class Trainer:
         if tuple(self.params.layers) != settings.layers:
             raise ConfigError(f"weights are for layers {list(self.params.layers)}, "
                               f"training uses {list(settings.layers)}")
-        self.params = self.params.astype(settings.dtype if settings.mode != "fixed" else np.float64)
+        self.params = self.params.astype(settings.dtype if settings.mode not in FIXED_MODES else np.float64)
+        self.learner = None
+        self.clipped = 0
+        if settings.mode == "onchip":
+            from .onchip import OnChipLearner, learning_codes
+            w, b, clipped = learning_codes(settings.config, self.params)
+            self.clipped += clipped
+            self.learner = OnChipLearner(settings.config, w, b)
+            self.sync_params()
         self.sign_rng = np.random.default_rng([settings.seed, 1])
         self.enc_rng = np.random.default_rng([settings.seed, 2])
         self.shuffle_rng = np.random.default_rng([settings.seed, 3])
-        self.clipped = 0
         self.epoch = 0
 
     # one minibatch -------------------------------------------------------------------------------
@@ -245,9 +268,20 @@ class Trainer:
         model.run(fs, dyn.n_nudged, beta)
         return s_free, fs.s
 
+    def sync_params(self) -> None:
+        """onchip mode: refresh the float view ``params`` from the learner's integer weights."""
+        cfg = self.settings.config
+        self.params = Params([w * 2.0 ** -f.frac for w, f in zip(self.learner.inference_weights(), cfg.weights)],
+                             [b * 2.0 ** -f.frac for b, f in zip(self.learner.biases, cfg.biases)])
+
     def step(self, x: np.ndarray, y1h: np.ndarray) -> tuple[float, np.ndarray]:
         """One minibatch: phases and update. Returns (free-phase loss, free-phase predictions)."""
         st = self.settings
+        if st.mode == "onchip":
+            ln = self.learner
+            r = ln.train_sample(ln.encode(x[0]), ln.encode(y1h[0]))
+            out = r.s_free[-1] * 2.0 ** -st.config.s.frac
+            return float(np.sum((out - y1h[0]) ** 2)), np.array([r.prediction])
         beta = st.dynamics.beta * (1.0 if self.sign_rng.random() < 0.5 else -1.0)
         s_free, s_nudged = self.phases(x, y1h, beta)
         if st.mode == "fixed":
@@ -266,6 +300,8 @@ class Trainer:
     # epochs -------------------------------------------------------------------------------------
     def predict(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
         st = self.settings
+        if st.mode == "onchip":
+            return self.learner.predict(self.learner.encode(x), batch)
         if st.mode == "fixed":
             return predict(self.params, x=x, cfg=st.config, batch=batch)
         return predict(self.params, st.dynamics, x, batch=batch, dtype=st.dtype, seed=st.seed)
@@ -286,6 +322,8 @@ class Trainer:
             seen += len(idx)
             if progress is not None:
                 progress(len(idx), loss_sum / seen, correct / seen)
+        if self.learner is not None:
+            self.sync_params()
         if not np.all(np.isfinite(self.params.weights[0])):
             raise FloatingPointError("training diverged (non-finite weights); lower the learning rates")
         return loss_sum / max(seen, 1), correct / max(seen, 1)

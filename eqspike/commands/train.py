@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from eqspike.cli import CLIError
-from golden_model.config import ConfigError, EqSpikeConfig, default_config
+from golden_model.config import ConfigError, EqSpikeConfig, default_config, learning_config
 from golden_model.float_model import Dynamics
 from golden_model.training import (
     MODES, EpochMetrics, Trainer, TrainSettings, accuracy, hardware_config, load_checkpoint,
@@ -25,13 +25,15 @@ HELP = "train a network with equilibrium propagation (continuous, binary or fixe
 def add_arguments(p) -> None:
     add_data_arguments(p)
     p.add_argument("--mode", choices=MODES, default="binary",
-                   help="continuous (float, spec 2), binary (float, spec 3; default) or fixed "
-                        "(bit-accurate fixed-point phases, float update)")
+                   help="continuous (float, spec 2), binary (float, spec 3; default), fixed "
+                        "(bit-accurate fixed-point phases, float update) or onchip (fully integer, "
+                        "minibatch 1: the on-chip learning hardware, docs/learning.md)")
     p.add_argument("--layers", default=None,
                    help="layer sizes, input first, e.g. 64,100,10 (default: data inputs, a data-set "
                         "hidden width, classes)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: 30 digits, 3 fashion-mnist)")
-    p.add_argument("--batch", type=int, default=20, help="minibatch size (default 20)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="minibatch size (default 20; onchip: 1, its updates are per sample)")
     p.add_argument("--lr", default=None,
                    help="learning rate per matrix, comma-separated (default: 0.1,0.05 digits; "
                         "0.05,0.025 fashion-mnist)")
@@ -55,7 +57,13 @@ def add_arguments(p) -> None:
                    help="identity = no predictive coding (lambda 1)")
     p.add_argument("--encoder", choices=("sigma_delta", "stochastic"), default="sigma_delta")
     p.add_argument("--config", default=None,
-                   help="fixed-point config JSON (fixed mode; default: the default config)")
+                   help="fixed-point config JSON (fixed mode; default: the default config; onchip: "
+                        "needs a 'learning' section, default: learning_config with --lr)")
+    p.add_argument("--rounding", choices=("stochastic", "nearest"), default=None,
+                   help="onchip: rounding of the weight updates (default: the config's, stochastic)")
+    p.add_argument("--learn-width", type=int, default=None,
+                   help="onchip: bits of the learning weight format (inference width + extra "
+                        "fraction bits; default: the config's, 14 for 8-bit weights)")
     p.add_argument("--init", default=None, help="start from the weights of an output folder or .npz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the training set every epoch")
@@ -84,8 +92,30 @@ def build_settings(args, data) -> TrainSettings:
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
     beta = 0.5 if args.beta is None else args.beta
     config = None
-    if args.mode == "fixed":
-        config = EqSpikeConfig.load(args.config) if args.config else default_config(layers)
+    batch = args.batch if args.batch is not None else (1 if args.mode == "onchip" else 20)
+    if args.mode != "onchip" and (args.rounding is not None or args.learn_width is not None):
+        raise CLIError("--rounding and --learn-width are for --mode onchip")
+    if args.mode == "onchip":
+        if batch != 1:
+            raise CLIError(f"onchip mode updates after every sample: --batch must be 1, not {batch}")
+        config = EqSpikeConfig.load(args.config) if args.config else learning_config(layers, lr)
+        if config.learning is None:
+            raise ConfigError("onchip mode needs a config with a 'learning' section (see docs/learning.md)")
+        lchanges = {}
+        if args.rounding is not None:
+            lchanges["rounding"] = args.rounding
+        if args.learn_width is not None:
+            extra = [args.learn_width - f.width for f in config.weights]
+            if len(set(extra)) != 1 or not 0 <= extra[0] <= 16:
+                raise CLIError(f"--learn-width {args.learn_width} must be 0..16 bits wider than every "
+                               f"weight format ({', '.join(str(f.width) for f in config.weights)} bits)")
+            lchanges["extra_frac"] = extra[0]
+        if lchanges:
+            import dataclasses
+            config = config.replace(learning=dataclasses.replace(config.learning, **lchanges))
+    if args.mode in ("fixed", "onchip"):
+        if config is None:
+            config = EqSpikeConfig.load(args.config) if args.config else default_config(layers)
         if config.layers != layers:
             raise ConfigError(f"config is for layers {list(config.layers)}, training uses {list(layers)}")
         changes = {"beta": beta} if args.beta is not None else {}
@@ -112,16 +142,19 @@ def build_settings(args, data) -> TrainSettings:
                        lam=lam, encoder=args.encoder,
                        n_free=args.free_steps if args.free_steps is not None else 100,
                        n_nudged=args.nudged_steps if args.nudged_steps is not None else 50, beta=beta)
-    lr_decay = args.lr_decay if args.lr_decay is not None else defaults.get("lr_decay", 1.0)
+    lr_decay = args.lr_decay if args.lr_decay is not None else (
+        1.0 if args.mode == "onchip" else defaults.get("lr_decay", 1.0))
+    if args.mode == "onchip" and lr_decay != 1.0:
+        raise CLIError("onchip mode has constant gains (the config's learning section): no --lr-decay")
     return TrainSettings(layers=layers, mode=args.mode, dynamics=dyn, config=config, lr=lr, lr_decay=lr_decay,
                          lr_decay_start=args.lr_decay_start,
-                         epochs=epochs, batch=args.batch, seed=args.seed, shuffle=args.shuffle,
+                         epochs=epochs, batch=batch, seed=args.seed, shuffle=args.shuffle,
                          dtype=np.float64 if args.float64 else np.float32)
 
 
 def _hw_config(settings: TrainSettings, trainer: Trainer) -> EqSpikeConfig:
-    """The config saved beside the weights: fixed mode's as given, else the default one fitted."""
-    if settings.mode == "fixed":
+    """The config saved beside the weights: fixed and onchip modes' as given, else the default one fitted."""
+    if settings.mode in ("fixed", "onchip"):
         return settings.config
     return hardware_config(trainer.params, default_config(settings.layers).replace(beta=settings.dynamics.beta))
 
@@ -151,6 +184,8 @@ def run(args) -> int:
           f"lr {list(settings.lr)}" + (f" x {settings.lr_decay}^max(0, epoch-{settings.lr_decay_start})"
                                            if settings.lr_decay != 1 else "")
           + f", {settings.epochs} epochs, minibatch {settings.batch}, seed {settings.seed}")
+    if settings.mode == "onchip":
+        print("on-chip " + settings.config.summary().splitlines()[-1])
     from tqdm import tqdm
     t0 = time.perf_counter()
     history = []
@@ -176,6 +211,8 @@ def run(args) -> int:
                    "train_running_accuracy": run_acc, "seconds": time.perf_counter() - t0,
                    "history": history}
         save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics)
+        if trainer.learner is not None:
+            trainer.learner.save(f"{out}/learning_state.npz")
     # "train" accuracy: fresh inference on (up to) the first 10,000 training samples (spec 5)
     n_tr = min(len(data.x_train), 10000)
     train_acc = accuracy(trainer.predict(data.x_train[:n_tr]), data.y_train[:n_tr])
