@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["register_profile_plot", "register_histogram_plot", "sweep_plot", "training_curve_plot"]
+__all__ = ["register_profile_plot", "register_histogram_plot", "sweep_plot", "training_curve_plot",
+           "learn_sweep_plot"]
 
 
 def register_profile_plot(registers, path, title: str = "") -> None:
@@ -126,4 +127,22 @@ def register_histogram_plot(registers, path, title: str = "") -> None:
     fig.suptitle(title or "fixed-point register values (sampled) and representable range")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def learn_sweep_plot(rows, path, title: str = "") -> None:
+    """Test accuracy after on-chip training versus learning-weight width, one line per rounding."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for rounding, style in (("stochastic", "o-"), ("nearest", "s--")):
+        rs = sorted((r for r in rows if r["rounding"] == rounding), key=lambda r: r["width"])
+        if rs:
+            ax.plot([r["width"] for r in rs], [100 * r["test_accuracy"] for r in rs], style,
+                    label=f"{rounding} rounding")
+    ax.set_xlabel("learning weight width (bits)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

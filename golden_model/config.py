@@ -259,8 +259,9 @@ class Learning:
         :func:`rate_code`). ``b_{l+1}`` uses the gain of ``W_l``.
     extra_frac : int
         Learning weight format of ``W_l``: ``weights[l]`` with ``extra_frac`` more fraction bits
-        (and as many more bits of width: same range). The accumulators read the top bits,
-        ``W_inf = W_learn >> extra_frac`` (floor). Biases learn in their own format.
+        (and as many more bits of width: same range). The accumulators add the learning
+        weight rounded to the inference format, ``min((W + 2^(E-1)) >> E, max)``. Biases learn
+        in their own format.
     rounding : str
         ``"stochastic"`` (add ``rng_bits`` LFSR bits below the kept LSB, then floor) or
         ``"nearest"`` (round half up).
@@ -664,9 +665,12 @@ def default_config(layers=(64, 100, 10)) -> EqSpikeConfig:
 
 
 def learning_config(layers=(64, 100, 10), lr=(0.1, 0.05), **changes) -> EqSpikeConfig:
-    """The default config with on-chip learning: per-sample gains equivalent to the paper's
-    ``lr`` at minibatch 20 (``Learning.from_rates``); ``changes`` go to :class:`Learning`."""
+    """The default config with on-chip learning: s1.7 weights, per-sample gains equivalent to the
+    paper's ``lr`` at minibatch 20 (``Learning.from_rates``); ``changes`` go to :class:`Learning`."""
     cfg = default_config(layers)
+    # from-scratch training: s1.7 weights (Glorot init of a 784-input layer is only +-0.068, 4
+    # codes of s2.6; trained weights stay inside +-1)
+    cfg = cfg.replace(weights=(RegFormat(8, 7),) * len(cfg.weights))
     lr = tuple(lr) if len(lr) == len(cfg.weights) else tuple(lr[min(i, len(lr) - 1)] for i in range(len(cfg.weights)))
     return cfg.replace(learning=Learning.from_rates(lr, cfg.beta, **changes))
 

@@ -6,7 +6,8 @@ One training sample (``OnChipLearner.train_sample``, the RTL's ``TRAIN`` command
    its bit 0 is 0, ``-`` otherwise;
 2. RESET, ``n_free`` free ticks -> ``s^-`` (every layer; the input layer's is the input ``x``),
    ``n_nudged`` nudged ticks with that sign -> ``s^+``, in :class:`FixedModel` with the
-   inference weights ``W_inf = W >> extra_frac`` (floor);
+   inference weights ``W_inf = min((W + 2^(E-1)) >> E, max)``, ``E = extra_frac`` (round half
+   up, saturated at the inference format's top code);
 3. update every synapse of every matrix ``l``, row ``i`` (layer l), column ``j`` (layer l+1),
    with integer states (``F_s`` fraction bits)::
 
@@ -134,9 +135,15 @@ class OnChipLearner:
 
     # -- inference view ---------------------------------------------------------------------------
     def inference_weights(self) -> list:
-        """``W_inf = W >> extra_frac`` (floor): what the accumulators add."""
+        """What the accumulators add: ``W_inf = min((W + 2^(E-1)) >> E, max)`` (round half up to
+        the inference format, saturated at its top code; ``W_inf = W`` when ``E = 0``).
+
+        Round, not floor: a floor would shift every weight by -1/2 inference LSB on average,
+        which summed over a 784-input fan-in silences the hidden layer of a fresh network."""
         e = self.cfg.learning.extra_frac
-        return [w >> e for w in self.weights]
+        if e == 0:
+            return [w.copy() for w in self.weights]
+        return [np.minimum((w + (1 << (e - 1))) >> e, f.max_code) for w, f in zip(self.weights, self.cfg.weights)]
 
     def model(self) -> FixedModel:
         """A :class:`FixedModel` of the current weights (inference formats)."""

@@ -1,0 +1,88 @@
+"""``eqspike learn-sweep``: on-chip training accuracy versus learning-weight width and rounding."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+NAME = "learn-sweep"
+HELP = ("on-chip (integer, minibatch-1) training accuracy vs learning-weight width and "
+        "stochastic/nearest rounding; writes CSV, markdown table and PNG")
+
+
+def add_arguments(p) -> None:
+    from ._common import add_data_arguments
+    add_data_arguments(p)
+    p.add_argument("--widths", default="8,10,12,14,16",
+                   help="learning-weight widths in bits (default 8,10,12,14,16; the inference width is "
+                        "the config's, 8)")
+    p.add_argument("--roundings", default="stochastic,nearest", help="default stochastic,nearest")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs per variant (default 3)")
+    p.add_argument("--lr", default="0.1,0.05",
+                   help="paper-equivalent rates at minibatch 20, one per matrix (default 0.1,0.05)")
+    p.add_argument("--config", default=None, help="base config JSON with a learning section "
+                                                  "(default: learning_config for the data set)")
+    p.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="Glorot initialisation seed (default 0)")
+    p.add_argument("--processes", type=int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--out", default="out/learn-sweep", help="output folder (default out/learn-sweep)")
+
+
+def run(args) -> int:
+    from eqspike.cli import CLIError
+    from golden_model.config import EqSpikeConfig, learning_config
+    from golden_model.learn_sweep import cheapest_learning, learn_variants, run_learn_sweep
+
+    from ._common import load_data, parse_floats
+    from .sweep import _int_list
+
+    data = load_data(args)
+    if args.epochs < 1:
+        raise CLIError(f"--epochs must be >= 1, not {args.epochs}")
+    roundings = [r for r in args.roundings.split(",") if r]
+    bad = [r for r in roundings if r not in ("stochastic", "nearest")]
+    if bad or not roundings:
+        raise CLIError(f"--roundings must be stochastic and/or nearest, not {args.roundings!r}")
+    layers = (data.n_inputs, args.hidden, data.n_classes)
+    if args.config:
+        base = EqSpikeConfig.load(args.config)
+        if base.layers[0] != data.n_inputs:
+            raise CLIError(f"config has {base.layers[0]} inputs but {data.name} has {data.n_inputs}")
+    else:
+        base = learning_config(layers, parse_floats(args.lr, "--lr"))
+    variants = learn_variants(base, _int_list(args.widths, "--widths"), roundings)
+    print(f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test samples, "
+          f"{'-'.join(map(str, base.layers))}, {args.epochs} epochs per variant, {len(variants)} variants; "
+          f"inference weights {', '.join(f.describe() for f in base.weights)}")
+    print(f"{'width':>5}  {'rounding':<10}  {'format':<8}  {'test acc':>8}  per epoch")
+    t0 = time.perf_counter()
+
+    def show(r):
+        print(f"{r['width']:>5}  {r['rounding']:<10}  {r['learn_format']:<8}  {100 * r['test_accuracy']:>7.2f}%  "
+              f"{r['history']}  ({r['saturations']} saturations, {r['seconds']} s)", flush=True)
+
+    rows = run_learn_sweep(variants, data.x_train, data.y_train, data.x_test, data.y_test, args.epochs,
+                           args.seed, args.processes, show)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "learn_sweep.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    widths = sorted({r["width"] for r in rows})
+    lines = ["| learning width | " + " | ".join(roundings) + " |", "|---" * (len(roundings) + 1) + "|"]
+    for wd in widths:
+        cells = [next((f"{100 * r['test_accuracy']:.2f}%" for r in rows
+                       if r["width"] == wd and r["rounding"] == rd), "-") for rd in roundings]
+        lines.append(f"| {wd} | " + " | ".join(cells) + " |")
+    (out / "learn_sweep.md").write_text("\n".join(lines) + "\n")
+    from eqspike.training_plots import learn_sweep_plot
+    learn_sweep_plot(rows, out / "learn_sweep.png",
+                     f"{data.name} {'-'.join(map(str, base.layers))}: on-chip training, {args.epochs} epochs")
+    best = cheapest_learning(rows)
+    print("\n".join(lines))
+    print(f"cheapest learning format within 1 point of the best: {best['width']} bits, {best['rounding']} "
+          f"rounding ({100 * best['test_accuracy']:.2f}%)")
+    print(f"{time.perf_counter() - t0:.1f} s; wrote {out}/learn_sweep.csv, .md and .png")
+    return 0

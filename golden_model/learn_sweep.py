@@ -1,0 +1,82 @@
+"""Learning-format sweep: on-chip (integer, minibatch-1) training accuracy versus the width of
+the learning weight format and the rounding of the updates.
+
+Each variant is :func:`golden_model.config.learning_config` with ``extra_frac = width -
+weight width`` and one rounding mode. It trains from the same quantised Glorot start for the
+same samples and epochs (:class:`~golden_model.onchip.OnChipLearner`), then measures test
+accuracy (free-phase readout of the inference weights ``W >> extra_frac``). Variants run in
+parallel worker processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from .config import ConfigError, EqSpikeConfig
+from .float_model import glorot_params
+from .onchip import OnChipLearner
+from .parallel import map_processes
+
+__all__ = ["learn_variants", "run_learn_sweep", "cheapest_learning"]
+
+_SHARED: dict = {}
+
+
+def learn_variants(base: EqSpikeConfig, widths, roundings=("stochastic", "nearest")) -> list:
+    """``[(width, rounding, config), ...]``: ``base`` (with a learning section) per learning width
+    (bits of every matrix's learning format) and rounding."""
+    if base.learning is None:
+        raise ConfigError("the base config needs a 'learning' section")
+    out = []
+    for width in widths:
+        extra = [int(width) - f.width for f in base.weights]
+        if len(set(extra)) != 1 or not 0 <= extra[0] <= 16:
+            raise ConfigError(f"learning width {width} must be 0..16 bits wider than every weight format "
+                              f"({', '.join(str(f.width) for f in base.weights)} bits)")
+        for rounding in roundings:
+            lrn = dataclasses.replace(base.learning, extra_frac=extra[0], rounding=rounding)
+            out.append((int(width), rounding, base.replace(learning=lrn)))
+    return out
+
+
+def _run_variant(job):
+    width, rounding, cfg = job
+    x, y, xt, yt, epochs, seed = (_SHARED[k] for k in ("x", "y", "xt", "yt", "epochs", "seed"))
+    t0 = time.perf_counter()
+    ln = OnChipLearner.from_float(cfg, glorot_params(cfg.layers, np.random.default_rng(seed)))
+    xc, yc, xtc = ln.encode(x), ln.encode(np.eye(cfg.layers[-1])[y]), ln.encode(xt)
+    history = []
+    for _ in range(epochs):
+        for i in range(len(xc)):
+            ln.train_sample(xc[i], yc[i])
+        history.append(float(np.mean(ln.predict(xtc) == yt)))
+    return {"width": width, "rounding": rounding, "test_accuracy": history[-1],
+            "history": " ".join(f"{a:.4f}" for a in history),
+            "learn_format": cfg.learn_format(0).describe(), "saturations": ln.saturations,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def run_learn_sweep(variants: list, x, y, x_test, y_test, epochs: int, seed: int = 0,
+                    processes: int | None = None, progress=None) -> list:
+    """Train every variant; rows in variant order."""
+    _SHARED.update(x=np.asarray(x), y=np.asarray(y), xt=np.asarray(x_test), yt=np.asarray(y_test),
+                   epochs=int(epochs), seed=int(seed))
+    rows = []
+    for row in map_processes(_run_variant, variants, processes):
+        rows.append(row)
+        if progress:
+            progress(row)
+    _SHARED.clear()
+    return rows
+
+
+def cheapest_learning(rows: list, tolerance: float = 0.01) -> dict | None:
+    """The narrowest (width, rounding) row within ``tolerance`` of the best accuracy."""
+    if not rows:
+        return None
+    best = max(r["test_accuracy"] for r in rows)
+    ok = [r for r in rows if r["test_accuracy"] >= best - tolerance]
+    return min(ok, key=lambda r: (r["width"], r["rounding"] != "stochastic"))
