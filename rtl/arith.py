@@ -13,13 +13,16 @@ saturate, ``"floor"`` rounds floor where the format says half_up.
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Shape, Value, signed, unsigned
+import contextlib
+
+from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
 
 from golden_model.config import RegFormat
 from golden_model.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES
 
 __all__ = ["FAULTS", "reg_shape", "shift_right_floor", "shift_right_half_up", "round_shift",
-           "align", "saturate", "wrap", "narrow", "overflows", "clip_unit"]
+           "align", "saturate", "wrap", "narrow", "overflows", "clip_unit", "mul", "const_mul",
+           "small_dsp", "dsp_width"]
 
 #: Deliberate arithmetic faults the RTL can be built with (tests only).
 FAULTS = (None, "wrap", "floor")
@@ -101,3 +104,101 @@ def narrow(x: Value, fmt: RegFormat, fault=None) -> Value:
 def clip_unit(x: Value, frac: int) -> Value:
     """fixedpoint.clip_unit: the state clamp ``min(max(x, 0), 2**frac)``, as ``unsigned(frac + 1)``."""
     return saturate(x, 0, 1 << frac).as_unsigned()[:frac + 1]
+
+
+# -- multipliers -------------------------------------------------------------------------------
+#: Operand width of the target's hardware multipliers while :func:`small_dsp` is active; None:
+#: plain ``*`` everywhere (Yosys maps each product as it likes).
+_DSP_WIDTH = None
+
+
+@contextlib.contextmanager
+def small_dsp(width: int = 16):
+    """Within this block, designs *elaborated* map their products for small DSP blocks
+    (``width`` x ``width`` bits, iCE40UP's MAC16): :func:`mul` keeps one hardware product per
+    multiply and does the rest in logic, :func:`const_mul` uses shifts and adds. Results are
+    the same integers (bit-exact); only the mapping changes. The synthesis flow uses it for
+    iCE40 (``synth.build``); nothing else does."""
+    global _DSP_WIDTH
+    if width < 2:
+        raise ValueError(f"width must be >= 2, not {width!r}")
+    saved, _DSP_WIDTH = _DSP_WIDTH, int(width)
+    try:
+        yield
+    finally:
+        _DSP_WIDTH = saved
+
+
+def dsp_width():
+    """The DSP operand width set by :func:`small_dsp`, or None."""
+    return _DSP_WIDTH
+
+
+def _shift_add(a: Value, b: Value) -> Value:
+    """``a * b`` as shifts and adds over the bits of ``b`` (two's complement: its top bit, when
+    ``b`` is signed, weighs ``-2**(width-1)``); for a narrow ``b``."""
+    b_shape = b.shape()
+    terms = []
+    for i in range(b_shape.width):
+        t = Mux(b[i], a << i, 0)
+        terms.append(-t if (b_shape.signed and i == b_shape.width - 1) else t)
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def mul(a: Value, b: Value) -> Value:
+    """``a * b`` (exact). Under :func:`small_dsp` a product whose wider operand is too wide for
+    one DSP block is split: ``b = b_hi * 2**k + b_lo`` with ``b_lo`` the low ``k`` bits
+    (unsigned), ``a * b_lo`` one DSP block and ``a * b_hi`` (a few bits) shifts and adds. Without
+    it, or when both operands fit, plain ``a * b``."""
+    a, b = Value.cast(a), Value.cast(b)
+    w = _DSP_WIDTH
+    if w is None:
+        return a * b
+    if a.shape().width > b.shape().width:
+        a, b = b, a
+    a_shape, b_shape = a.shape(), b.shape()
+    # a DSP operand of w bits, or w-1 magnitude bits when the product is signed
+    k = w if not a_shape.signed else w - 1
+    limit_b = w if not (a_shape.signed or b_shape.signed) else w - 1
+    if a_shape.width > k or b_shape.width <= limit_b:
+        return a * b
+    lo = b[:k]                                   # unsigned
+    hi = b[k:].as_signed() if b_shape.signed else b[k:]
+    out = (a * lo + (_shift_add(a, hi) << k)).as_unsigned()[:a_shape.width + b_shape.width]
+    return out.as_signed() if (a_shape.signed or b_shape.signed) else out   # the exact product's width
+
+
+def const_mul(x: Value, c: int) -> Value:
+    """``x * c`` for a constant integer ``c >= 0`` (exact). Under :func:`small_dsp`, shifts and
+    adds over ``c``'s canonical signed digits (500 = 512 - 16 + 4: two adders) instead of a
+    DSP block; otherwise plain ``x * c``."""
+    x = Value.cast(x)
+    c = int(c)
+    if c < 0:
+        raise ValueError(f"c must be >= 0, not {c!r}")
+    if _DSP_WIDTH is None:
+        return x * c
+    digits, i, n = [], 0, c         # canonical signed-digit (non-adjacent) form of c
+    while n:
+        if n & 1:
+            d = 2 - (n & 3)         # +1 or -1
+            digits.append((i, d))
+            n -= d
+        n >>= 1
+        i += 1
+    if not digits:
+        return Const(0)
+    pos = [x << i for i, d in digits if d > 0]
+    neg = [x << i for i, d in digits if d < 0]
+    out = pos[0]
+    for t in pos[1:]:
+        out = out + t
+    for t in neg:
+        out = out - t
+    # the value is c * x >= 0 for unsigned x: keep the result unsigned like x * c
+    if not x.shape().signed:
+        out = out.as_unsigned()[:x.shape().width + c.bit_length()]
+    return out

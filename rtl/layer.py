@@ -9,11 +9,12 @@ Accumulate (event-driven, ``acc_en``)
     spike bus during the previous tick's update pass) is expanded into ``C = ceil(n / lanes)``
     chunk operations, one per cycle: the weight word (``lanes`` weights of that spike's row,
     below, or column, above) is read from the weight memory and added lane-wise to the
-    accumulator word of that chunk. Pipeline: cycle 1 reads weight word and accumulator word
-    (synchronous reads), cycle 2 writes the sum back; the accumulator memory's read port is
-    transparent to its write port, so the next event's read of the same word sees the sum
-    being written (no bubbles when ``C == 1``). Chunks of consecutive events issue back to back:
-    ``E * C`` cycles for ``E`` events; the last sum is written in the cycle the core reports
+    accumulator word of that chunk. Pipeline: cycle 1 reads the weight word, cycle 2
+    registers it and reads the accumulator word (synchronous reads), cycle 3 writes the sum
+    back; the accumulator memory's read port is transparent to its write port, so the next
+    event's read of the same word sees the sum being written (no bubbles when ``C == 1``).
+    Chunks of consecutive events issue back to back: ``E * C`` cycles for ``E`` events, plus
+    one for the pipeline when ``E > 0``; the last sum is written in the cycle the core reports
     idle, which is also the cycle the network starts the update pass.
 
 Update (``upd_start``, one neuron per cycle, ``UPDATE_STAGES``)
@@ -42,7 +43,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
 
-from .arith import reg_shape
+from .arith import const_mul, reg_shape
 from .bus import address_shape, spike_signature
 from .neuron import (NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta,
                      state_step)
@@ -208,8 +209,8 @@ class LayerCore(wiring.Component):
             members["nudge"] = In(NUDGE_SHAPE)
         members.update(_control_members(cfg))
         members.update(_host_members(cfg, l))
-        # host read-back of parameters (outside accumulate): the weight two cycles after
-        # h_row/h_col (its address is registered), bias and target the cycle after h_rd_addr
+        # host read-back of parameters (outside accumulate): the weight three cycles after
+        # h_row/h_col (address and word are registered), bias and target the cycle after h_rd_addr
         members["h_rd_weight"] = Out(reg_shape(cfg.weights[l - 1]))   # W_{l-1}[h_row, h_col]
         members["h_rd_bias"] = Out(reg_shape(cfg.biases[l - 1]))      # b_l[h_rd_addr]
         if self.is_output:
@@ -264,12 +265,12 @@ class LayerCore(wiring.Component):
         # weight one cycle later), so the multiplier stays off the memory and read-back paths.
         h_waddr = Signal(range(max(self.n_below, self.n_above, 1) * C + 1))
         lane_of = Signal(range(max(L, 2)))
-        m.d.sync += h_waddr.eq(self.h_row * C + self.h_col // L)
+        m.d.sync += h_waddr.eq(const_mul(self.h_row, C) + self.h_col // L)
         if L > 1:
             m.d.sync += lane_of.eq(self.h_col % L)
         lane_en = Cat(lane_of == i for i in range(L))
         m.d.comb += [
-            wb_wr.addr.eq(h_waddr),
+            wb_wr.addr.eq(wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
             wb_wr.data.eq(Cat(self.h_data[:self.wb_fmt.width] for _ in range(L))),
             wb_wr.en.eq(Mux(self.h_we & (self.h_sel == HostSel.W_BELOW), lane_en, 0)),
             b_wr.addr.eq(self.h_row),
@@ -278,7 +279,7 @@ class LayerCore(wiring.Component):
         ]
         if not self.is_output:
             m.d.comb += [
-                wa_wr.addr.eq(h_waddr),
+                wa_wr.addr.eq(wa_rd.addr),
                 wa_wr.data.eq(Cat(self.h_data[:self.wa_fmt.width] for _ in range(L))),
                 wa_wr.en.eq(Mux(self.h_we & (self.h_sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
@@ -305,7 +306,8 @@ class LayerCore(wiring.Component):
         mode_upd = Signal()     # update pass running (owns the accumulator ports)
         mode_clr = Signal()     # clear sweep running
 
-        # -- accumulate: stage A issues (event, chunk), stage B adds ------------------------------
+        # -- accumulate: stage A issues (event, chunk), B registers the weight word and reads the
+        # accumulator word, C adds and writes ------------------------------------------------------
         chunk = Signal(range(max(C, 2)))
         use_below = qb.r_rdy                    # events from below first, then from above
         row = Mux(use_below, qb.r_data, qa.r_data) if len(queues) == 2 else qb.r_data
@@ -313,9 +315,14 @@ class LayerCore(wiring.Component):
         issue = self.acc_en & have & ~mode_upd & ~mode_clr
         last_chunk = chunk == C - 1
         for _, rd, _ in queues:
-            m.d.comb += rd.addr.eq(row * C + chunk)
-        with m.If(~self.acc_en):   # host read-back of W_{l-1}[h_row, h_col]
-            m.d.comb += wb_rd.addr.eq(h_waddr)
+            m.d.comb += rd.addr.eq(const_mul(row, C) + chunk)
+        with m.If(~self.acc_en):   # host access: write, or read-back of W_{l-1}[h_row, h_col]
+            m.d.comb += [rd.addr.eq(h_waddr) for _, rd, _ in queues]
+        # no read while the host writes (the read word then is never used): a write and a read
+        # port with one address and this enable map to a single-port RAM
+        m.d.comb += wb_rd.en.eq(~wb_wr.en.any())
+        if len(queues) == 2:
+            m.d.comb += wa_rd.en.eq(~wa_wr.en.any())
         m.d.comb += [qb.r_en.eq((issue & use_below & last_chunk) | (mode_clr & qb.r_rdy))]
         if len(queues) == 2:
             m.d.comb += qa.r_en.eq((issue & ~use_below & last_chunk) | (mode_clr & qa.r_rdy))
@@ -323,24 +330,34 @@ class LayerCore(wiring.Component):
             m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
         b_valid, b_below, b_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
         m.d.sync += [b_valid.eq(issue), b_below.eq(use_below), b_chunk.eq(chunk)]
+        c_valid, c_below, c_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
+        m.d.sync += [c_valid.eq(b_valid), c_below.eq(b_below), c_chunk.eq(b_chunk)]
+        # the weight words as read, registered every cycle (the weight memory's bank multiplexer,
+        # hundreds of block RAMs on the paper's network, stays off the adder's path)
+        wb_word = Signal.like(wb_rd.data, name="wb_word")
+        m.d.sync += wb_word.eq(wb_rd.data)
+        if len(queues) == 2:
+            wa_word = Signal.like(wa_rd.data, name="wa_word")
+            m.d.sync += wa_word.eq(wa_rd.data)
 
         def lanes_of(word, fmt, shift=True):
             # each weight shifted left to the accumulator's fraction bits (exact)
             return [word[i * fmt.width:(i + 1) * fmt.width].as_signed() << ((self.acc_fmt.frac - fmt.frac) * shift)
                     for i in range(L)]
 
-        w_lanes = lanes_of(wb_rd.data, self.wb_fmt)
+        w_lanes = lanes_of(wb_word, self.wb_fmt)
         if len(queues) == 2:
-            wa_lanes = lanes_of(wa_rd.data, self.wa_fmt)
-            w_lanes = [Mux(b_below, wb, wa) for wb, wa in zip(w_lanes, wa_lanes)]
+            wa_lanes = lanes_of(wa_word, self.wa_fmt)
+            w_lanes = [Mux(c_below, wb, wa) for wb, wa in zip(w_lanes, wa_lanes)]
         acc_lanes = [acc_rd.data[i * accw:(i + 1) * accw].as_signed() for i in range(L)]
         acc_sum = Cat((a + w)[:accw] for a, w in zip(acc_lanes, w_lanes))  # acc_format: never overflows
         m.d.comb += [
             self.acc_issue.eq(issue),
             self.acc_pop.eq(issue & last_chunk),
-            # idle once the last event has issued: its adder write (stage B, this cycle) lands
-            # before the update pass can read the word (stage 0 runs the cycle after upd_start)
-            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1)),
+            # idle once the last event has issued and passed stage B: its adder write (stage C,
+            # this cycle) lands before the update pass can read the word (stage 0 runs the cycle
+            # after upd_start)
+            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1) & ~b_valid),
         ]
 
         # -- update pass: one neuron per cycle through UPDATE_STAGES (see the module docstring) --
@@ -391,12 +408,12 @@ class LayerCore(wiring.Component):
         m.d.comb += [self.h_rd_data.eq(st_rd.data), self.h_rd_bias.eq(b_rd.data)]
         if self.is_output:
             m.d.comb += self.h_rd_target.eq(y_rd.data)
-        wb_host = lanes_of(wb_rd.data, self.wb_fmt, shift=False)
+        wb_host = lanes_of(wb_word, self.wb_fmt, shift=False)
         m.d.comb += self.h_rd_weight.eq(Array(wb_host)[lane_of] if L > 1 else wb_host[0])
         with m.If(mode_upd):
             m.d.comb += [acc_rd.addr.eq(word), acc_rd.en.eq(~stall)]
         with m.Else():
-            m.d.comb += acc_rd.addr.eq(chunk)
+            m.d.comb += acc_rd.addr.eq(b_chunk)
 
         # accumulator writes: stage B sum, or zero after the update pass read a whole word, or clear
         clr_idx = Signal(range(max(n, 2) + 1))
@@ -405,7 +422,7 @@ class LayerCore(wiring.Component):
         with m.Elif(mode_upd):
             m.d.comb += [acc_wr.addr.eq(s1_word), acc_wr.data.eq(0), acc_wr.en.eq(s1_valid & s1_wordlast & ~stall)]
         with m.Else():
-            m.d.comb += [acc_wr.addr.eq(b_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(b_valid)]
+            m.d.comb += [acc_wr.addr.eq(c_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(c_valid)]
 
         # state writes: stage 4 of the update pass, or the clear sweep
         with m.If(mode_clr):

@@ -105,15 +105,17 @@ def events_per_layer(cfg: EqSpikeConfig, spikes_prev) -> list:
 
 
 def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
-    """Cycles of the accumulate phase: ``1 + max_l E_l * C_l``.
+    """Cycles of the accumulate phase: ``1 + M + (M > 0)`` with ``M = max_l E_l * C_l``.
 
     ``C_l = ceil(n_l / lanes)`` chunk operations per event, issued back to back, one per
-    cycle; +1 is the cycle in which every core is idle (the last adder write, and the start of
-    the update pass).
+    cycle; +1 when there were any, for the pipeline stage that registers the weight word; +1 is
+    the cycle in which every core is idle (the last adder write, and the start of the update
+    pass).
     """
     from .layer import chunks
     ev = events_per_layer(cfg, spikes_prev)
-    return 1 + max(ev[l] * chunks(cfg, l) for l in range(1, cfg.n_layers))
+    most = max(ev[l] * chunks(cfg, l) for l in range(1, cfg.n_layers))
+    return 1 + most + (1 if most > 0 else 0)
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
@@ -390,7 +392,10 @@ class Network(wiring.Component):
                 respond(0)
             with m.State("READ_ADDR"):
                 m.d.comb += self.running.eq(1)
-                m.next = "READ"           # the word is read this cycle
+                m.next = "READ_WORD"      # the word is read this cycle
+            with m.State("READ_WORD"):
+                m.d.comb += self.running.eq(1)
+                m.next = "READ"           # the cores register the weight word read
             with m.State("READ"):
                 m.d.comb += self.running.eq(1)
                 with m.Switch(c.space):

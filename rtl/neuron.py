@@ -15,6 +15,10 @@ exact, one rounding each; :class:`StateUpdate` chains the two)::
     rho'  = s
     phi'' = narrow_phi( phi + align_phi(a') );  q = phi'' > 1/2 (strict);  phi' = phi'' - (q << phi.frac)
 
+Products go through :func:`rtl.arith.mul` / :func:`rtl.arith.const_mul`: plain ``*`` unless
+the design is elaborated under :func:`rtl.arith.small_dsp` (iCE40 builds: one MAC16 per product,
+the rest in logic; same integers).
+
 Widths: acc ``cfg.acc_format(l)``, v/x/a/phi/bias their ``RegFormat``, s/rho_last/y
 ``cfg.s`` (unsigned, ``s.frac + 1`` bits), EPS/LAM/INV_LAM unsigned ``cfg.rom_width(name)``.
 """
@@ -27,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
 
-from .arith import align, clip_unit, narrow, overflows, reg_shape, round_shift
+from .arith import align, clip_unit, const_mul, mul, narrow, overflows, reg_shape, round_shift
 
 __all__ = ["decode_v", "neuron_input", "state_step", "predictive_encode", "sigma_delta",
            "Decoder", "StateStep", "StateUpdate", "Encoder", "NUDGE_SHAPE"]
@@ -47,7 +51,7 @@ def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None):
     """Decoder: ``narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``; returns (v', overflowed)."""
     vf, acc_fmt = cfg.v, cfg.acc_format(l)
     u = align(acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
-    v_wide = v + round_shift(lam * (u - v), cfg.tables.lam_frac, vf.rounding, fault)
+    v_wide = v + round_shift(mul(lam, u - v), cfg.tables.lam_frac, vf.rounding, fault)
     return narrow(v_wide, vf, fault), overflows(v_wide, vf)
 
 
@@ -59,7 +63,7 @@ def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, f
     total = (v << (F - vf.frac)) + (b << (F - bf.frac))
     if l == cfg.n_layers - 1:
         nf = cfg.beta_frac + sf.frac
-        term = cfg.beta2_code * (y - s)
+        term = const_mul(y - s, cfg.beta2_code)
         nudged = Mux(nudge == 0, 0, Mux(nudge > 0, term, -term))
         if nf <= F:
             total = total + (nudged << (F - nf))
@@ -75,7 +79,7 @@ def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None):
     xf, sf = cfg.x, cfg.s
     G = max(xf.frac, sf.frac)
     d = (x << (G - xf.frac)) - (s << (G - sf.frac))
-    s_wide = s + round_shift(eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
+    s_wide = s + round_shift(mul(eps, d), cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
     return clip_unit(s_wide, sf.frac)
 
 
@@ -83,7 +87,7 @@ def predictive_encode(cfg: EqSpikeConfig, s, rho_last, inv_lam, fault=None):
     """Predictive encoder: ``narrow_a(align_a((rho_last << ilf) + INV_LAM * (s - rho_last)))``;
     returns (a, overflowed). (``rho_last`` then becomes ``s``.)"""
     sf, af, ilf = cfg.s, cfg.a, cfg.tables.inv_lam_frac
-    num = (rho_last << ilf) + inv_lam * (s - rho_last)
+    num = (rho_last << ilf) + mul(inv_lam, s - rho_last)
     a_wide = align(num, ilf + sf.frac, af.frac, af.rounding, fault)
     return narrow(a_wide, af, fault), overflows(a_wide, af)
 

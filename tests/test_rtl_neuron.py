@@ -63,7 +63,17 @@ CONFIGS = {
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("sign", [0, 1, -1])
-def test_state_update_and_encoder_match_model(name, sign):
+@pytest.mark.parametrize("dsp", [None, 16])
+def test_state_update_and_encoder_match_model(name, sign, dsp):
+    """dsp=16: products mapped for iCE40 MAC16s (rtl.arith.small_dsp), same integers."""
+    import contextlib
+
+    from rtl.arith import small_dsp
+    with small_dsp(dsp) if dsp else contextlib.nullcontext():
+        _check_state_update_and_encoder(name, sign)
+
+
+def _check_state_update_and_encoder(name, sign):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(len(name) * 7 + sign)
     k = cfg.n_layers - 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--small-ram-depth", type=int, default=None,
                    help="memories of at most this many words go to LUT RAM (ECP5) or logic instead of "
                         "block RAM (default: 1024 on ECP5, 0 = Yosys decides on iCE40)")
+    p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
+                   help="build the performance counters (STATUS reads; default: on, off on iCEBreaker)")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default %(default)s)")
     p.add_argument("--dataset", default="digits",
                    help="data set for the cycles-per-tick and inferences/s estimate (default digits; "
@@ -92,7 +95,8 @@ def run(args) -> int:
     if not args.sweep:
         out = Path(args.out or f"build/synth-{args.board}")
         s = build(cfg, args.board, out, clk_mhz=args.clock_mhz, seed=args.seed, baud=args.baud,
-                  dataset=dataset, data_dir=args.data_dir, small_ram_depth=args.small_ram_depth)
+                  dataset=dataset, data_dir=args.data_dir, small_ram_depth=args.small_ram_depth,
+                  counters=args.counters)
         _print_summary(s)
         print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
         write_json(args.json, s)
