@@ -36,7 +36,7 @@ from __future__ import annotations
 
 
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -45,6 +45,7 @@ from golden_model.config import EqSpikeConfig
 
 from .arith import const_mul, reg_shape
 from .bus import address_shape, spike_signature
+from .learning import inference_weight, learning_members
 from .neuron import (NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta,
                      state_step)
 
@@ -120,9 +121,10 @@ def stored_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
 
 
 def host_data_width(cfg: EqSpikeConfig) -> int:
-    """Width of the host data word: every register, weight, bias and the 32-bit counters fit."""
+    """Width of the host data word: every register, weight (learning format when learning),
+    bias and the 32-bit counters fit."""
     widths = [32, cfg.v.width, cfg.x.width, cfg.s.width + 1, cfg.a.width, cfg.phi.width]
-    widths += [f.width for f in cfg.weights] + [f.width for f in cfg.biases]
+    widths += [cfg.learn_format(l).width for l in range(len(cfg.weights))] + [f.width for f in cfg.biases]
     widths += [cfg.acc_format(l).width for l in range(1, cfg.n_layers)]
     return max(widths)
 
@@ -209,9 +211,10 @@ class LayerCore(wiring.Component):
             members["nudge"] = In(NUDGE_SHAPE)
         members.update(_control_members(cfg))
         members.update(_host_members(cfg, l))
+        members.update(learning_members(cfg, l))     # on-chip learning hooks (rtl.learning)
         # host read-back of parameters (outside accumulate): the weight three cycles after
         # h_row/h_col (address and word are registered), bias and target the cycle after h_rd_addr
-        members["h_rd_weight"] = Out(reg_shape(cfg.weights[l - 1]))   # W_{l-1}[h_row, h_col]
+        members["h_rd_weight"] = Out(reg_shape(cfg.learn_format(l - 1)))   # W_{l-1}[h_row, h_col]
         members["h_rd_bias"] = Out(reg_shape(cfg.biases[l - 1]))      # b_l[h_rd_addr]
         if self.is_output:
             members["h_rd_target"] = Out(reg_shape(cfg.s))            # y[h_rd_addr]
@@ -219,11 +222,15 @@ class LayerCore(wiring.Component):
         # memories are built here so that tests and the harness can reach them by name
         L, C = cfg.lanes, self.C
         self.acc_fmt = cfg.acc_format(l)
-        self.wb_fmt = cfg.weights[l - 1]
+        # weight memories hold learning-format codes when learning (``extra`` more LSBs, which
+        # the accumulate path rounds to the inference format: rtl.learning.inference_weight)
+        self.learn = cfg.learning is not None
+        self.extra = cfg.learning.extra_frac if self.learn else 0
+        self.wb_fmt = cfg.learn_format(l - 1)
         self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=mem_depth(self.n_below * C),
                                      init=[])
         if not self.is_output:
-            self.wa_fmt = cfg.weights[l]
+            self.wa_fmt = cfg.learn_format(l)
             self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C),
                                          init=[])
         self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=mem_depth(C), init=[])
@@ -231,6 +238,9 @@ class LayerCore(wiring.Component):
         self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=mem_depth(self.n), init=[])
         if self.is_output:
             self.target = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
+        if self.learn:   # held states s^- and s^+ (lane-packed like the accumulator)
+            self.s_free = memory.Memory(shape=unsigned(L * cfg.s.width), depth=mem_depth(C), init=[])
+            self.s_nudged = memory.Memory(shape=unsigned(L * cfg.s.width), depth=mem_depth(C), init=[])
 
     def elaborate(self, platform):
         m = Module()
@@ -342,8 +352,11 @@ class LayerCore(wiring.Component):
 
         def lanes_of(word, fmt, shift=True):
             # each weight shifted left to the accumulator's fraction bits (exact)
-            return [word[i * fmt.width:(i + 1) * fmt.width].as_signed() << ((self.acc_fmt.frac - fmt.frac) * shift)
-                    for i in range(L)]
+            lanes = [word[i * fmt.width:(i + 1) * fmt.width].as_signed() for i in range(L)]
+            if shift and self.extra:   # learning format: rounded to the inference weight first
+                return [inference_weight(w, fmt, self.extra) << (self.acc_fmt.frac - fmt.frac + self.extra)
+                        for w in lanes]
+            return [w << ((self.acc_fmt.frac - fmt.frac) * shift) for w in lanes]
 
         w_lanes = lanes_of(wb_word, self.wb_fmt)
         if len(queues) == 2:
@@ -382,6 +395,9 @@ class LayerCore(wiring.Component):
         regs = [None, None] + [Signal(pipe, name=f"p{k}") for k in range(2, K + 1)]
         valid = [None, s1_valid] + [Signal(name=f"p{k}_valid") for k in range(2, K + 1)]
         pidx = [None, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
+        if self.learn:   # word and lane of the neuron, for the held-state memories at stage K
+            pword = [None, s1_word] + [Signal.like(word, name=f"p{k}_word") for k in range(2, K + 1)]
+            plane = [None, s1_lane] + [Signal.like(lane, name=f"p{k}_lane") for k in range(2, K + 1)]
         last = regs[K]
         # a spike the bus does not take stalls every stage (from registers only: short path)
         stall = valid[K] & last.q & ~self.spikes.ready
@@ -443,6 +459,8 @@ class LayerCore(wiring.Component):
             ]
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
+                if self.learn:
+                    m.d.sync += [pword[k].eq(pword[k - 1]), plane[k].eq(plane[k - 1])]
             m.d.sync += [   # stage 1 -> 2: the word as read, with this neuron's accumulator lane
                 regs[2].eq(0),
                 regs[2].acc.eq(acc_sel), regs[2].v.eq(rd_word.v), regs[2].s.eq(rd_word.s),
@@ -486,7 +504,34 @@ class LayerCore(wiring.Component):
             with m.Elif(queues_empty):
                 m.d.sync += mode_clr.eq(0)
         m.d.comb += self.busy.eq((mode_upd & in_flight) | mode_clr | self.upd_start | self.clr_start)
+        if self.learn:
+            self._learning_hooks(m, wb_rd, wb_wr, wa_wr if not self.is_output else None, b_rd, b_wr,
+                                 pword[K], plane[K], valid[K] & ~stall, last.s)
         return m
+
+    def _learning_hooks(self, m, wb_rd, wb_wr, wa_wr, b_rd, b_wr, s_word, s_lane, s_we, s_new):
+        """On-chip learning (rtl.learning): held states written by the update pass, and the
+        engine's ports muxed onto the weight and bias memories while it owns them."""
+        L, sw = self.cfg.lanes, self.cfg.s.width
+        m.submodules.s_free = self.s_free
+        m.submodules.s_nudged = self.s_nudged
+        lane_en = Cat(s_lane == t for t in range(L)) if L > 1 else Const(1, 1)
+        for mem, sel in ((self.s_free, ~self.l_nudged), (self.s_nudged, self.l_nudged)):
+            wr, rd = mem.write_port(granularity=sw), mem.read_port()
+            m.d.comb += [wr.addr.eq(s_word), wr.data.eq(Cat(s_new for _ in range(L))),
+                         wr.en.eq(Mux(s_we & sel, lane_en, 0)), rd.addr.eq(self.l_s_addr)]
+            m.d.comb += (self.l_s_free if mem is self.s_free else self.l_s_nudged).eq(rd.data)
+        m.d.comb += [self.l_wb_rdata.eq(wb_rd.data), self.l_b_rdata.eq(b_rd.data)]
+        # while the engine owns them, w_below reads and writes different words in one cycle
+        # (a simple dual-port RAM) and its read port is always enabled
+        with m.If(self.l_own):
+            m.d.comb += [wb_rd.addr.eq(self.l_wb_raddr), wb_rd.en.eq(1), wb_wr.addr.eq(self.l_wb_waddr),
+                         wb_wr.data.eq(self.l_wb_wdata), wb_wr.en.eq(self.l_wb_wen),
+                         b_rd.addr.eq(self.l_b_raddr), b_wr.addr.eq(self.l_b_waddr),
+                         b_wr.data.eq(self.l_b_wdata), b_wr.en.eq(self.l_b_wen)]
+            if wa_wr is not None:
+                m.d.comb += [wa_wr.addr.eq(self.l_wa_waddr), wa_wr.data.eq(self.l_wa_wdata),
+                             wa_wr.en.eq(self.l_wa_wen)]
 
 
 class InputCore(wiring.Component):
@@ -513,6 +558,7 @@ class InputCore(wiring.Component):
         members = {"spikes": Out(spike_signature(self.n)), "ovf": Out(range(5))}
         members.update(_control_members(cfg))
         members.update(_host_members(cfg, 0))
+        members.update(learning_members(cfg, 0))     # on-chip learning: the inputs are s^- = s^+
         super().__init__(members)
         self.enc_layout = stored_layout(cfg, 0)
         self.inputs = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
@@ -547,6 +593,10 @@ class InputCore(wiring.Component):
         phi_next, q, ovf_phi = sigma_delta(self.cfg, regs[3].a, regs[3].phi, f)
         for rd in (in_rd, st_rd):
             m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
+        if self.cfg.learning is not None:   # the learning engine reads the inputs (s^- = s^+)
+            m.d.comb += [self.l_s_free.eq(in_rd.data), self.l_s_nudged.eq(in_rd.data)]
+            with m.If(self.l_own):
+                m.d.comb += in_rd.addr.eq(self.l_s_addr)
         m.d.comb += [
             self.h_rd_data.s.eq(in_rd.data), self.h_rd_data.a.eq(st_rd.data.a),
             self.h_rd_data.rho_last.eq(st_rd.data.rho_last), self.h_rd_data.phi.eq(st_rd.data.phi),

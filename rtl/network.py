@@ -36,6 +36,7 @@ from golden_model.config import EqSpikeConfig
 
 from .bus import Fork, Throttle
 from .layer import HostSel, InputCore, LayerCore, host_data_width, index_shape, mem_depth
+from .learning import LEARN_FAULTS, LearningEngine
 
 __all__ = ["Op", "Space", "Reg", "Status", "Phase", "command_layout", "response_layout",
            "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "update_cycles",
@@ -51,6 +52,7 @@ class Op(enum.Enum, shape=3):
     READ = 2
     RUN = 3
     RESET = 4
+    TRAIN = 5     # on-chip learning builds only (cfg.learning): one training sample
 
 
 class Space(enum.Enum, shape=3):
@@ -158,8 +160,9 @@ class Network(wiring.Component):
     Parameters
     ----------
     cfg : EqSpikeConfig
-    fault : None, "wrap" or "floor"
-        Deliberately broken arithmetic in every neuron (tests only).
+    fault : None, "wrap", "floor" or "learn_round"
+        Deliberately broken arithmetic in every neuron, or (``learn_round``) in the learning
+        engine's weight rounding (tests only).
     bus_stall : None or int
         Seed: insert a :class:`~rtl.bus.Throttle` (random idle and backpressure) on every
         spike-bus link (tests only; results must not change, only cycle counts).
@@ -186,7 +189,15 @@ class Network(wiring.Component):
             "rsp": Out(stream.Signature(response_layout(cfg))),
             "running": Out(1),
         })
-        self.cores = [InputCore(cfg, fault)] + [LayerCore(cfg, l, fault) for l in range(1, cfg.n_layers)]
+        core_fault = None if fault in LEARN_FAULTS else fault
+        self.cores = [InputCore(cfg, core_fault)] + [LayerCore(cfg, l, core_fault) for l in range(1, cfg.n_layers)]
+        self.engine = None
+        if cfg.learning is not None:     # on-chip learning (rtl.learning): TRAIN command
+            if cfg.n_free < 1 or cfg.n_nudged < 1:
+                raise ValueError("on-chip learning needs n_free >= 1 and n_nudged >= 1")
+            self.engine = LearningEngine(cfg, self.cores, fault if fault in LEARN_FAULTS else None)
+        elif fault in LEARN_FAULTS and fault is not None:
+            raise ValueError(f"fault {fault!r} needs a config with a 'learning' section")
         self.roms = {name: memory.Memory(shape=unsigned(cfg.rom_width(name)), depth=mem_depth(cfg.n_steps),
                                          init=[int(v) for v in rom])
                      for name, rom in (("eps", cfg.eps_rom), ("lam", cfg.lam_rom),
@@ -259,6 +270,12 @@ class Network(wiring.Component):
         remaining = Signal(range(cfg.n_steps + 1))
         nudge = Mux(c.phase == Phase.NUDGE_POS, 1, Mux(c.phase == Phase.NUDGE_NEG, -1, 0))
         m.d.comb += cores[k].nudge.eq(nudge)
+        engine = self.engine
+        training = Signal()          # a TRAIN command is running its phases
+        if engine is not None:
+            m.submodules.learning = engine
+            for core in cores[1:]:   # held states: FREE ticks write s_free, NUDGE ticks s_nudged
+                m.d.comb += core.l_nudged.eq(c.phase != Phase.FREE)
 
         # -- counters ----------------------------------------------------------------------------
         cw = COUNTER_WIDTH
@@ -359,6 +376,16 @@ class Network(wiring.Component):
             m.d.sync += [rsp_valid.eq(1), rsp_data.eq(value)]
             m.next = "IDLE"
 
+        def finish(value, train_next):
+            # end of a RESET or RUN: answer it, or continue the TRAIN sequence
+            if engine is None:
+                respond(value)
+                return
+            with m.If(training):
+                m.next = train_next
+            with m.Else():
+                respond(value)
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(~rsp_valid)
@@ -385,6 +412,14 @@ class Network(wiring.Component):
                         m.d.comb += clear_counters.eq(1)
                         m.d.sync += t_done.eq(0)
                         m.next = "CLEAR"
+                    if engine is not None:
+                        with m.Case(Op.TRAIN):   # RESET, sign draw, then the free phase
+                            for core in cores:
+                                m.d.comb += core.clr_start.eq(1)
+                            m.d.comb += [clear_counters.eq(1), engine.sign_draw.eq(1)]
+                            m.d.sync += [t_done.eq(0), training.eq(1), c.phase.eq(Phase.FREE),
+                                         remaining.eq(cfg.n_free)]
+                            m.next = "CLEAR"
                     with m.Default():
                         respond(0)
             with m.State("WRITE"):
@@ -410,11 +445,11 @@ class Network(wiring.Component):
             with m.State("CLEAR"):
                 m.d.comb += self.running.eq(1)
                 with m.If(all_idle):
-                    respond(0)
+                    finish(0, "RUN")
             with m.State("RUN"):
                 m.d.comb += self.running.eq(1)
                 with m.If(remaining == 0):
-                    respond(t_done)
+                    finish(t_done, "TRAIN_NEXT")
                 with m.Else():
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
@@ -434,8 +469,23 @@ class Network(wiring.Component):
                 with m.If(all_idle):
                     m.d.sync += [t_done.eq(t_done + 1), remaining.eq(remaining - 1)]
                     with m.If(remaining == 1):
-                        respond(t_done + 1)
+                        finish(t_done + 1, "TRAIN_NEXT")
                     with m.Else():
                         m.next = "ACCUMULATE"
+            if engine is not None:
+                with m.State("TRAIN_NEXT"):    # free phase done: nudged phase; then the passes
+                    m.d.comb += self.running.eq(1)
+                    with m.If(c.phase == Phase.FREE):
+                        m.d.sync += [c.phase.eq(Mux(engine.neg, Phase.NUDGE_NEG, Phase.NUDGE_POS)),
+                                     remaining.eq(cfg.n_nudged)]
+                        m.next = "RUN"
+                    with m.Else():
+                        m.d.comb += engine.start.eq(1)
+                        m.next = "LEARN"
+                with m.State("LEARN"):         # update, copy and bias passes; answer the sign
+                    m.d.comb += self.running.eq(1)
+                    with m.If(~engine.busy):
+                        m.d.sync += training.eq(0)
+                        respond(Mux(engine.neg, -1, 1))
         return m
 

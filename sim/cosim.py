@@ -23,7 +23,8 @@ from golden_model.fixed_model import FixedModel, quantise_params
 
 from .runner import Build, CosimError, build, run_samples
 
-__all__ = ["JSON_KEYS", "CosimReport", "cosim_dataset", "load_weights"]
+__all__ = ["JSON_KEYS", "CosimReport", "cosim_dataset", "load_weights", "TRAIN_JSON_KEYS", "TrainReport",
+           "train_start", "cosim_train"]
 
 #: Keys of ``eqspike cosim --json`` (exactly these).
 JSON_KEYS = ("samples", "bit_exact_samples", "rtl_accuracy", "golden_accuracy", "float_accuracy",
@@ -253,3 +254,135 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
 def default_jobs() -> int:
     """Parallel simulator processes: one per core, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+# -- on-chip learning: `eqspike cosim --train` ------------------------------------------------------
+
+#: Keys of ``eqspike cosim --train --json`` (exactly these).
+TRAIN_JSON_KEYS = ("samples", "bit_exact_samples", "values_compared", "host_read_values",
+                   "cycles_per_sample", "formula_cycles_per_sample", "wall_seconds")
+
+
+@dataclass
+class TrainReport:
+    """What one ``eqspike cosim --train`` run measured."""
+
+    cfg: EqSpikeConfig
+    simulator: str
+    samples: int
+    rows: list
+    values_compared: int
+    host_read_values: int
+    build_seconds: float
+    built_now: bool
+    wall_seconds: float
+    sim_seconds: float
+    fault: str | None = None
+    mismatch: dict | None = None
+    log: str | None = None
+
+    @property
+    def bit_exact_samples(self) -> int:
+        return len(self.rows)
+
+    def to_json(self) -> dict:
+        cyc = [r["cycles"] for r in self.rows]
+        exp = [r["expected_cycles"] for r in self.rows]
+        return {"samples": self.samples, "bit_exact_samples": self.bit_exact_samples,
+                "values_compared": self.values_compared, "host_read_values": self.host_read_values,
+                "cycles_per_sample": float(np.mean(cyc)) if cyc else 0.0,
+                "formula_cycles_per_sample": float(np.mean(exp)) if exp else 0.0,
+                "wall_seconds": self.wall_seconds}
+
+    def table(self) -> str:
+        cfg, n = self.cfg, len(self.rows)
+        cyc = np.asarray([r["cycles"] for r in self.rows] or [0])
+        exp = np.asarray([r["expected_cycles"] for r in self.rows] or [0])
+        ticks = np.asarray([r["tick_cycles"] for r in self.rows] or [0])
+        from rtl.learning import train_update_cycles
+        signs = [r["sign"] for r in self.rows]
+        lines = [
+            f"on-chip learning co-simulation: {self.simulator}, {'-'.join(map(str, cfg.layers))}, lanes {cfg.lanes}, "
+            f"{cfg.learning.rounding} rounding, {cfg.n_free} free + {cfg.n_nudged} nudged ticks per sample"
+            + (f", PLANTED FAULT {self.fault}" if self.fault else ""),
+            f"samples bit-exact: {self.bit_exact_samples} / {self.samples} (every weight copy and bias after every "
+            f"sample; beta sign + {signs.count(1)}, - {signs.count(-1)})",
+            f"values compared: {self.values_compared} from the memories, {self.host_read_values} by host READ",
+            f"cycles per training sample: measured {cyc.mean():.1f} (min {cyc.min()}, max {cyc.max()}), "
+            f"formula rtl.learning.train_cycles {exp.mean():.1f}: "
+            f"{'equal for every sample' if (cyc == exp).all() else 'DIFFERENT'}; "
+            f"of which ticks {ticks.mean():.1f}, update/copy/bias passes {train_update_cycles(cfg)}",
+            f"time: build {self.build_seconds:.1f} s ({'built now' if self.built_now else 'cached'}), "
+            f"samples {self.sim_seconds:.1f} s ({self.sim_seconds / max(n, 1):.2f} s per sample), "
+            f"wall {self.wall_seconds:.1f} s",
+        ]
+        return "\n".join(lines)
+
+
+def train_start(cfg: EqSpikeConfig, seed: int = 0):
+    """Initial learning codes: Glorot weights (``seed``) quantised by ``learning_codes``
+    (what ``eqspike train --mode onchip`` starts from)."""
+    from golden_model.float_model import glorot_params
+    from golden_model.onchip import learning_codes
+    w, b, _ = learning_codes(cfg, glorot_params(cfg.layers, np.random.default_rng(seed)))
+    return w, b
+
+
+def cosim_train(samples: int = 200, simulator: str = "verilator", cfg: EqSpikeConfig | None = None,
+                dataset: str = "digits", data_dir=None, first: int = 0, lanes: int | None = None,
+                fault: str | None = None, read_every: int = 50, init_seed: int = 0, optimise: bool = True,
+                log=print) -> TrainReport:
+    """Train the RTL on ``samples`` training samples of ``dataset`` (from ``first``, in the data
+    set's order) through the generated Verilog; the scoreboard compares every weight and bias
+    with :class:`~golden_model.onchip.OnChipLearner` after every sample.
+
+    ``cfg`` defaults to ``learning_config((n_inputs, 100, n_classes))``; the initial weights are
+    :func:`train_start` (Glorot, ``init_seed``). ``fault="learn_round"`` builds the RTL with the
+    planted rounding bug (the run must fail). Raises :class:`CosimError` (``.report`` holds the
+    partial :class:`TrainReport`) on the first mismatch. ``optimise=False``: quicker Verilator
+    build, slower run (small test networks).
+    """
+    from eqspike.data import load_dataset
+    from golden_model.config import learning_config
+    from golden_model.fixedpoint import quantise_real
+
+    from .runner import run_train
+
+    t0 = time.perf_counter()
+    data = load_dataset(dataset, data_dir)
+    if cfg is None:
+        cfg = learning_config((data.n_inputs, 100, data.n_classes))
+    if lanes is not None:
+        cfg = cfg.replace(lanes=lanes)
+    if cfg.learning is None:
+        raise ConfigError("on-chip learning co-simulation needs a config with a 'learning' section")
+    if cfg.layers[0] != data.n_inputs or cfg.layers[-1] != data.n_classes:
+        raise ConfigError(f"{dataset} has {data.n_inputs} inputs and {data.n_classes} classes, the network "
+                          f"{'-'.join(map(str, cfg.layers))}")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, not {samples}")
+    if first < 0 or first + samples > len(data.x_train):
+        raise ValueError(f"samples {first}..{first + samples - 1} are outside the {len(data.x_train)} training samples")
+    w, b = train_start(cfg, init_seed)
+    x = quantise_real(np.asarray(data.x_train[first:first + samples], dtype=np.float64), cfg.s.frac)
+    y = np.zeros((samples, cfg.layers[-1]), dtype=np.int64)
+    y[np.arange(samples), data.y_train[first:first + samples]] = 1 << cfg.s.frac
+    b_: Build = build(cfg, simulator, fault=fault, optimise=optimise, log=log)
+    log(f"{simulator} model: {b_.directory} ({'built in %.1f s' % b_.build_seconds if b_.built_now else 'cached'})")
+    t_run = time.perf_counter()
+    err, res = None, None
+    try:
+        res = run_train(b_, w, b, x, y, name=f"train-{dataset}-{first}-{samples}", read_every=read_every,
+                        progress=log)
+    except CosimError as e:
+        err = e
+        res = getattr(e, "result", None) or {}
+    rep = TrainReport(cfg=cfg, simulator=simulator, samples=samples, rows=res.get("samples", []),
+                      values_compared=res.get("compared_values", 0), host_read_values=res.get("host_read_values", 0),
+                      build_seconds=b_.build_seconds, built_now=b_.built_now,
+                      wall_seconds=time.perf_counter() - t0, sim_seconds=time.perf_counter() - t_run, fault=fault,
+                      mismatch=res.get("mismatch"), log=res.get("log"))
+    if err is not None:
+        err.report = rep
+        raise err
+    return rep

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
 
 from golden_model.config import EqSpikeConfig
 from rtl.layer import InputCore, state_layout
@@ -26,7 +27,7 @@ from rtl.verilog import layout_table
 
 from .rtl_harness import HostSequences, register_names
 
-__all__ = ["CommandPacker", "HostDriver", "StateReader", "CLOCK_NS"]
+__all__ = ["CommandPacker", "HostDriver", "StateReader", "ParamReader", "CLOCK_NS"]
 
 #: Clock period of the testbenches (ns).
 CLOCK_NS = 10
@@ -96,6 +97,56 @@ class StateReader:
         return out
 
 
+class ParamReader:
+    """Zero-time reads of every stored parameter copy (VPI; on-chip learning builds make the
+    memories visible): ``w_below`` of core ``l`` is ``W_{l-1}`` by rows, ``w_above`` of core ``l``
+    is ``W_l`` transposed, ``bias`` of core ``l`` is ``b_l``; lanes past a layer's end are
+    skipped. Formats: learning format of each matrix, bias formats."""
+
+    def __init__(self, dut, cfg: EqSpikeConfig):
+        self.cfg = cfg
+        L, n = cfg.lanes, cfg.layers
+        self.mems = []       # (kind, matrix, handles, width, n_src, n_dst, C)
+        for l in range(1, len(n)):
+            core = getattr(dut, f"core{l}")
+            C = -(-n[l] // L)
+            self.mems.append(("w_below", l - 1, [core.w_below[a]._handle for a in range(n[l - 1] * C)],
+                              cfg.learn_format(l - 1).width, n[l - 1], n[l], C))
+            if l + 1 < len(n):
+                self.mems.append(("w_above", l, [core.w_above[a]._handle for a in range(n[l + 1] * C)],
+                                  cfg.learn_format(l).width, n[l + 1], n[l], C))
+            self.mems.append(("bias", l - 1, [core.bias[a]._handle for a in range(n[l])],
+                              cfg.biases[l - 1].width, n[l], 1, 1))
+
+    @staticmethod
+    def _signed(v, width):
+        return np.where(v >= 1 << (width - 1), v - (1 << width), v)
+
+    def read(self) -> dict:
+        """``{"w_below": [W_0, ...], "w_above": {l: W_l}, "bias": [b_1, ...]}`` as int64 arrays
+        (``W_l`` shaped ``(n_l, n_{l+1})`` for both copies)."""
+        L = self.cfg.lanes
+        out = {"w_below": [], "w_above": {}, "bias": []}
+        for kind, mat, handles, width, n_src, n_dst, C in self.mems:
+            raw = [int(h.get_signal_val_binstr(), 2) for h in handles]
+            if kind == "bias":
+                out["bias"].append(self._signed(np.array(raw, dtype=np.int64), width))
+                continue
+            w = np.zeros((n_src, n_dst), dtype=np.int64)
+            mask = (1 << width) - 1
+            for src in range(n_src):
+                for c in range(C):
+                    word = raw[src * C + c]
+                    for t in range(min(L, n_dst - c * L)):
+                        w[src, c * L + t] = (word >> (t * width)) & mask
+            w = self._signed(w, width)
+            if kind == "w_below":
+                out["w_below"].append(w)
+            else:
+                out["w_above"][mat] = w.T
+        return out
+
+
 class HostDriver(HostSequences):
     """Drives ``cmd``/``rsp`` of the network top; mirrors :class:`sim.rtl_harness.RTLHarness`.
 
@@ -115,6 +166,9 @@ class HostDriver(HostSequences):
     -------
     commands : int
         Commands completed.
+    latency : int
+        Cycles the last command took, from the edge that accepted it to the edge that raised
+        the response's valid (READ: 3; TRAIN: ``rtl.learning.train_cycles``).
     """
 
     def __init__(self, dut, cfg: EqSpikeConfig, rng=None, idle: float = 0.0, backpressure: float = 0.0,
@@ -125,6 +179,7 @@ class HostDriver(HostSequences):
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.idle, self.backpressure, self.max_gap = idle, backpressure, max_gap
         self.commands = 0
+        self.latency = 0
         self._state = None
         dut.cmd__valid.value = 0
         dut.rsp__ready.value = 0
@@ -157,6 +212,7 @@ class HostDriver(HostSequences):
             if taken:
                 break
         dut.cmd__valid.value = 0
+        t_accept = get_sim_time("ns")
         if not dut.rsp__valid.value:            # set at a clock edge; holds until the handshake
             limit = self.response_limit(op, data)
             try:
@@ -164,6 +220,7 @@ class HostDriver(HostSequences):
             except TimeoutError:
                 raise AssertionError(f"no response to {Op(op).name} (data {data}) within {limit} cycles: "
                                      "the design hangs") from None
+        self.latency = round((get_sim_time("ns") - t_accept) / CLOCK_NS)
         for _ in range(self._gap(self.backpressure)):
             await RisingEdge(clk)
         dut.rsp__ready.value = 1
@@ -178,9 +235,12 @@ class HostDriver(HostSequences):
         """Cycles a command may take before the design counts as hung (generous worst cases: a
         tick where every neuron spikes, at one lane, with bus stalls)."""
         cfg = self.cfg
+        worst_tick = sum(cfg.layers) * max(cfg.layers) + 8 * sum(cfg.layers) + 100
         if Op(op) == Op.RUN:
-            worst_tick = sum(cfg.layers) * max(cfg.layers) + 8 * sum(cfg.layers) + 100
             return 4 * worst_tick * max(1, min(int(data), cfg.n_steps)) + 1000
+        if op == Op.TRAIN:
+            from rtl.learning import train_update_cycles
+            return 4 * worst_tick * cfg.n_steps + 2 * train_update_cycles(cfg) + 1000
         return 4 * max(cfg.layers) + 1000
 
     async def read_reg(self, l: int, name: str, n: int) -> int:

@@ -80,6 +80,34 @@ class HostSequences:
         await self.run_ticks(1, nudge_sign)
         return [regs["q"] for regs in self.registers()]
 
+    # -- on-chip learning (cfg.learning) ------------------------------------------------------------
+    async def train_sample(self, x_codes, y_codes) -> int:
+        """One training sample: WRITE INPUT and TARGET, then TRAIN; returns beta's sign (+1/-1)."""
+        cmds = [(Op.WRITE, dict(space=Space.INPUT, row=n, data=int(v)))
+                for n, v in enumerate(np.asarray(x_codes).reshape(-1))]
+        cmds += [(Op.WRITE, dict(space=Space.TARGET, row=n, data=int(v)))
+                 for n, v in enumerate(np.asarray(y_codes).reshape(-1))]
+        await self.commands_many(cmds)
+        return await self.command(Op.TRAIN)
+
+    async def read_params(self) -> tuple:
+        """Every weight (learning-format codes) and bias through host READs (issued back to
+        back); returns ``(weights, biases)`` as lists of int64 arrays, like OnChipLearner's."""
+        L = self.cfg.layers
+        cmds = [(Op.READ, dict(space=Space.WEIGHT, layer=mat, row=j, col=k))
+                for mat in range(len(L) - 1) for j in range(L[mat]) for k in range(L[mat + 1])]
+        cmds += [(Op.READ, dict(space=Space.BIAS, layer=l, row=n)) for l in range(1, len(L)) for n in range(L[l])]
+        vals = iter(await self.commands_many(cmds))
+        weights = [np.array([next(vals) for _ in range(L[m] * L[m + 1])], dtype=np.int64).reshape(L[m], L[m + 1])
+                   for m in range(len(L) - 1)]
+        biases = [np.array([next(vals) for _ in range(L[l])], dtype=np.int64) for l in range(1, len(L))]
+        return weights, biases
+
+    async def commands_many(self, cmds) -> list:
+        """Send ``(op, fields)`` commands in order; returns their responses (subclasses may
+        pipeline them: offer the next command as soon as a response is taken)."""
+        return [await self.command(op, **fields) for op, fields in cmds]
+
 
 class RTLHarness(HostSequences):
     """Simulated :class:`~rtl.network.Network` with a FixedModel-like, awaitable API.
@@ -103,6 +131,7 @@ class RTLHarness(HostSequences):
         self.dut = Network(cfg, fault=fault, bus_stall=bus_stall)
         self.ctx = None
         self.commands = 0
+        self.latency = 0
 
     def run(self, body, vcd: str | None = None):
         """Simulate, running ``await body(self)`` as the testbench; returns its result."""
@@ -134,9 +163,16 @@ class RTLHarness(HostSequences):
         await ctx.tick().until(dut.cmd.ready)
         ctx.set(dut.cmd.valid, 0)
         ctx.set(dut.rsp.ready, 1)
-        value, = await ctx.tick().sample(dut.rsp.payload.data).until(dut.rsp.valid)
+        edges = 0
+        while True:    # until the response handshake (values sampled at each clock edge)
+            _, _, valid, value = await ctx.tick().sample(dut.rsp.valid, dut.rsp.payload.data)
+            edges += 1
+            if valid:
+                break
         ctx.set(dut.rsp.ready, 0)
         self.commands += 1
+        # cycles from acceptance until the response is valid (READ: 3, WRITE: 2)
+        self.latency = edges - 1
         return int(value)
 
     async def counters(self) -> dict:
@@ -176,9 +212,9 @@ class RTLHarness(HostSequences):
         cfg, L, out = self.cfg, self.cfg.lanes, {}
         for l, core in enumerate(self.dut.cores[1:], start=1):
             n, C = cfg.layers[l], core.C
-            mats = [("w_below", model.weights[l - 1], cfg.weights[l - 1])]
+            mats = [("w_below", model.weights[l - 1], core.wb_fmt)]
             if not core.is_output:
-                mats.append(("w_above", model.weights[l].T, cfg.weights[l]))
+                mats.append(("w_above", model.weights[l].T, core.wa_fmt))
             for name, w, fmt in mats:          # w: (sources, n_l)
                 mask = (1 << fmt.width) - 1
                 words = []
@@ -201,6 +237,35 @@ class RTLHarness(HostSequences):
         for l, b in enumerate(model.biases, start=1):
             for n, code in enumerate(b):
                 self.ctx.set(self.dut.cores[l].bias.data[n], int(code))
+
+    def param_memories(self) -> dict:
+        """Backdoor read of every stored parameter copy: ``{"w_below": [W_0, ...],
+        "w_above": {l: W_l (from core l's transposed copy)}, "bias": [b_1, ...]}`` (codes)."""
+        cfg, L, ctx = self.cfg, self.cfg.lanes, self.ctx
+        out = {"w_below": [], "w_above": {}, "bias": []}
+
+        def lane(word, t, fmt):
+            v = (word >> (t * fmt.width)) & ((1 << fmt.width) - 1)
+            return v - (1 << fmt.width) if v >> (fmt.width - 1) else v
+
+        for l, core in enumerate(self.dut.cores[1:], start=1):
+            n, C = cfg.layers[l], core.C
+            mats = [("w_below", core.w_below, core.wb_fmt, cfg.layers[l - 1])]
+            if not core.is_output:
+                mats.append(("w_above", core.w_above, core.wa_fmt, cfg.layers[l + 1]))
+            for name, mem, fmt, n_src in mats:      # (n_src, n) as stored: rows = sources
+                w = np.zeros((n_src, n), dtype=np.int64)
+                for src in range(n_src):
+                    for c in range(C):
+                        word = int(ctx.get(mem.data[src * C + c]))
+                        for t in range(min(L, n - c * L)):
+                            w[src, c * L + t] = lane(word, t, fmt)
+                if name == "w_below":
+                    out["w_below"].append(w)
+                else:
+                    out["w_above"][l] = w.T
+            out["bias"].append(np.array([int(ctx.get(core.bias.data[j])) for j in range(n)], dtype=np.int64))
+        return out
 
     def registers(self) -> list:
         """Every per-neuron register of every layer, read from the memories in zero time."""

@@ -33,7 +33,8 @@ from golden_model.config import EqSpikeConfig
 from rtl.verilog import TOP_NAME
 
 __all__ = ["SIMULATORS", "CosimError", "Build", "available_simulators", "require_simulator",
-           "build", "run_job", "build_root", "network_job", "run_samples", "generate_verilog", "run_lock"]
+           "build", "run_job", "build_root", "network_job", "run_samples", "run_train", "generate_verilog",
+           "run_lock", "verilator_control"]
 
 SIMULATORS = ("verilator", "icarus")
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +51,15 @@ VERILATOR_CONTROL = "`verilator_config\n" + "".join(
                         (TOP_NAME, "running"), (TOP_NAME, "t_done"),
                         ("*", "spikes__valid"), ("*", "spikes__ready"), ("*", "spikes__payload"),
                         ("*", "state"), ("*", "inputs")])
+#: On-chip learning builds also expose the parameter memories (the training scoreboard reads
+#: every weight and bias copy after every sample).
+VERILATOR_CONTROL_LEARNING = "".join(f'public_flat_rw -module "*" -var "{var}"\n'
+                                     for var in ("w_below", "w_above", "bias"))
+
+
+def verilator_control(cfg: EqSpikeConfig) -> str:
+    """The Verilator control file of a build of ``cfg``."""
+    return VERILATOR_CONTROL + (VERILATOR_CONTROL_LEARNING if cfg.learning is not None else "")
 
 #: Icarus: Verilog-2005 semantics (the last -g wins over the runner's -g2012). Yosys makes every
 #: ``always @*`` block run at time 0 through a dummy register with a declaration initialiser;
@@ -201,7 +211,7 @@ def build(cfg: EqSpikeConfig, simulator: str = "verilator", waves: bool = False,
     h = hashlib.sha256()
     opt = "-Os" if optimise else "-O0"
     for part in (cfg.to_json(indent=None), variant, simulator, str(waves), _rtl_digest(),
-                 " ".join(VERILATOR_ARGS + VERILATOR_PUBLIC), VERILATOR_CONTROL, " ".join(ICARUS_ARGS), opt):
+                 " ".join(VERILATOR_ARGS + VERILATOR_PUBLIC), verilator_control(cfg), " ".join(ICARUS_ARGS), opt):
         h.update(part.encode())
         h.update(b"\0")
     d = build_root() / f"{simulator}-{h.hexdigest()[:16]}{'-waves' if waves else ''}"
@@ -258,7 +268,7 @@ def _build(cfg, simulator, waves, fault, bus_stall, opt, variant, d, stamp, veri
                                                          f"OPT_FAST={opt}"]))
         kwargs["build_args"] = list(VERILATOR_ARGS + VERILATOR_PUBLIC)
         vlt = d / "public.vlt"
-        vlt.write_text(VERILATOR_CONTROL)
+        vlt.write_text(verilator_control(cfg))
         kwargs["sources"] = [VerilatorControlFile(vlt), verilog]
         _reuse_runtime(d / "sim", waves)
     else:
@@ -429,3 +439,27 @@ def _run_samples(b, model, x_codes, y_codes, nudge, labels, float_params, model_
         np.savez(path, **fw)
         job["float_weights"] = str(path)
     return run_job(b, job, "sim.tb_network", name=name, seed=seed, progress=progress)
+
+
+def run_train(b: Build, weights, biases, x_codes, y_codes, name: str = "train", read_every: int = 0,
+              progress=None, stop_file=None) -> dict:
+    """TRAIN samples through build ``b`` (:mod:`sim.tb_train`; the build's config must have a
+    ``learning`` section), every weight and bias compared with
+    :class:`~golden_model.onchip.OnChipLearner` (initial codes ``weights``/``biases``) after every
+    sample; ``read_every`` adds host READs of every parameter every K samples (0: none).
+    Returns the testbench's result dict; raises :class:`CosimError` on the first mismatch.
+    """
+    import numpy as np
+
+    if b.cfg.learning is None:
+        raise ValueError("run_train needs a build of a config with a 'learning' section")
+    with run_lock(b, name):
+        run_dir = (b.directory / "runs" / name).resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        codes = {f"W{i}": np.asarray(w, dtype=np.int64) for i, w in enumerate(weights)}
+        codes.update({f"b{i + 1}": np.asarray(v, dtype=np.int64) for i, v in enumerate(biases)})
+        np.savez(run_dir / "codes.npz", **codes)
+        np.savez(run_dir / "samples.npz", x=np.asarray(x_codes, dtype=np.int64), y=np.asarray(y_codes, dtype=np.int64))
+        job = {"config": b.cfg.to_dict(), "codes": str(run_dir / "codes.npz"), "samples": str(run_dir / "samples.npz"),
+               "read_every": int(read_every), "stop_file": str(stop_file) if stop_file else None}
+        return run_job(b, job, "sim.tb_train", name=name, progress=progress)

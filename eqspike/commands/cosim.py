@@ -1,5 +1,7 @@
 """``eqspike cosim``: data-set samples through the generated Verilog (cocotb), checked against
-the golden model every tick, with trained weights from ``eqspike train``."""
+the golden model every tick, with trained weights from ``eqspike train``; with ``--train``,
+on-chip learning: training samples through the RTL's TRAIN command, every weight and bias
+compared with the golden model (OnChipLearner) after every sample."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ def add_arguments(p) -> None:
                         ".npz (default: out/train-DATASET-binary)")
     p.add_argument("--dataset", default="digits", help="digits (default), fashion-mnist, or idx/mnist with --data-dir")
     p.add_argument("--data-dir", default=None, help="directory of MNIST-format IDX files")
-    p.add_argument("--samples", type=int, default=200, help="test samples to run (default 200)")
+    p.add_argument("--samples", type=int, default=200,
+                   help="test samples to run, or training samples with --train (default 200)")
     p.add_argument("--first", type=int, default=0, help="index of the first test sample (default 0)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("--waves", action="store_true",
@@ -38,11 +41,28 @@ def add_arguments(p) -> None:
     p.add_argument("--idle", type=float, default=0.0, help="probability of idle cycles before a host command")
     p.add_argument("--backpressure", type=float, default=0.0,
                    help="probability of holding a host response (rsp.ready low)")
+    g = p.add_argument_group("on-chip learning (--train)")
+    g.add_argument("--train", action="store_true",
+                   help="train the RTL on the first --samples training samples (TRAIN command) from Glorot "
+                        "weights (seed 0); every weight and bias is compared with the golden model's "
+                        "OnChipLearner after every sample (config: learning_config((n_in, 100, n_classes)) "
+                        "or --config)")
+    g.add_argument("--config", default=None, metavar="CFG.json",
+                   help="--train: the hardware config (needs a 'learning' section)")
+    g.add_argument("--read-every", type=int, default=50, metavar="K",
+                   help="--train: also read every parameter back by host READ commands after samples 0, K, "
+                        "2K, ... and the last (default 50; 0: memories only)")
+    g.add_argument("--fault", choices=("learn_round",), default=None,
+                   help="--train: build the RTL with a planted bug (learn_round: weight update rounding "
+                        "offset dropped); the run must report a mismatch")
 
 
 def run(args) -> int:
     from sim.cosim import cosim_dataset
     from sim.runner import CosimError, require_simulator
+
+    if args.train:
+        return run_train(args)
 
     weights = args.weights
     if weights is None:
@@ -85,6 +105,49 @@ def run(args) -> int:
               f"expected {m['expected']}, got {m['got']} ({m['differing']} neuron(s) of the layer differ)")
         print(f"waveform: {m.get('waves') or 'none recorded'}")
         print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
+    if args.json:
+        out = Path(args.json)
+        if out.parent and not out.parent.is_dir():
+            os.makedirs(out.parent, exist_ok=True)
+        out.write_text(json.dumps(rep.to_json(), indent=2) + "\n")
+    return status
+
+
+def run_train(args) -> int:
+    """``eqspike cosim --train``."""
+    from sim.cosim import cosim_train
+    from sim.runner import CosimError, require_simulator
+
+    for name in ("weights", "rtl_config"):
+        if getattr(args, name):
+            raise ValueError(f"--{name.replace('_', '-')} does not apply to --train (it starts from Glorot "
+                             "weights; use --config for the hardware config)")
+    if args.read_every < 0:
+        raise ValueError(f"--read-every must be >= 0, not {args.read_every}")
+    if args.lanes is not None and args.lanes < 1:
+        raise ValueError(f"--lanes must be >= 1, not {args.lanes}")
+    require_simulator(args.simulator)
+    cfg = None
+    if args.config:
+        from golden_model.config import EqSpikeConfig
+        cfg = EqSpikeConfig.load(args.config)
+    try:
+        rep = cosim_train(args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
+                          first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
+                          log=lambda m: print(m, flush=True))
+        status = 0
+    except CosimError as e:
+        rep = getattr(e, "report", None)
+        if rep is None:
+            raise
+        status = 1
+    print(rep.table())
+    if rep.mismatch is not None:
+        m = rep.mismatch
+        print(f"FIRST MISMATCH: {m['message']}")
+        print(f"simulator log: {rep.log}")
+    elif status:
+        print(f"co-simulation failed; simulator log: {rep.log}")
     if args.json:
         out = Path(args.json)
         if out.parent and not out.parent.is_dir():
