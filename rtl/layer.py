@@ -9,13 +9,14 @@ Accumulate (event-driven, ``acc_en``)
     spike bus during the previous tick's update pass) is expanded into ``C = ceil(n / lanes)``
     chunk operations, one per cycle: the weight word (``lanes`` weights of that spike's row,
     below, or column, above) is read from the weight memory and added lane-wise to the
-    accumulator word of that chunk. Pipeline: cycle 1 reads the weight word, cycle 2
-    registers it and reads the accumulator word (synchronous reads), cycle 3 writes the sum
-    back; the accumulator memory's read port is transparent to its write port, so the next
-    event's read of the same word sees the sum being written (no bubbles when ``C == 1``).
-    Chunks of consecutive events issue back to back: ``E * C`` cycles for ``E`` events, plus
-    one for the pipeline when ``E > 0``; the last sum is written in the cycle the core reports
-    idle, which is also the cycle the network starts the update pass.
+    accumulator word of that chunk. Pipeline: cycle 1 registers the weight address, cycle 2
+    reads the weight word, cycle 3 registers it and reads the accumulator word (synchronous
+    reads), cycle 4 writes the sum back; the accumulator memory's read port is transparent to
+    its write port, so the next event's read of the same word sees the sum being written (no
+    bubbles when ``C == 1``). Chunks of consecutive events issue back to back: ``E * C``
+    cycles for ``E`` events, plus two for the pipeline when ``E > 0``; the last sum is written
+    in the cycle the core reports idle, which is also the cycle the network starts the update
+    pass.
 
 Update (``upd_start``, one neuron per cycle, ``UPDATE_STAGES``)
     stage 0 presents neuron ``n``'s address to every memory; stage 1 registers the read words
@@ -316,16 +317,20 @@ class LayerCore(wiring.Component):
         mode_upd = Signal()     # update pass running (owns the accumulator ports)
         mode_clr = Signal()     # clear sweep running
 
-        # -- accumulate: stage A issues (event, chunk), B registers the weight word and reads the
-        # accumulator word, C adds and writes ------------------------------------------------------
+        # -- accumulate: stage A issues (event, chunk) and registers the weight address, stage a
+        # reads the weight word, B registers it and reads the accumulator word, C adds and writes --
         chunk = Signal(range(max(C, 2)))
         use_below = qb.r_rdy                    # events from below first, then from above
         row = Mux(use_below, qb.r_data, qa.r_data) if len(queues) == 2 else qb.r_data
         have = qb.r_rdy if len(queues) == 1 else (qb.r_rdy | qa.r_rdy)
         issue = self.acc_en & have & ~mode_upd & ~mode_clr
         last_chunk = chunk == C - 1
+        # the address register keeps the multiply row * C off the path into the weight memory
+        # (hundreds of block RAMs on the paper's network)
+        a_addr = Signal(range(mem_depth(max(self.n_below, self.n_above) * C)), name="acc_waddr")
+        m.d.sync += a_addr.eq(const_mul(row, C) + chunk)
         for _, rd, _ in queues:
-            m.d.comb += rd.addr.eq(const_mul(row, C) + chunk)
+            m.d.comb += rd.addr.eq(a_addr)
         with m.If(~self.acc_en):   # host access: write, or read-back of W_{l-1}[h_row, h_col]
             m.d.comb += [rd.addr.eq(h_waddr) for _, rd, _ in queues]
         # no read while the host writes (the read word then is never used): a write and a read
@@ -338,8 +343,10 @@ class LayerCore(wiring.Component):
             m.d.comb += qa.r_en.eq((issue & ~use_below & last_chunk) | (mode_clr & qa.r_rdy))
         with m.If(issue):
             m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
+        a_valid, a_below, a_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
+        m.d.sync += [a_valid.eq(issue), a_below.eq(use_below), a_chunk.eq(chunk)]
         b_valid, b_below, b_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
-        m.d.sync += [b_valid.eq(issue), b_below.eq(use_below), b_chunk.eq(chunk)]
+        m.d.sync += [b_valid.eq(a_valid), b_below.eq(a_below), b_chunk.eq(a_chunk)]
         c_valid, c_below, c_chunk = Signal(), Signal(), Signal(range(max(C, 2)))
         m.d.sync += [c_valid.eq(b_valid), c_below.eq(b_below), c_chunk.eq(b_chunk)]
         # the weight words as read, registered every cycle (the weight memory's bank multiplexer,
@@ -367,10 +374,10 @@ class LayerCore(wiring.Component):
         m.d.comb += [
             self.acc_issue.eq(issue),
             self.acc_pop.eq(issue & last_chunk),
-            # idle once the last event has issued and passed stage B: its adder write (stage C,
-            # this cycle) lands before the update pass can read the word (stage 0 runs the cycle
-            # after upd_start)
-            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1) & ~b_valid),
+            # idle once the last event has issued and passed stages a and B: its adder write
+            # (stage C, this cycle) lands before the update pass can read the word (stage 0 runs
+            # the cycle after upd_start)
+            self.acc_idle.eq((qb.level == 0) & (qa.level == 0 if len(queues) == 2 else 1) & ~a_valid & ~b_valid),
         ]
 
         # -- update pass: one neuron per cycle through UPDATE_STAGES (see the module docstring) --

@@ -107,17 +107,17 @@ def events_per_layer(cfg: EqSpikeConfig, spikes_prev) -> list:
 
 
 def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
-    """Cycles of the accumulate phase: ``1 + M + (M > 0)`` with ``M = max_l E_l * C_l``.
+    """Cycles of the accumulate phase: ``1 + M + 2 (M > 0)`` with ``M = max_l E_l * C_l``.
 
     ``C_l = ceil(n_l / lanes)`` chunk operations per event, issued back to back, one per
-    cycle; +1 when there were any, for the pipeline stage that registers the weight word; +1 is
-    the cycle in which every core is idle (the last adder write, and the start of the update
-    pass).
+    cycle; +2 when there were any, for the pipeline stages that register the weight address
+    and the weight word; +1 is the cycle in which every core is idle (the last adder write,
+    and the start of the update pass).
     """
     from .layer import chunks
     ev = events_per_layer(cfg, spikes_prev)
     most = max(ev[l] * chunks(cfg, l) for l in range(1, cfg.n_layers))
-    return 1 + most + (1 if most > 0 else 0)
+    return 1 + most + (2 if most > 0 else 0)
 
 
 def update_cycles(cfg: EqSpikeConfig) -> int:
