@@ -60,10 +60,6 @@ PIPE_STAGES = ("register the read words", "H per lane", "gain, offset, shift, ad
 DRAIN_CYCLES = len(PIPE_STAGES) + 1
 
 
-def _n(cfg):
-    return cfg.layers
-
-
 def _chunks(cfg, l):
     return -(-cfg.layers[l] // cfg.lanes)
 

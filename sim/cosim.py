@@ -277,6 +277,8 @@ class TrainReport:
     built_now: bool
     wall_seconds: float
     sim_seconds: float
+    load_seconds: float = 0.0
+    sample_seconds: float = 0.0
     fault: str | None = None
     mismatch: dict | None = None
     log: str | None = None
@@ -308,13 +310,15 @@ class TrainReport:
             f"samples bit-exact: {self.bit_exact_samples} / {self.samples} (every weight copy and bias after every "
             f"sample; beta sign + {signs.count(1)}, - {signs.count(-1)})",
             f"values compared: {self.values_compared} from the memories, {self.host_read_values} by host READ",
-            f"cycles per training sample: measured {cyc.mean():.1f} (min {cyc.min()}, max {cyc.max()}), "
-            f"formula rtl.learning.train_cycles {exp.mean():.1f}: "
-            f"{'equal for every sample' if (cyc == exp).all() else 'DIFFERENT'}; "
-            f"of which ticks {ticks.mean():.1f}, update/copy/bias passes {train_update_cycles(cfg)}",
+            (f"cycles per training sample: measured {cyc.mean():.1f} (min {cyc.min()}, max {cyc.max()}), "
+             f"formula rtl.learning.train_cycles {exp.mean():.1f}: "
+             f"{'equal for every sample' if (cyc == exp).all() else 'DIFFERENT'}; "
+             f"of which ticks {ticks.mean():.1f}, update/copy/bias passes {train_update_cycles(cfg)}") if n else
+            f"cycles per training sample: no sample completed (update/copy/bias passes {train_update_cycles(cfg)})",
             f"time: build {self.build_seconds:.1f} s ({'built now' if self.built_now else 'cached'}), "
-            f"samples {self.sim_seconds:.1f} s ({self.sim_seconds / max(n, 1):.2f} s per sample), "
-            f"wall {self.wall_seconds:.1f} s",
+            f"simulation {self.sim_seconds:.1f} s: weight load {self.load_seconds:.1f} s, samples "
+            f"{self.sample_seconds:.1f} s ({self.sample_seconds / max(n, 1):.2f} s per sample, scoreboard "
+            f"included); wall {self.wall_seconds:.1f} s",
         ]
         return "\n".join(lines)
 
@@ -380,7 +384,9 @@ def cosim_train(samples: int = 200, simulator: str = "verilator", cfg: EqSpikeCo
     rep = TrainReport(cfg=cfg, simulator=simulator, samples=samples, rows=res.get("samples", []),
                       values_compared=res.get("compared_values", 0), host_read_values=res.get("host_read_values", 0),
                       build_seconds=b_.build_seconds, built_now=b_.built_now,
-                      wall_seconds=time.perf_counter() - t0, sim_seconds=time.perf_counter() - t_run, fault=fault,
+                      wall_seconds=time.perf_counter() - t0, sim_seconds=time.perf_counter() - t_run,
+                      load_seconds=res.get("load_seconds", 0.0), sample_seconds=res.get("sample_seconds", 0.0),
+                      fault=fault,
                       mismatch=res.get("mismatch"), log=res.get("log"))
     if err is not None:
         err.report = rep

@@ -24,23 +24,32 @@ def tiny_config(rounding="stochastic"):
         lanes=3, n_free=12, n_nudged=6)
 
 
+#: Verilator builds of the small test networks compile at -O0 (quicker build, slower run).
+FAST_BUILD = {"optimise": False}
+
+
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_tiny_network_trains_bit_exact(simulator):
-    rep = cosim_train(4, simulator, cfg=tiny_config(), read_every=3, log=print)
-    assert rep.bit_exact_samples == 4
+    samples = 4 if simulator == "verilator" else 2       # Icarus runs this design ~10x slower
+    rep = cosim_train(samples, simulator, cfg=tiny_config(), read_every=3, log=print, **FAST_BUILD)
+    assert rep.bit_exact_samples == samples
     assert all(r["cycles"] == r["expected_cycles"] for r in rep.rows)
-    assert {r["sign"] for r in rep.rows} == {1, -1}
+    if samples == 4:
+        assert {r["sign"] for r in rep.rows} == {1, -1}
     # every weight copy and bias after every sample (+ the check after the load)
     n = 64 * 8 + 8 * 10
     per_sample = n + 8 * 10 + 8 + 10
-    assert rep.values_compared == 5 * per_sample
-    assert rep.host_read_values == 2 * (n + 18)      # after samples 0 and 3
+    assert rep.values_compared == (samples + 1) * per_sample
+    assert rep.host_read_values == 2 * (n + 18)      # after the first and the last sample
 
 
 def test_planted_rounding_bug_is_caught():
+    """The build with fault="learn_round" fails the scoreboard (Icarus when installed: it builds in
+    a second; else Verilator; `eqspike cosim --train --fault learn_round` shows it on Verilator)."""
+    simulator = "icarus" if shutil.which("iverilog") else "verilator"
     with pytest.raises(CosimError) as e:
-        cosim_train(3, "verilator", cfg=tiny_config("nearest"), read_every=0, fault="learn_round", optimise=False,
-                    log=print)
+        cosim_train(3, simulator, cfg=tiny_config("nearest"), read_every=0, fault="learn_round", log=print,
+                    **FAST_BUILD)
     rep = e.value.report
     assert rep.mismatch is not None and rep.mismatch["parameter"].startswith("W")
     assert rep.bit_exact_samples < 3
@@ -51,7 +60,7 @@ def test_cli_train_json_and_user_errors(tmp_path, capsys):
     tiny_config().save(cfg_path)
     out = tmp_path / "train.json"
     assert main(["cosim", "--train", "--samples", "2", "--config", str(cfg_path), "--read-every", "0",
-                 "--json", str(out)]) == 0
+                 "--fast-build", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert tuple(report) == TRAIN_JSON_KEYS

@@ -84,9 +84,9 @@ CASES = [
     ((5, 3, 2), 1, "stochastic", 6, 3, 4, 0x9E3779B97F4A7C15),
     ((5, 3, 2), 2, "nearest", 6, 3, 4, 0x9E3779B97F4A7C15),
     ((16, 12, 4), 5, "nearest", 8, 4, 3, 0xDEADBEEFCAFEF00D),
-    ((16, 12, 4), 1, "stochastic", 8, 4, 3, 0xDEADBEEFCAFEF00D),
+    ((16, 12, 4), 1, "stochastic", 8, 4, 2, 0xDEADBEEFCAFEF00D),
     ((20, 8, 8, 3), 3, "stochastic", 8, 4, 3, 0x0123456789ABCDEF),
-    ((20, 8, 8, 3), 4, "nearest", 8, 4, 4, 0xDEADBEEFCAFEF00D),
+    ((20, 8, 8, 3), 4, "nearest", 8, 4, 3, 0xDEADBEEFCAFEF00D),
 ]
 
 

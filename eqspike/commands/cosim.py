@@ -52,6 +52,8 @@ def add_arguments(p) -> None:
     g.add_argument("--read-every", type=int, default=50, metavar="K",
                    help="--train: also read every parameter back by host READ commands after samples 0, K, "
                         "2K, ... and the last (default 50; 0: memories only)")
+    g.add_argument("--fast-build", action="store_true",
+                   help="--train: compile the Verilator model at -O0 (quicker build, slower run: small networks)")
     g.add_argument("--fault", choices=("learn_round",), default=None,
                    help="--train: build the RTL with a planted bug (learn_round: weight update rounding "
                         "offset dropped); the run must report a mismatch")
@@ -134,7 +136,7 @@ def run_train(args) -> int:
     try:
         rep = cosim_train(args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
                           first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
-                          log=lambda m: print(m, flush=True))
+                          optimise=not args.fast_build, log=lambda m: print(m, flush=True))
         status = 0
     except CosimError as e:
         rep = getattr(e, "report", None)
