@@ -175,3 +175,41 @@ def test_learning_none_builds_no_engine():
     assert net.engine is None
     with pytest.raises(ValueError):
         Network(default_config((5, 3, 2)), fault="learn_round")
+
+
+def test_run_in_a_learning_build_uses_the_rounded_inference_weights():
+    """RUN ticks of a learning build equal FixedModel with OnChipLearner.inference_weights():
+    learning codes rounded half up to the inference format, the top code clamped (codes at
+    both ends of the learning format included)."""
+    from sim.rtl_harness import diff_registers
+    cfg = learning_config((12, 7, 4), seed=5).replace(lanes=3, n_free=10, n_nudged=4)
+    rng = np.random.default_rng(11)
+    w = [rng.integers(cfg.learn_format(l).min_code, cfg.learn_format(l).max_code + 1, size=(a, b))
+         for l, (a, b) in enumerate(zip(cfg.layers, cfg.layers[1:]))]
+    for l, m in enumerate(w):
+        m[0, :2] = cfg.learn_format(l).max_code, cfg.learn_format(l).min_code
+    b = [rng.integers(-200, 200, size=n) for n in cfg.layers[1:]]
+    lrn = OnChipLearner(cfg, w, b)
+    model = lrn.model()
+    x = rng.integers(0, (1 << cfg.s.frac) + 1, size=cfg.layers[0])
+    y = np.zeros(cfg.layers[-1], dtype=np.int64)
+    y[1] = 1 << cfg.s.frac
+    st = model.reset(x[None], y[None])
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        await h.load(lrn)
+        await h.reset(x, y)
+        bad, spikes = [], 0
+        for t in range(cfg.n_steps):
+            sign = 0 if t < cfg.n_free else -1
+            model.tick(st, sign)
+            await h.tick(sign)
+            bad += diff_registers(h.registers(), st)
+            spikes += int(st.q[1].sum())
+        return bad, spikes
+
+    bad, spikes = h.run(body)
+    assert bad == []
+    assert spikes > 0                                                  # the hidden layer is active
+    assert lrn.inference_weights()[0][0, 0] == cfg.weights[0].max_code  # the clamp is exercised
