@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import contextlib
 
-from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Shape, Value, signed, unsigned
 
 from golden_model.config import RegFormat
 from golden_model.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES
 
 __all__ = ["FAULTS", "reg_shape", "shift_right_floor", "shift_right_half_up", "round_shift",
            "align", "saturate", "wrap", "narrow", "overflows", "clip_unit", "mul", "const_mul",
-           "small_dsp", "dsp_width"]
+           "small_dsp", "dsp_width", "add_round_shift"]
 
 #: Deliberate arithmetic faults the RTL can be built with (tests only).
 FAULTS = (None, "wrap", "floor")
@@ -64,6 +64,24 @@ def round_shift(x: Value, n: int, rounding: str, fault=None) -> Value:
     if rounding == "floor" or fault == "floor":
         return shift_right_floor(x, n)
     return shift_right_half_up(x, n)
+
+
+def add_round_shift(base: Value, x: Value, n: int, rounding: str, fault=None) -> Value:
+    """``base + round_shift(x, n, rounding)`` (exact) with one adder: for ``n > 0`` it is
+    ``(x + base * 2**n + 2**(n-1)) >> n`` (half_up; no ``2**(n-1)`` for floor), and
+    ``base * 2**n + 2**(n-1)`` is a concatenation, not a sum. Shortens the neuron's
+    multiply-round-accumulate paths by one carry chain."""
+    _check_fault(fault)
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {ROUNDING_MODES}, not {rounding!r}")
+    base, x = Value.cast(base), Value.cast(x)
+    if n <= 0:
+        return base + round_shift(x, n, rounding, fault)
+    half = 0 if (rounding == "floor" or fault == "floor") else 1 << (n - 1)
+    offset = Cat(Const(half, n), base)
+    if base.shape().signed:
+        offset = offset.as_signed()
+    return (x + offset) >> n
 
 
 def align(x: Value, from_frac: int, to_frac: int, rounding: str = "half_up", fault=None) -> Value:

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
 
-from .arith import align, clip_unit, const_mul, mul, narrow, overflows, reg_shape, round_shift
+from .arith import add_round_shift, align, clip_unit, const_mul, mul, narrow, overflows, reg_shape
 
 __all__ = ["decode_v", "neuron_input", "state_step", "predictive_encode", "sigma_delta",
            "Decoder", "StateStep", "StateUpdate", "Encoder", "NUDGE_SHAPE"]
@@ -51,7 +51,7 @@ def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None):
     """Decoder: ``narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``; returns (v', overflowed)."""
     vf, acc_fmt = cfg.v, cfg.acc_format(l)
     u = align(acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
-    v_wide = v + round_shift(mul(lam, u - v), cfg.tables.lam_frac, vf.rounding, fault)
+    v_wide = add_round_shift(v, mul(lam, u - v), cfg.tables.lam_frac, vf.rounding, fault)
     return narrow(v_wide, vf, fault), overflows(v_wide, vf)
 
 
@@ -79,7 +79,7 @@ def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None):
     xf, sf = cfg.x, cfg.s
     G = max(xf.frac, sf.frac)
     d = (x << (G - xf.frac)) - (s << (G - sf.frac))
-    s_wide = s + round_shift(mul(eps, d), cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
+    s_wide = add_round_shift(s, mul(eps, d), cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
     return clip_unit(s_wide, sf.frac)
 
 

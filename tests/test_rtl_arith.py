@@ -81,7 +81,7 @@ def test_faults_break_the_rules():
 
 @pytest.mark.parametrize("sa,sb", [("u12", "s19"), ("u11", "s20"), ("u14", "s14"), ("s13", "s22"),
                                    ("u12", "u20"), ("s19", "u12"), ("u4", "s3")])
-@pytest.mark.parametrize("dsp", [None, 16, 9])
+@pytest.mark.parametrize("dsp", [None, 18, 16, 9])
 def test_mul_split_for_small_dsp_is_exact(sa, sb, dsp):
     """arith.mul under small_dsp (one DSP product + shifts and adds) == the integer product,
     random operands and every corner; const_mul (canonical signed digits) == x * c."""
@@ -120,6 +120,32 @@ def test_mul_split_for_small_dsp_is_exact(sa, sb, dsp):
             for i, (q, c) in enumerate(zip(co, consts * 2)):
                 xv = abs(vb) % 1024 if i < len(consts) else va % 2048 - 1024
                 assert ctx.get(q) == xv * c, (i, c)
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+@pytest.mark.parametrize("n", [-2, 0, 1, 5, 12])
+@pytest.mark.parametrize("rounding", ["half_up", "floor"])
+@pytest.mark.parametrize("base_signed", [True, False])
+def test_add_round_shift_is_base_plus_round_shift(n, rounding, base_signed):
+    from amaranth.hdl import unsigned
+    x, base = Signal(signed(20)), Signal(signed(14) if base_signed else unsigned(13))
+    m = Module()
+    out = Signal(signed(40))
+    m.d.comb += out.eq(arith.add_round_shift(base, x, n, rounding))
+    rng = random.Random(n * 7 + len(rounding) + base_signed)
+    lo = -(1 << 13) if base_signed else 0
+    hi = (1 << 13) - 1 if base_signed else (1 << 13) - 1
+    vals = [(rng.randint(-(1 << 19), (1 << 19) - 1), rng.randint(lo, hi)) for _ in range(300)]
+    vals += [(xv, bv) for xv in (-(1 << 19), -1, 0, 1, (1 << 19) - 1) for bv in (lo, 0, hi)]
+
+    async def tb(ctx):
+        for xv, bv in vals:
+            ctx.set(x, xv)
+            ctx.set(base, bv)
+            assert ctx.get(out) == bv + fp.round_shift(xv, n, rounding), (xv, bv)
 
     sim = Simulator(m)
     sim.add_testbench(tb)
