@@ -104,8 +104,12 @@ class HostSequences:
         return weights, biases
 
     async def commands_many(self, cmds) -> list:
-        """Send ``(op, fields)`` commands in order; returns their responses (subclasses may
-        pipeline them: offer the next command as soon as a response is taken)."""
+        """Send ``(op, fields)`` commands in order; returns their responses.
+
+        Issued back to back: each command is offered right after the previous response's
+        handshake, and the top accepts it at the next clock edge (it takes one command at a
+        time), so there are no idle cycles to pipeline away; the cost of a bulk read is the
+        simulator's per-command overhead."""
         return [await self.command(op, **fields) for op, fields in cmds]
 
 
