@@ -51,9 +51,9 @@ def test_evaluate_onchip_checkpoint_reproduces_its_accuracy(onchip, tmp_path):
 def test_onchip_options_change_the_config(tmp_path):
     out = tmp_path / "r"
     assert main(["train", "--mode", "onchip", "--layers", "64,8,10", "--epochs", "1", "--rounding", "nearest",
-                 "--learn-width", "12", "--out", str(out)] + SMALL) == 0
+                 "--learn-width", "12", "--lfsr-seed", "0x9E3779B97F4A7C15", "--out", str(out)] + SMALL) == 0
     lrn = EqSpikeConfig.load(out / "config.json").learning
-    assert lrn.rounding == "nearest" and lrn.extra_frac == 4
+    assert lrn.rounding == "nearest" and lrn.extra_frac == 4 and lrn.seed == 0x9E3779B97F4A7C15
 
 
 def _error(capsys, argv):
@@ -68,6 +68,8 @@ def _error(capsys, argv):
     (["--mode", "onchip", "--batch", "5"], "--batch must be 1"),
     (["--mode", "onchip", "--lr-decay", "0.9"], "no --lr-decay"),
     (["--mode", "binary", "--rounding", "nearest"], "are for --mode onchip"),
+    (["--mode", "binary", "--lfsr-seed", "5"], "are for --mode onchip"),
+    (["--mode", "onchip", "--lfsr-seed", "0"], "learning.seed must be >= 1"),
     (["--mode", "onchip", "--learn-width", "30"], "--learn-width 30 must be 0..16 bits wider"),
 ])
 def test_onchip_bad_options(capsys, tmp_path, extra, message):

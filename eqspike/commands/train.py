@@ -61,6 +61,9 @@ def add_arguments(p) -> None:
                         "needs a 'learning' section, default: learning_config with --lr)")
     p.add_argument("--rounding", choices=("stochastic", "nearest"), default=None,
                    help="onchip: rounding of the weight updates (default: the config's, stochastic)")
+    p.add_argument("--lfsr-seed", type=lambda t: int(t, 0), default=None,
+                   help="onchip: initial state of the 64-bit LFSR (beta signs, rounding bits); "
+                        "default: the config's (1)")
     p.add_argument("--learn-width", type=int, default=None,
                    help="onchip: bits of the learning weight format (inference width + extra "
                         "fraction bits; default: the config's, 14 for 8-bit weights)")
@@ -93,8 +96,9 @@ def build_settings(args, data) -> TrainSettings:
     beta = 0.5 if args.beta is None else args.beta
     config = None
     batch = args.batch if args.batch is not None else (1 if args.mode == "onchip" else 20)
-    if args.mode != "onchip" and (args.rounding is not None or args.learn_width is not None):
-        raise CLIError("--rounding and --learn-width are for --mode onchip")
+    if args.mode != "onchip" and (args.rounding is not None or args.learn_width is not None
+                                  or args.lfsr_seed is not None):
+        raise CLIError("--rounding, --learn-width and --lfsr-seed are for --mode onchip")
     if args.mode == "onchip":
         if batch != 1:
             raise CLIError(f"onchip mode updates after every sample: --batch must be 1, not {batch}")
@@ -104,6 +108,8 @@ def build_settings(args, data) -> TrainSettings:
         lchanges = {}
         if args.rounding is not None:
             lchanges["rounding"] = args.rounding
+        if args.lfsr_seed is not None:
+            lchanges["seed"] = args.lfsr_seed
         if args.learn_width is not None:
             extra = [args.learn_width - f.width for f in config.weights]
             if len(set(extra)) != 1 or not 0 <= extra[0] <= 16:
