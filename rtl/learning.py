@@ -331,6 +331,15 @@ class LearningEngine(Elaboratable):
         names = [f"{kind}{'' if l is None else l}" for kind, l in segs]
         ins = cores[0]
 
+        def end_of_row(l, nxt):
+            """Last column of row i of W_l: next row, or the next segment after the last row."""
+            with m.If(i == n[l] - 1):
+                m.d.sync += clear_rows
+                m.next = nxt
+            with m.Else():
+                m.d.sync += [i.eq(i + 1), row_base.eq(row_base + C[l + 1])]
+                m.d.sync += step_lane(row_word, row_lane)
+
         with m.FSM(name="learn_fsm") as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -354,12 +363,7 @@ class LearningEngine(Elaboratable):
                             m.d.comb += lfsr.step_many.eq(1)
                         with m.If(last_g):
                             m.d.sync += g.eq(0)
-                            with m.If(i == n[l] - 1):
-                                m.d.sync += clear_rows
-                                m.next = nxt
-                            with m.Else():
-                                m.d.sync += [i.eq(i + 1), row_base.eq(row_base + C[l + 1])]
-                                m.d.sync += step_lane(row_word, row_lane)
+                            end_of_row(l, nxt)
                         with m.Else():
                             m.d.sync += g.eq(g + 1)
                     elif kind == "C":
@@ -371,12 +375,7 @@ class LearningEngine(Elaboratable):
                         ]
                         with m.If(j == n[l + 1] - 1):
                             m.d.sync += clear_cols
-                            with m.If(i == n[l] - 1):
-                                m.d.sync += clear_rows
-                                m.next = nxt
-                            with m.Else():
-                                m.d.sync += [i.eq(i + 1), row_base.eq(row_base + C[l + 1])]
-                                m.d.sync += step_lane(row_word, row_lane)
+                            end_of_row(l, nxt)
                         with m.Else():
                             m.d.sync += [j.eq(j + 1), col_base.eq(col_base + C[l])]
                             m.d.sync += step_lane(j_word, j_lane)

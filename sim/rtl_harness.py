@@ -20,7 +20,7 @@ from golden_model.float_model import glorot_params
 from rtl.network import Network, Op, Phase, Reg, Space, Status
 
 __all__ = ["HostSequences", "RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE", "random_network",
-           "digits_network", "profile_run"]
+           "digits_network", "profile_run", "train_tick_cycles"]
 
 #: nudge sign -> RUN phase
 NUDGE_PHASE = {0: Phase.FREE, 1: Phase.NUDGE_POS, -1: Phase.NUDGE_NEG}
@@ -287,6 +287,21 @@ class RTLHarness(HostSequences):
                         regs[name][i] = int(getattr(word, name))
             out.append(regs)
         return out
+
+
+def train_tick_cycles(lrn, x, y, sign) -> list:
+    """Cycles of each tick of one TRAIN sample: :func:`rtl.network.tick_cycles` of the spike
+    counts of ``lrn`` (an :class:`~golden_model.onchip.OnChipLearner`, before its update)."""
+    from rtl.network import tick_cycles
+    cfg = lrn.cfg
+    model = lrn.model()
+    st = model.reset(np.asarray(x)[None], np.asarray(y)[None])
+    out = []
+    for t in range(cfg.n_steps):
+        prev = [int(q.sum()) for q in st.q]
+        model.tick(st, 0 if t < cfg.n_free else sign)
+        out.append(tick_cycles(cfg, prev))
+    return out
 
 
 def random_network(cfg: EqSpikeConfig, seed: int, gain: float = 3.0, full_range: bool = False):

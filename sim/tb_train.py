@@ -20,7 +20,6 @@ cocotb test with a readable report (also in the result JSON).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -31,36 +30,10 @@ from cocotb.clock import Clock
 from golden_model.config import EqSpikeConfig
 from golden_model.onchip import OnChipLearner
 from rtl.learning import train_cycles
-from rtl.network import tick_cycles
 
 from sim.driver import CLOCK_NS, HostDriver, ParamReader
-
-
-def _load_job() -> dict:
-    path = os.environ.get("EQSPIKE_COSIM_JOB")
-    if not path:
-        raise RuntimeError("EQSPIKE_COSIM_JOB is not set (run this testbench through sim.runner)")
-    with open(path) as f:
-        return json.load(f)
-
-
-def _npz(path) -> dict:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
-def model_tick_cycles(lrn: OnChipLearner, x, y, sign) -> list:
-    """Cycles of each tick of one sample: :func:`rtl.network.tick_cycles` of the model's spike
-    counts (the learner's current weights, before its update)."""
-    cfg = lrn.cfg
-    model = lrn.model()
-    st = model.reset(np.asarray(x)[None], np.asarray(y)[None])
-    out = []
-    for t in range(cfg.n_steps):
-        prev = [int(q.sum()) for q in st.q]
-        model.tick(st, 0 if t < cfg.n_free else sign)
-        out.append(tick_cycles(cfg, prev))
-    return out
+from sim.rtl_harness import train_tick_cycles
+from sim.tb_network import _load_job, _npz, _write
 
 
 class ParamMismatch(AssertionError):
@@ -105,8 +78,7 @@ async def train_samples(dut):
             result["failure"] = f"{type(e).__name__}: {e}"
         raise
     finally:
-        with open(job["result"], "w") as f:
-            json.dump(result, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        _write(job, result)
 
 
 async def _run(dut, job: dict, result: dict):
@@ -136,7 +108,7 @@ async def _run(dut, job: dict, result: dict):
             cycles = drv.latency
             ticks = await drv.status("tick")
             tick_cyc = await drv.status("cycles")
-            expected_cycles = train_cycles(cfg, model_tick_cycles(lrn, x, y, sign))
+            expected_cycles = train_cycles(cfg, train_tick_cycles(lrn, x, y, sign))
             res = lrn.train_sample(x, y)
             if sign != res.sign:
                 raise ParamMismatch({"sample": i, "parameter": "sign", "expected": res.sign, "got": sign,

@@ -14,8 +14,8 @@ from golden_model.float_model import glorot_params
 from golden_model.lfsr import Draws, jump_matrix
 from golden_model.onchip import OnChipLearner, draws_per_sample
 from rtl.learning import LFSR, train_cycles, train_update_cycles
-from rtl.network import Network, tick_cycles
-from sim.rtl_harness import RTLHarness
+from rtl.network import Network
+from sim.rtl_harness import RTLHarness, train_tick_cycles
 
 
 def learner_and_samples(cfg, seed, samples, gain=1.0):
@@ -31,19 +31,6 @@ def learner_and_samples(cfg, seed, samples, gain=1.0):
     return lrn, x, y
 
 
-def model_tick_cycles(lrn, x, y, sign) -> list:
-    """Cycles of each tick of one sample (tick_cycles of the model's spike counts)."""
-    cfg = lrn.cfg
-    model = lrn.model()
-    st = model.reset(np.asarray(x)[None], np.asarray(y)[None])
-    out = []
-    for t in range(cfg.n_steps):
-        prev = [int(q.sum()) for q in st.q]
-        model.tick(st, 0 if t < cfg.n_free else sign)
-        out.append(tick_cycles(cfg, prev))
-    return out
-
-
 def train_and_compare(cfg, lrn, xs, ys, fault=None) -> dict:
     """TRAIN every sample; after each, compare every parameter (host reads and backdoor copies)
     and the sign with the learner. Returns what differed and the counts."""
@@ -56,7 +43,7 @@ def train_and_compare(cfg, lrn, xs, ys, fault=None) -> dict:
             before = [w.copy() for w in lrn.weights]
             sign = await h.train_sample(x, y)
             latency = h.latency
-            expected_cycles = train_cycles(cfg, model_tick_cycles(lrn, x, y, sign))
+            expected_cycles = train_cycles(cfg, train_tick_cycles(lrn, x, y, sign))
             res = lrn.train_sample(x, y)
             out["signs"].append((sign, res.sign))
             out["cycles"].append((latency, expected_cycles))

@@ -61,7 +61,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from sim.cosim import cosim_dataset
-    from sim.runner import CosimError, require_simulator
+    from sim.runner import require_simulator
 
     if args.train:
         return run_train(args)
@@ -88,17 +88,11 @@ def run(args) -> int:
     if args.rtl_config:
         from golden_model.config import EqSpikeConfig
         rtl_config = EqSpikeConfig.load(args.rtl_config)
-    try:
-        rep = cosim_dataset(weights, args.dataset, args.samples, args.simulator, waves=args.waves,
-                            lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
-                            first=args.first, seed=args.seed, idle=args.idle, backpressure=args.backpressure,
-                            jobs=args.jobs, rtl_config=rtl_config, log=lambda m: print(m, flush=True))
-        status = 0
-    except CosimError as e:
-        rep = getattr(e, "report", None)
-        if rep is None:
-            raise
-        status = 1
+    rep, status = _report_of(lambda: cosim_dataset(
+        weights, args.dataset, args.samples, args.simulator, waves=args.waves,
+        lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
+        first=args.first, seed=args.seed, idle=args.idle, backpressure=args.backpressure,
+        jobs=args.jobs, rtl_config=rtl_config, log=lambda m: print(m, flush=True)))
     print(rep.table())
     if rep.mismatch is not None:
         m = rep.mismatch
@@ -107,18 +101,34 @@ def run(args) -> int:
               f"expected {m['expected']}, got {m['got']} ({m['differing']} neuron(s) of the layer differ)")
         print(f"waveform: {m.get('waves') or 'none recorded'}")
         print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
-    if args.json:
-        out = Path(args.json)
+    _write_json(args.json, rep)
+    return status
+
+
+def _report_of(call):
+    """Run a co-simulation; (report, 0), or (the failure's report, 1) when it raised one."""
+    from sim.runner import CosimError
+    try:
+        return call(), 0
+    except CosimError as e:
+        rep = getattr(e, "report", None)
+        if rep is None:
+            raise
+        return rep, 1
+
+
+def _write_json(path, rep) -> None:
+    if path:
+        out = Path(path)
         if out.parent and not out.parent.is_dir():
             os.makedirs(out.parent, exist_ok=True)
         out.write_text(json.dumps(rep.to_json(), indent=2) + "\n")
-    return status
 
 
 def run_train(args) -> int:
     """``eqspike cosim --train``."""
     from sim.cosim import cosim_train
-    from sim.runner import CosimError, require_simulator
+    from sim.runner import require_simulator
 
     for name in ("weights", "rtl_config"):
         if getattr(args, name):
@@ -133,16 +143,10 @@ def run_train(args) -> int:
     if args.config:
         from golden_model.config import EqSpikeConfig
         cfg = EqSpikeConfig.load(args.config)
-    try:
-        rep = cosim_train(args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
-                          first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
-                          optimise=not args.fast_build, log=lambda m: print(m, flush=True))
-        status = 0
-    except CosimError as e:
-        rep = getattr(e, "report", None)
-        if rep is None:
-            raise
-        status = 1
+    rep, status = _report_of(lambda: cosim_train(
+        args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
+        first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
+        optimise=not args.fast_build, log=lambda m: print(m, flush=True)))
     print(rep.table())
     if rep.mismatch is not None:
         m = rep.mismatch
@@ -150,9 +154,5 @@ def run_train(args) -> int:
         print(f"simulator log: {rep.log}")
     elif status:
         print(f"co-simulation failed; simulator log: {rep.log}")
-    if args.json:
-        out = Path(args.json)
-        if out.parent and not out.parent.is_dir():
-            os.makedirs(out.parent, exist_ok=True)
-        out.write_text(json.dumps(rep.to_json(), indent=2) + "\n")
+    _write_json(args.json, rep)
     return status
