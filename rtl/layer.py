@@ -51,7 +51,8 @@ from .neuron import (NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sig
                      state_step)
 
 __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth", "host_data_width",
-           "index_shape", "state_layout", "stored_layout", "chunks", "LayerCore", "InputCore"]
+           "index_shape", "state_layout", "stored_layout", "STATE_GROUPS", "DERIVED", "state_memories", "chunks",
+           "LayerCore", "InputCore"]
 
 
 #: Update-pass stages of a non-input core after the address stage 0: what each computes
@@ -119,6 +120,25 @@ def stored_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
     if l > 0:
         return layout
     return data.StructLayout({k: v for k, v in layout.members.items() if k != "s"})
+
+
+#: A layer core keeps its per-neuron registers in three memories, each written in the update
+#: stage that computes its last field, so that no value travels down the pipeline only to be
+#: written back (on iCE40 each such flip-flop costs a logic cell): memory name -> fields.
+STATE_GROUPS = {"state_acc": ("acc",), "state_vs": ("v", "s"), "state_xap": ("x", "a", "phi", "q")}
+#: Registers a layer core does not store: the encoder sets ``rho_last' = s'`` every tick (and
+#: a clear zeroes both), so between passes ``rho_last`` always equals ``s``; read-back derives it.
+DERIVED = {"rho_last": "s"}
+
+
+def state_memories(cfg: EqSpikeConfig, l: int) -> dict:
+    """Memories holding layer ``l``'s per-neuron registers: name -> word layout. Layer cores:
+    :data:`STATE_GROUPS` (``rho_last`` is :data:`DERIVED`); the input core: ``state``, its
+    encoder registers (``s`` is in its ``inputs`` memory)."""
+    if l == 0:
+        return {"state": stored_layout(cfg, 0)}
+    fields = state_layout(cfg, l).members
+    return {name: data.StructLayout({f: fields[f] for f in group}) for name, group in STATE_GROUPS.items()}
 
 
 def host_data_width(cfg: EqSpikeConfig) -> int:
@@ -235,7 +255,11 @@ class LayerCore(wiring.Component):
             self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C),
                                          init=[])
         self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=mem_depth(C), init=[])
-        self.state = memory.Memory(shape=state_layout(cfg, l), depth=mem_depth(self.n), init=[])
+        # per-neuron registers: one memory per group of STATE_GROUPS (``self.state_acc`` ...)
+        self.state_mems = {name: memory.Memory(shape=layout, depth=mem_depth(self.n), init=[])
+                           for name, layout in state_memories(cfg, l).items()}
+        for name, mem in self.state_mems.items():
+            setattr(self, name, mem)
         self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=mem_depth(self.n), init=[])
         if self.is_output:
             self.target = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
@@ -259,9 +283,10 @@ class LayerCore(wiring.Component):
         m.submodules.acc_mem = self.acc_mem
         acc_wr = self.acc_mem.write_port()
         acc_rd = self.acc_mem.read_port(transparent_for=(acc_wr,))
-        m.submodules.state = self.state
-        st_wr = self.state.write_port()
-        st_rd = self.state.read_port()
+        st_wr, st_rd = {}, {}
+        for name, mem in self.state_mems.items():
+            m.submodules[name] = mem
+            st_wr[name], st_rd[name] = mem.write_port(), mem.read_port()
         m.submodules.bias = self.bias
         b_wr = self.bias.write_port()
         b_rd = self.bias.read_port()
@@ -390,45 +415,55 @@ class LayerCore(wiring.Component):
         s1_lane = Signal.like(lane)
         s1_word = Signal.like(word)
         s1_wordlast = Signal()
-        # the neuron's word travels down the pipeline with its bias (and target) and the count
-        # of registers that overflowed so far; each stage fills in its register
-        fields = dict(state_layout(cfg, self.l).members)
-        fields["b"] = reg_shape(cfg.biases[self.l - 1])
-        if self.is_output:
-            fields["y"] = reg_shape(cfg.s)
-        fields["ovf"] = unsigned(3)
-        pipe = data.StructLayout(fields)
         K = len(UPDATE_STAGES)                  # stages after stage 0; the last one writes
-        regs = [None, None] + [Signal(pipe, name=f"p{k}") for k in range(2, K + 1)]
         valid = [None, s1_valid] + [Signal(name=f"p{k}_valid") for k in range(2, K + 1)]
-        pidx = [None, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
-        if self.learn:   # word and lane of the neuron, for the held-state memories at stage K
+        pidx = [idx, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
+        if self.learn:   # word and lane of the neuron, for the held-state memories (stage 5)
             pword = [None, s1_word] + [Signal.like(word, name=f"p{k}_word") for k in range(2, K + 1)]
             plane = [None, s1_lane] + [Signal.like(lane, name=f"p{k}_lane") for k in range(2, K + 1)]
-        last = regs[K]
+        # Each stage register holds only what a later stage uses: the value it computed, the
+        # old values still to be consumed, the fields of a state group not yet written. Old
+        # values are read from memory (address one stage ahead) in the stage that uses them.
+        sf, vf, xf, af, pf = (reg_shape(cfg.s), reg_shape(cfg.v), reg_shape(cfg.x), reg_shape(cfg.a),
+                              reg_shape(cfg.phi))
+        ovf = unsigned(3)     # registers of the neuron that saturated or wrapped so far
+        p2 = Signal(data.StructLayout({"acc": reg_shape(self.acc_fmt)}), name="p2")
+        p3 = Signal(data.StructLayout({"v": vf, "s_old": sf, "ovf": ovf}), name="p3")
+        p4 = Signal(data.StructLayout({"v": vf, "x": xf, "s_old": sf, "ovf": ovf}), name="p4")
+        p5 = Signal(data.StructLayout({"v": vf, "x": xf, "s": sf, "s_old": sf, "ovf": ovf}), name="p5")
+        p6 = Signal(data.StructLayout({"x": xf, "a": af, "ovf": ovf}), name="p6")
+        p7 = Signal(data.StructLayout({"x": xf, "a": af, "phi": pf, "q": 1, "ovf": ovf}), name="p7")
         # a spike the bus does not take stalls every stage (from registers only: short path)
-        stall = valid[K] & last.q & ~self.spikes.ready
+        stall = valid[K] & p7.q & ~self.spikes.ready
+        vs_rd, xap_rd = st_rd["state_vs"].data, st_rd["state_xap"].data
 
-        rd_word = st_rd.data
         acc_sel = Array(acc_lanes)[s1_lane] if L > 1 else acc_lanes[0]
         f = self.fault
-        # stage 1 registers the memory read words (block-RAM clock-to-out stays off the math)
-        # stage 2: decoder -> v
-        v_next, ovf_v = decode_v(cfg, self.l, regs[2].acc, regs[2].v, self.lam, f)
-        # stage 3: neuron input -> x
-        extra = (regs[3].y, regs[3].s, self.nudge) if self.is_output else ()
-        x_next, ovf_x = neuron_input(cfg, self.l, regs[3].v, regs[3].b, *extra, fault=f)
+        # stage 1 registers this neuron's accumulator lane (block-RAM clock-to-out off the math)
+        # stage 2: decoder -> v (old v and s read at stage 1)
+        v_next, ovf_v = decode_v(cfg, self.l, p2.acc, vs_rd.v, self.lam, f)
+        # stage 3: neuron input -> x (bias and target read at stage 2)
+        extra = (y_rd.data, p3.s_old, self.nudge) if self.is_output else ()
+        x_next, ovf_x = neuron_input(cfg, self.l, p3.v, b_rd.data, *extra, fault=f)
         # stage 4: state step -> s
-        s_next = state_step(cfg, regs[4].x, regs[4].s, self.eps, f)
-        # stage 5: predictive encoder -> a (rho_last becomes s)
-        a_next, ovf_a = predictive_encode(cfg, regs[5].s, regs[5].rho_last, self.inv_lam, f)
-        # stage 6: sigma-delta -> phi, q; stage 7 writes the word and offers the spike
-        phi_next, q, ovf_phi = sigma_delta(cfg, regs[6].a, regs[6].phi, f)
+        s_next = state_step(cfg, p4.x, p4.s_old, self.eps, f)
+        # stage 5: predictive encoder -> a (rho_last is the old s; it becomes the new s)
+        a_next, ovf_a = predictive_encode(cfg, p5.s, p5.s_old, self.inv_lam, f)
+        # stage 6: sigma-delta -> phi, q (old phi read at stage 5); stage 7 offers the spike
+        phi_next, q, ovf_phi = sigma_delta(cfg, p6.a, xap_rd.phi, f)
 
-        # memory read addresses: the update pass when running, else the host's read address
-        for rd in (st_rd, b_rd) + ((y_rd,) if self.is_output else ()):
-            m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
-        m.d.comb += [self.h_rd_data.eq(st_rd.data), self.h_rd_bias.eq(b_rd.data)]
+        # memory read addresses: the update pass when running (one stage ahead of the stage that
+        # uses the word), else the host's read address
+        reads = [(st_rd["state_acc"], 0), (st_rd["state_vs"], 1), (b_rd, 2), (st_rd["state_xap"], 5)]
+        if self.is_output:
+            reads.append((y_rd, 2))
+        for rd, k in reads:
+            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[k], self.h_rd_addr)), rd.en.eq(~stall)]
+        h_word = self.h_rd_data
+        for name, rd in st_rd.items():
+            m.d.comb += [h_word[fld].eq(rd.data[fld]) for fld in STATE_GROUPS[name]]
+        m.d.comb += [h_word[reg].eq(h_word[src]) for reg, src in DERIVED.items()]
+        m.d.comb += self.h_rd_bias.eq(b_rd.data)
         if self.is_output:
             m.d.comb += self.h_rd_target.eq(y_rd.data)
         wb_host = lanes_of(wb_word, self.wb_fmt, shift=False)
@@ -447,16 +482,20 @@ class LayerCore(wiring.Component):
         with m.Else():
             m.d.comb += [acc_wr.addr.eq(c_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(c_valid)]
 
-        # state writes: stage 4 of the update pass, or the clear sweep
-        with m.If(mode_clr):
-            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
-        with m.Else():
-            m.d.comb += [st_wr.addr.eq(pidx[K]), st_wr.en.eq(valid[K] & ~stall)]
-            m.d.comb += [st_wr.data[name].eq(last[name]) for name in state_layout(cfg, self.l).members]
+        # state writes: each group in the stage that computes its last field, or the clear sweep
+        writes = {"state_acc": (2, {"acc": p2.acc}), "state_vs": (5, {"v": p5.v, "s": p5.s}),
+                  "state_xap": (K, {"x": p7.x, "a": p7.a, "phi": p7.phi, "q": p7.q})}
+        for name, (k, values) in writes.items():
+            wr = st_wr[name]
+            with m.If(mode_clr):
+                m.d.comb += [wr.addr.eq(clr_idx), wr.data.eq(0), wr.en.eq(clr_idx < n)]
+            with m.Else():
+                m.d.comb += [wr.addr.eq(pidx[k]), wr.en.eq(valid[k] & ~stall)]
+                m.d.comb += [wr.data[fld].eq(val) for fld, val in values.items()]
         m.d.comb += [
-            self.spikes.valid.eq(valid[K] & last.q),
+            self.spikes.valid.eq(valid[K] & p7.q),
             self.spikes.payload.eq(pidx[K]),
-            self.ovf.eq(Mux(valid[K] & ~stall, last.ovf, 0)),
+            self.ovf.eq(Mux(valid[K] & ~stall, p7.ovf, 0)),
         ]
 
         with m.If(~stall):
@@ -468,22 +507,13 @@ class LayerCore(wiring.Component):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
                 if self.learn:
                     m.d.sync += [pword[k].eq(pword[k - 1]), plane[k].eq(plane[k - 1])]
-            m.d.sync += [   # stage 1 -> 2: the word as read, with this neuron's accumulator lane
-                regs[2].eq(0),
-                regs[2].acc.eq(acc_sel), regs[2].v.eq(rd_word.v), regs[2].s.eq(rd_word.s),
-                regs[2].rho_last.eq(rd_word.rho_last), regs[2].phi.eq(rd_word.phi),
-                regs[2].b.eq(b_rd.data),
-            ]
-            if self.is_output:
-                m.d.sync += regs[2].y.eq(y_rd.data)
             m.d.sync += [
-                regs[3].eq(regs[2]), regs[3].v.eq(v_next), regs[3].ovf.eq(ovf_v),
-                regs[4].eq(regs[3]), regs[4].x.eq(x_next), regs[4].ovf.eq(regs[3].ovf + ovf_x),
-                regs[5].eq(regs[4]), regs[5].s.eq(s_next),
-                regs[6].eq(regs[5]), regs[6].a.eq(a_next), regs[6].rho_last.eq(regs[5].s),
-                regs[6].ovf.eq(regs[5].ovf + ovf_a),
-                regs[7].eq(regs[6]), regs[7].phi.eq(phi_next), regs[7].q.eq(q),
-                regs[7].ovf.eq(regs[6].ovf + ovf_phi),
+                p2.acc.eq(acc_sel),
+                p3.v.eq(v_next), p3.s_old.eq(vs_rd.s), p3.ovf.eq(ovf_v),
+                p4.v.eq(p3.v), p4.x.eq(x_next), p4.s_old.eq(p3.s_old), p4.ovf.eq(p3.ovf + ovf_x),
+                p5.v.eq(p4.v), p5.x.eq(p4.x), p5.s.eq(s_next), p5.s_old.eq(p4.s_old), p5.ovf.eq(p4.ovf),
+                p6.x.eq(p5.x), p6.a.eq(a_next), p6.ovf.eq(p5.ovf + ovf_a),
+                p7.x.eq(p6.x), p7.a.eq(p6.a), p7.phi.eq(phi_next), p7.q.eq(q), p7.ovf.eq(p6.ovf + ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
@@ -513,7 +543,7 @@ class LayerCore(wiring.Component):
         m.d.comb += self.busy.eq((mode_upd & in_flight) | mode_clr | self.upd_start | self.clr_start)
         if self.learn:
             self._learning_hooks(m, wb_rd, wb_wr, wa_wr if not self.is_output else None, b_rd, b_wr,
-                                 pword[K], plane[K], valid[K] & ~stall, last.s)
+                                 pword[5], plane[5], valid[5] & ~stall, p5.s)
         return m
 
     def _learning_hooks(self, m, wb_rd, wb_wr, wa_wr, b_rd, b_wr, s_word, s_lane, s_we, s_new):

@@ -21,7 +21,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 
 from golden_model.config import EqSpikeConfig
-from rtl.layer import InputCore, state_layout
+from rtl.layer import DERIVED, state_memories
 from rtl.network import Op, Phase, Reg, Space, Status, command_layout
 from rtl.verilog import layout_table
 
@@ -60,8 +60,8 @@ class CommandPacker:
 class StateReader:
     """Zero-time reads of every per-neuron register from the cores' state memories (VPI).
 
-    Layer ``l >= 1``: memory ``core{l}.state`` holds :func:`rtl.layer.state_layout` words; the
-    input core holds the encoder registers in ``core0.state`` and ``s`` in ``core0.inputs``.
+    The memories are those of :func:`rtl.layer.state_memories` (``rho_last`` of a layer core is
+    :data:`rtl.layer.DERIVED` from ``s``); the input core keeps ``s`` in ``core0.inputs``.
     """
 
     def __init__(self, dut, cfg: EqSpikeConfig):
@@ -69,11 +69,11 @@ class StateReader:
         self.layers = []
         for l, n in enumerate(cfg.layers):
             core = getattr(dut, f"core{l}")
-            layout = InputCore(cfg).enc_layout if l == 0 else state_layout(cfg, l)
             # raw simulator handles: reading binary strings skips LogicArray construction (3x faster)
-            words = [core.state[i]._handle for i in range(n)]
+            mems = [(_field_reader(layout), [getattr(core, name)[i]._handle for i in range(n)])
+                    for name, layout in state_memories(cfg, l).items()]
             inputs = [core.inputs[i]._handle for i in range(n)] if l == 0 else None
-            self.layers.append((_field_reader(layout), words, inputs))
+            self.layers.append((mems, inputs))
 
     @staticmethod
     def _ints(handles) -> list:
@@ -82,17 +82,20 @@ class StateReader:
     def read(self) -> list:
         """One dict per layer: register name -> int64 array of (n_l,) codes (like FixedState)."""
         out = []
-        for l, (fields, words, inputs) in enumerate(self.layers):
-            raw = self._ints(words)
+        for l, (mems, inputs) in enumerate(self.layers):
             regs = {}
-            for name, lsb, width, signed in fields:
-                mask = (1 << width) - 1
-                vals = np.array([(w >> lsb) & mask for w in raw], dtype=np.int64)
-                if signed:
-                    vals = np.where(vals >= 1 << (width - 1), vals - (1 << width), vals)
-                regs[name] = vals
+            for fields, words in mems:
+                raw = self._ints(words)
+                for name, lsb, width, signed in fields:
+                    mask = (1 << width) - 1
+                    vals = np.array([(w >> lsb) & mask for w in raw], dtype=np.int64)
+                    if signed:
+                        vals = np.where(vals >= 1 << (width - 1), vals - (1 << width), vals)
+                    regs[name] = vals
             if inputs is not None:
                 regs["s"] = np.array(self._ints(inputs), dtype=np.int64)
+            if l > 0:
+                regs.update({reg: regs[src] for reg, src in DERIVED.items()})
             out.append({name: regs[name] for name in register_names(l)})
         return out
 

@@ -18,6 +18,7 @@ from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel, FixedState, quantise_params
 from golden_model.float_model import glorot_params
 from rtl.network import Network, Op, Phase, Reg, Space, Status
+from rtl.layer import DERIVED, state_memories
 
 __all__ = ["HostSequences", "RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE", "random_network",
            "digits_network", "profile_run", "train_tick_cycles"]
@@ -278,13 +279,18 @@ class RTLHarness(HostSequences):
             n = self.cfg.layers[l]
             names = register_names(l)
             regs = {name: np.zeros(n, dtype=np.int64) for name in names}
-            for i in range(n):
-                word = ctx.get(core.state.data[i])
-                for name in names:
-                    if name == "s" and l == 0:
-                        regs[name][i] = int(ctx.get(core.inputs.data[i]))
-                    else:
-                        regs[name][i] = int(getattr(word, name))
+            for name, layout in state_memories(self.cfg, l).items():
+                mem = getattr(core, name)
+                for i in range(n):
+                    word = ctx.get(mem.data[i])
+                    for fld in layout.members:
+                        if fld in regs:
+                            regs[fld][i] = int(getattr(word, fld))
+            if l == 0:
+                regs["s"][:] = [int(ctx.get(core.inputs.data[i])) for i in range(n)]
+            else:
+                for reg, src in DERIVED.items():
+                    regs[reg][:] = regs[src]
             out.append(regs)
         return out
 

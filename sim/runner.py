@@ -50,7 +50,7 @@ VERILATOR_CONTROL = "`verilator_config\n" + "".join(
     for module, var in [(TOP_NAME, "clk"), (TOP_NAME, "rst"), (TOP_NAME, "cmd__*"), (TOP_NAME, "rsp__*"),
                         (TOP_NAME, "running"), (TOP_NAME, "t_done"),
                         ("*", "spikes__valid"), ("*", "spikes__ready"), ("*", "spikes__payload"),
-                        ("*", "state"), ("*", "inputs")])
+                        ("*", "state"), ("*", "state_*"), ("*", "inputs")])
 #: On-chip learning builds also expose the parameter memories (the training scoreboard reads
 #: every weight and bias copy after every sample).
 VERILATOR_CONTROL_LEARNING = "".join(f'public_flat_rw -module "*" -var "{var}"\n'

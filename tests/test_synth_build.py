@@ -207,24 +207,18 @@ def test_smoke_build_tiny_network(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="BRAM (27/30), SPRAM (3/4) and MAC16s (7/8) fit, but the "
-                   "RTL needs 6.7k of the iCE40UP5K's 5.3k logic cells: two layer cores' "
-                   "pipeline registers and the host link (docs/fpga.md, iCEBreaker)")
 def test_icebreaker_digits_default_build(tmp_path):
+    """The digits network 64-100-10 in the default config on the iCEBreaker: weights in SPRAM,
+    products in MAC16s, no counters; fits the UP5K and meets the 12 MHz board clock
+    (docs/fpga.md, iCEBreaker)."""
     from synth.build import build
     s = build(default_config((64, 100, 10)), "icebreaker", tmp_path, dataset="digits")
-    assert s["fits"] and s["meets_timing"] and s["target_mhz"] == 12.0
-
-
-@pytest.mark.slow
-def test_icebreaker_largest_fitting_digits_network_build(tmp_path):
-    """The digits data on the largest network that fits the UP5K: 64-10 (no hidden layer), weights
-    in SPRAM, meets the 12 MHz board clock (docs/fpga.md, iCEBreaker)."""
-    from synth.build import build
-    s = build(default_config((64, 10)), "icebreaker", tmp_path, dataset="digits")
-    assert s["fits"] and s["meets_timing"] and s["target_mhz"] == 12.0
+    assert s["fits"] and s["meets_timing"] and s["target_mhz"] == 12.0 and s["fmax_mhz"] >= 12.0, s
     assert s["spram"] >= 1 and s["counters"] is False and s["dsp_width"] == 16
-    assert s["logic_cells"] <= s["logic_cells_available"] and s["dsp"] <= s["dsp_available"]
+    for res in ("logic_cells", "brams", "spram", "dsp"):
+        assert 0 < s[res] <= s[f"{res}_available"], (res, s)
+    assert (tmp_path / "eqspike.bin").stat().st_size > 10_000
+    assert s["inferences_per_s"] > 0
 
 
 @pytest.mark.slow
