@@ -19,13 +19,15 @@ Accumulate (event-driven, ``acc_en``)
     pass.
 
 Update (``upd_start``, one neuron per cycle, ``UPDATE_STAGES``)
-    stage 0 presents neuron ``n``'s address to every memory; stage 1 registers the read words
-    and the neuron's accumulator lane (and clears the accumulator word once its last lane is
-    read); stages 2-6 run the decoder, neuron input, state step, predictive encoder and
-    sigma-delta of :mod:`rtl.neuron`, one multiplier chain each; stage 7 writes the neuron's
-    word back and offers its spike on ``spikes``. A spike the bus does not take stalls the
-    whole pipeline (memory read ports hold their data), so nothing is dropped; the stall
-    depends only on registers and the bus's ``ready``.
+    stage 0 presents neuron ``n``'s address to the accumulator; stage 1 registers its lane (and
+    clears the accumulator word once its last lane is read); stages 2-6 run the decoder, neuron
+    input, state step, predictive encoder and sigma-delta of :mod:`rtl.neuron`, one multiplier
+    chain each; stage 7 offers the spike on ``spikes``. The per-neuron registers live in the
+    memories of :data:`STATE_GROUPS`: each is read one stage ahead of the stage that uses its
+    old word and written in the stage that computes its last field, so a stage register holds
+    only what a later stage uses (``rho_last`` is not stored: :data:`DERIVED`). A spike the bus
+    does not take stalls the whole pipeline (memory read ports hold their data), so nothing is
+    dropped; the stall depends only on registers and the bus's ``ready``.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
 (``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
@@ -57,8 +59,9 @@ __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth
 
 #: Update-pass stages of a non-input core after the address stage 0: what each computes
 #: (one multiplier chain at most per stage); the last one writes the word and offers the spike.
-UPDATE_STAGES = ("register the read words", "decoder: v", "neuron input: x", "state step: s",
-                 "predictive encoder: a, rho_last", "sigma-delta: phi, q", "write back + spike")
+UPDATE_STAGES = ("register the accumulator lane", "decoder: v; write acc", "neuron input: x",
+                 "state step: s", "predictive encoder: a; write v, s", "sigma-delta: phi, q",
+                 "write x, a, phi, q + spike")
 #: The same for the input core (its s is the clamped input).
 INPUT_STAGES = ("register the read words", "predictive encoder: a, rho_last", "sigma-delta: phi, q",
                 "write back + spike")
