@@ -173,6 +173,15 @@ MALFORMED = {
     "write_zero_count": (WRITE("input", 0, 0, 0, 0, []), HostStatus.ARGUMENT),
     "run_bad_phase": (encode_request(HostOp.RUN, b"\x03\x01\x00"), HostStatus.ARGUMENT),
     "spikes_bad_layer": (encode_request(HostOp.SPIKES, b"\x05"), HostStatus.ADDRESS),
+    # the checks compute at the config's widths: fields whose low bits look valid but whose
+    # high bits are set are still out of range
+    "read_row_high_bits": (READ("state", 1, REG["s"], 0x0100, 1), HostStatus.ADDRESS),
+    "read_count_high_bits": (READ("state", 1, REG["s"], 0, 0x8001), HostStatus.ADDRESS),
+    "write_bias_row_high_bits": (WRITE("bias", 1, 0x8000, 0, 1, [1, 0]), HostStatus.ADDRESS),
+    "write_input_count_high_bits": (WRITE("input", 0, 0, 0, 0x0101, [1, 0]), HostStatus.ADDRESS),
+    "write_weight_row_high_bits": (WRITE("weight", 0, 0x0400, 0, 1, [1]), HostStatus.ADDRESS),
+    "write_weight_col_high_bits": (WRITE("weight", 0, 0, 0x1000, 1, [1]), HostStatus.ADDRESS),
+    "write_weight_count_high_bits": (WRITE("weight", 0, 0, 0, 0x4001, [1]), HostStatus.ADDRESS),
     "truncated_frame": (READ("state", 1, REG["s"], 0, 2)[:6], HostStatus.TIMEOUT),
     "length_beyond_data": (bytes([0xA5, HostOp.INFO, 9, 0, 1, 2]), HostStatus.TIMEOUT),
 }

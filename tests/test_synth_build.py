@@ -246,3 +246,20 @@ def test_synth_cli_summary_lines(capsys):
     out = capsys.readouterr().out
     assert "DOES NOT FIT" in out and "ERROR: no BELs" in out and "Fmax 28" not in out
     assert "needs more than the device has: DP16KD 211/208" in out
+
+
+def test_collision_masks_name_real_memories():
+    """The flow's don't-care-on-collision list (synth.build._NO_COLLISION_MEMORIES) names memories
+    the cores really have, and covers every per-neuron state memory: a rename must not silently
+    bring the read-first emulation (about 230 iCE40 cells per layer core) back."""
+    from rtl.layer import InputCore, LayerCore, state_memories
+    from synth.build import _NO_COLLISION_MEMORIES, _union
+
+    cfg = default_config((8, 6, 3))
+    cores = [InputCore(cfg)] + [LayerCore(cfg, l) for l in (1, 2)]
+    have = {name for core in cores for name in vars(core) if hasattr(getattr(core, name), "read_port")}
+    assert set(_NO_COLLISION_MEMORIES) <= have, set(_NO_COLLISION_MEMORIES) - have
+    for l in range(cfg.n_layers):
+        assert set(state_memories(cfg, l)) <= set(_NO_COLLISION_MEMORIES)
+    assert "bias" not in _NO_COLLISION_MEMORIES     # the learning engine writes biases
+    assert _union(["n:a", "n:b", "n:c"]) == "n:a n:b n:c %u %u"
