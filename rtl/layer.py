@@ -63,8 +63,8 @@ UPDATE_STAGES = ("register the accumulator lane", "decoder: v; write acc", "neur
                  "state step: s", "predictive encoder: a; write v, s", "sigma-delta: phi, q",
                  "write x, a, phi, q + spike")
 #: The same for the input core (its s is the clamped input).
-INPUT_STAGES = ("register the read words", "predictive encoder: a, rho_last", "sigma-delta: phi, q",
-                "write back + spike")
+INPUT_STAGES = ("read the words", "predictive encoder: a, rho_last", "sigma-delta: phi, q",
+                "write a, rho_last, phi, q + spike")
 
 
 class HostSel(enum.Enum, shape=3):
@@ -486,15 +486,17 @@ class LayerCore(wiring.Component):
             m.d.comb += [acc_wr.addr.eq(c_chunk), acc_wr.data.eq(acc_sum), acc_wr.en.eq(c_valid)]
 
         # state writes: each group in the stage that computes its last field, or the clear sweep
+        # (which writes the same stage registers: they are zero from its first cycle, below, so
+        # the write data needs no multiplexer)
         writes = {"state_acc": (2, {"acc": p2.acc}), "state_vs": (5, {"v": p5.v, "s": p5.s}),
                   "state_xap": (K, {"x": p7.x, "a": p7.a, "phi": p7.phi, "q": p7.q})}
         for name, (k, values) in writes.items():
             wr = st_wr[name]
+            m.d.comb += [wr.data[fld].eq(val) for fld, val in values.items()]
             with m.If(mode_clr):
-                m.d.comb += [wr.addr.eq(clr_idx), wr.data.eq(0), wr.en.eq(clr_idx < n)]
+                m.d.comb += [wr.addr.eq(clr_idx), wr.en.eq(clr_idx < n)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(pidx[k]), wr.en.eq(valid[k] & ~stall)]
-                m.d.comb += [wr.data[fld].eq(val) for fld, val in values.items()]
         m.d.comb += [
             self.spikes.valid.eq(valid[K] & p7.q),
             self.spikes.payload.eq(pidx[K]),
@@ -528,6 +530,8 @@ class LayerCore(wiring.Component):
                     with m.Else():
                         m.d.sync += lane.eq(lane + 1)
 
+        with m.If(self.clr_start | mode_clr):     # the clear sweep writes these: zero
+            m.d.sync += [p2.eq(0), p5.eq(0), p7.eq(0)]
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0), lane.eq(0), word.eq(0)]
         in_flight = issuing | Cat(valid[1:]).any()
@@ -577,8 +581,8 @@ class LayerCore(wiring.Component):
 class InputCore(wiring.Component):
     """Clamped input layer: inputs written by the host, encoder only (a, rho_last, phi, q).
 
-    Its update pass (stage 0 address, 1 encoder, 2 write + spike) runs in the same slot as
-    the other cores' and its spikes go up the same bus.
+    Its update pass (``INPUT_STAGES``: 0 address, 1 read, 2 encoder, 3 sigma-delta, 4 write
+    + spike) runs in the same slot as the other cores' and its spikes go up the same bus.
 
     Members
     -------
@@ -621,18 +625,20 @@ class InputCore(wiring.Component):
         issuing, s1_valid = Signal(), Signal()
         s1_idx = Signal.like(idx)
         K = len(INPUT_STAGES)
-        pipe = data.StructLayout({"s": reg_shape(self.cfg.s), **self.enc_layout.members, "ovf": unsigned(2)})
-        regs = [None, None] + [Signal(pipe, name=f"p{k}") for k in range(2, K + 1)]
         valid = [None, s1_valid] + [Signal(name=f"p{k}_valid") for k in range(2, K + 1)]
-        pidx = [None, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
-        last = regs[K]
-        stall = valid[K] & last.q & ~self.spikes.ready
+        pidx = [idx, s1_idx] + [Signal.like(idx, name=f"p{k}_idx") for k in range(2, K + 1)]
+        # as in LayerCore: the words are read at stage 1 and used at stage 2 straight from the
+        # read ports; a stage register holds only what a later stage uses
+        sf, af, pf = reg_shape(self.cfg.s), reg_shape(self.cfg.a), reg_shape(self.cfg.phi)
+        p3 = Signal(data.StructLayout({"a": af, "rho_last": sf, "phi_old": pf, "ovf": unsigned(2)}), name="p3")
+        p4 = Signal(data.StructLayout({"a": af, "rho_last": sf, "phi": pf, "q": 1, "ovf": unsigned(2)}), name="p4")
+        stall = valid[K] & p4.q & ~self.spikes.ready
         f = self.fault
-        # stage 1 registers the read words; 2: predictive encoder; 3: sigma-delta; 4 writes
-        a_next, ovf_a = predictive_encode(self.cfg, regs[2].s, regs[2].rho_last, self.inv_lam, f)
-        phi_next, q, ovf_phi = sigma_delta(self.cfg, regs[3].a, regs[3].phi, f)
+        # stage 2: predictive encoder (rho_last becomes s); 3: sigma-delta; 4 writes + spike
+        a_next, ovf_a = predictive_encode(self.cfg, in_rd.data, st_rd.data.rho_last, self.inv_lam, f)
+        phi_next, q, ovf_phi = sigma_delta(self.cfg, p3.a, p3.phi_old, f)
         for rd in (in_rd, st_rd):
-            m.d.comb += [rd.addr.eq(Mux(mode_upd, idx, self.h_rd_addr)), rd.en.eq(~stall)]
+            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[1], self.h_rd_addr)), rd.en.eq(~stall)]
         if self.cfg.learning is not None:   # the learning engine reads the inputs (s^- = s^+)
             m.d.comb += [self.l_s_free.eq(in_rd.data), self.l_s_nudged.eq(in_rd.data)]
             with m.If(self.l_own):
@@ -642,33 +648,34 @@ class InputCore(wiring.Component):
             self.h_rd_data.rho_last.eq(st_rd.data.rho_last), self.h_rd_data.phi.eq(st_rd.data.phi),
             self.h_rd_data.q.eq(st_rd.data.q),
         ]
+        # state writes: stage 4, or the clear sweep (p4 is zero from its first cycle, below)
         clr_idx = Signal(range(n + 1))
+        m.d.comb += [st_wr.data[name].eq(p4[name]) for name in self.enc_layout.members]
         with m.If(mode_clr):
-            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.data.eq(0), st_wr.en.eq(clr_idx < n)]
+            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.en.eq(clr_idx < n)]
         with m.Else():
             m.d.comb += [st_wr.addr.eq(pidx[K]), st_wr.en.eq(valid[K] & ~stall)]
-            m.d.comb += [st_wr.data[name].eq(last[name]) for name in self.enc_layout.members]
         m.d.comb += [
-            self.spikes.valid.eq(valid[K] & last.q),
+            self.spikes.valid.eq(valid[K] & p4.q),
             self.spikes.payload.eq(pidx[K]),
-            self.ovf.eq(Mux(valid[K] & ~stall, last.ovf, 0)),
+            self.ovf.eq(Mux(valid[K] & ~stall, p4.ovf, 0)),
         ]
         with m.If(~stall):
             m.d.sync += [s1_valid.eq(issuing), s1_idx.eq(idx)]
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
             m.d.sync += [
-                regs[2].eq(0), regs[2].s.eq(in_rd.data), regs[2].rho_last.eq(st_rd.data.rho_last),
-                regs[2].phi.eq(st_rd.data.phi),
-                regs[3].eq(regs[2]), regs[3].a.eq(a_next), regs[3].rho_last.eq(regs[2].s), regs[3].ovf.eq(ovf_a),
-                regs[4].eq(regs[3]), regs[4].phi.eq(phi_next), regs[4].q.eq(q),
-                regs[4].ovf.eq(regs[3].ovf + ovf_phi),
+                p3.a.eq(a_next), p3.rho_last.eq(in_rd.data), p3.phi_old.eq(st_rd.data.phi), p3.ovf.eq(ovf_a),
+                p4.a.eq(p3.a), p4.rho_last.eq(p3.rho_last), p4.phi.eq(phi_next), p4.q.eq(q),
+                p4.ovf.eq(p3.ovf + ovf_phi),
             ]
             with m.If(issuing):
                 with m.If(idx == n - 1):
                     m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += idx.eq(idx + 1)
+        with m.If(self.clr_start | mode_clr):     # the clear sweep writes p4: zero
+            m.d.sync += p4.eq(0)
         with m.If(self.upd_start & ~mode_upd):
             m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0)]
         in_flight = issuing | Cat(valid[1:]).any()
