@@ -33,7 +33,7 @@ from rtl.learning import train_cycles
 
 from sim.driver import CLOCK_NS, HostDriver, ParamReader
 from sim.rtl_harness import train_tick_cycles
-from sim.tb_network import _load_job, _npz, _write
+from sim.tb_network import _npz, run_job
 
 
 class ParamMismatch(AssertionError):
@@ -68,17 +68,7 @@ def compare_params(sample: int, got: dict, lrn: OnChipLearner, source: str) -> i
 @cocotb.test()
 async def train_samples(dut):
     """TRAIN every sample of the job; compare every parameter with the learner after each."""
-    job = _load_job()
-    result = {"samples": [], "failure": None, "mismatch": None, "load_seconds": 0.0, "sample_seconds": 0.0,
-              "compared_values": 0, "host_read_values": 0, "commands": 0}
-    try:
-        await _run(dut, job, result)
-    except Exception as e:
-        if not result["failure"]:
-            result["failure"] = f"{type(e).__name__}: {e}"
-        raise
-    finally:
-        _write(job, result)
+    await run_job(dut, _run, {"compared_values": 0, "host_read_values": 0})
 
 
 async def _run(dut, job: dict, result: dict):

@@ -61,7 +61,6 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from sim.cosim import cosim_dataset
-    from sim.runner import require_simulator
 
     if args.train:
         return run_train(args)
@@ -78,16 +77,10 @@ def run(args) -> int:
         raise ValueError(f"--registers-every must be >= 1, not {args.registers_every}")
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, not {args.jobs}")
-    if args.lanes is not None and args.lanes < 1:
-        raise ValueError(f"--lanes must be >= 1, not {args.lanes}")
     for name in ("idle", "backpressure"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name} must be in [0, 1], not {getattr(args, name)}")
-    require_simulator(args.simulator)
-    rtl_config = None
-    if args.rtl_config:
-        from golden_model.config import EqSpikeConfig
-        rtl_config = EqSpikeConfig.load(args.rtl_config)
+    rtl_config = _checked_common(args, args.rtl_config)
     rep, status = _report_of(lambda: cosim_dataset(
         weights, args.dataset, args.samples, args.simulator, waves=args.waves,
         lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
@@ -103,6 +96,20 @@ def run(args) -> int:
         print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
     _write_json(args.json, rep)
     return status
+
+
+def _checked_common(args, config_path):
+    """Checks shared by both modes (``--lanes``, the simulator installed); returns the config
+    loaded from ``config_path`` (None without one)."""
+    from sim.runner import require_simulator
+
+    if args.lanes is not None and args.lanes < 1:
+        raise ValueError(f"--lanes must be >= 1, not {args.lanes}")
+    require_simulator(args.simulator)
+    if not config_path:
+        return None
+    from golden_model.config import EqSpikeConfig
+    return EqSpikeConfig.load(config_path)
 
 
 def _report_of(call):
@@ -128,7 +135,6 @@ def _write_json(path, rep) -> None:
 def run_train(args) -> int:
     """``eqspike cosim --train``."""
     from sim.cosim import cosim_train
-    from sim.runner import require_simulator
 
     for name in ("weights", "rtl_config"):
         if getattr(args, name):
@@ -136,13 +142,7 @@ def run_train(args) -> int:
                              "weights; use --config for the hardware config)")
     if args.read_every < 0:
         raise ValueError(f"--read-every must be >= 0, not {args.read_every}")
-    if args.lanes is not None and args.lanes < 1:
-        raise ValueError(f"--lanes must be >= 1, not {args.lanes}")
-    require_simulator(args.simulator)
-    cfg = None
-    if args.config:
-        from golden_model.config import EqSpikeConfig
-        cfg = EqSpikeConfig.load(args.config)
+    cfg = _checked_common(args, args.config)
     rep, status = _report_of(lambda: cosim_train(
         args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
         first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
