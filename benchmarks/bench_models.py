@@ -16,7 +16,7 @@ import numpy as np
 from golden_model.config import default_config
 from golden_model.fixed_model import FixedModel, fit_weight_formats
 from golden_model.float_model import Dynamics, FloatModel, glorot_params
-from golden_model.parallel import limit_blas_threads
+from runtime.parallel import limit_blas_threads
 
 
 def _rate(model, st, steps, tick_args, n_neurons, batch, repeats=3):

@@ -33,9 +33,9 @@ def main(argv=None) -> int:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
 
-    from eqspike.data import load_dataset
+    from experiments.data import load_dataset
     from golden_model.float_model import Dynamics
-    from golden_model.training import Trainer, TrainSettings
+    from experiments.training import Trainer, TrainSettings
 
     try:
         data = load_dataset("fashion-mnist")

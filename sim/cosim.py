@@ -119,7 +119,7 @@ class CosimReport:
 
 def load_weights(path):
     """``(params, cfg)`` from a checkpoint folder or weights .npz (``eqspike train``'s layout)."""
-    from golden_model.training import load_checkpoint
+    from experiments.training import load_checkpoint
     ck = load_checkpoint(path)
     return ck.params, ck.config
 
@@ -138,7 +138,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     ``rtl_config`` generates the Verilog from another config than the checkpoint's (same layers):
     a modified design checked against the checkpoint config's golden model.
     """
-    from eqspike.data import load_dataset
+    from experiments.data import load_dataset
 
     t0 = time.perf_counter()
     params, cfg = load_weights(weights)
@@ -346,7 +346,7 @@ def cosim_train(samples: int = 200, simulator: str = "verilator", cfg: EqSpikeCo
     partial :class:`TrainReport`) on the first mismatch. ``optimise=False``: quicker Verilator
     build, slower run (small test networks).
     """
-    from eqspike.data import load_dataset
+    from experiments.data import load_dataset
     from golden_model.config import learning_config
     from golden_model.fixedpoint import quantise_real
 

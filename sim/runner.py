@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from eqspike.environ import restore_environ, save_environ
+from runtime.environ import restore_environ, save_environ
 from golden_model.config import EqSpikeConfig
 from rtl.verilog import TOP_NAME
 

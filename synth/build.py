@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eqspike.environ import restore_environ, save_environ
+from runtime.environ import restore_environ, save_environ
 from golden_model.config import EqSpikeConfig
 
 __all__ = ["Board", "BOARDS", "tool_env", "build", "rtl_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
@@ -204,7 +204,7 @@ def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = 16, see
     cycles per tick and per free phase (``cfg.n_free`` ticks), and the bound with every neuron
     spiking every tick.
     """
-    from eqspike.data import load_dataset
+    from experiments.data import load_dataset
     from golden_model.fixed_model import FixedModel, quantise_params
     from golden_model.float_model import glorot_params
     from rtl.network import tick_cycles

@@ -1,7 +1,7 @@
 """Host driver for a board running :class:`synth.top.SerialTop`: frames over any byte transport.
 
 A transport is anything with ``write(bytes)`` and ``read(n) -> bytes`` (fewer bytes on its
-timeout): a ``serial.Serial`` (:func:`open_serial`), or :class:`synth.simuart.SimTransport`,
+timeout): a ``serial.Serial`` (:func:`open_serial`), or :class:`sim.simuart.SimTransport`,
 which runs the same top in Amaranth's simulator. The driver mirrors
 :class:`golden_model.fixed_model.FixedModel`'s transaction API (load weights, reset with a
 sample, run ticks, read registers) so tests compare board and model with ``==``.

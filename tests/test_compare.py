@@ -5,13 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from eqspike.data import load_digits
+from experiments.data import load_digits
 from golden_model.config import ConfigError, RegFormat, default_config, wide_config
-from golden_model.evaluation import JSON_KEYS, compare
+from experiments.evaluation import JSON_KEYS, compare
 from golden_model.fixed_model import choose_frac, fit_weight_formats, quantise_params
 from golden_model.float_model import Dynamics, Params, glorot_params
-from golden_model.sweep import run_sweep, smallest_within, state_frac_config, sweep_variants, weight_bits_config
-from golden_model.training import Trainer, TrainSettings
+from experiments.sweep import run_sweep, smallest_within, state_frac_config, sweep_variants, weight_bits_config
+from experiments.training import Trainer, TrainSettings
 
 LAYERS = (64, 16, 10)
 
@@ -119,7 +119,7 @@ def test_sweep_parallel_equals_serial_and_more_bits_agree_more(trained):
     params, dyn, x, y = trained
     base = default_config(LAYERS)
     res = compare(params, x, y, base, dyn, skip_float=True)
-    from golden_model.training import predict
+    from experiments.training import predict
     ref = predict(params, Dynamics.from_config(base), x)
     assert np.mean(ref == y) == res.binary_hw_accuracy
     variants = sweep_variants(base, params, weight_bits=(3, 12), state_fracs=(3, 12))

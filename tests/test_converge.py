@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eqspike.cli import main
-from golden_model.convergence import ConvergenceStudy
+from experiments.convergence import ConvergenceStudy
 
 CURVES = ["eps_1_sqrt_t", "sched_eps_lambda", "osa", "osa_lambda", "osa_lambda_sched", "fixed_sched_eps_lambda"]
 
@@ -54,7 +54,7 @@ def test_console_script_entry_point():
 
 
 def test_reference_early_stop_gives_the_same_states_as_the_full_run():
-    from golden_model.convergence import _run_to_fixed_point
+    from experiments.convergence import _run_to_fixed_point
     from golden_model.float_model import Dynamics, FloatModel, glorot_params
     rng = np.random.default_rng(1)
     p = glorot_params((30, 20, 5), rng)

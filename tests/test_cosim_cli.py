@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eqspike.cli import main
-from golden_model.training import save_checkpoint
+from experiments.training import save_checkpoint
 from sim.cosim import JSON_KEYS
 from sim.stimulus import random_params
 

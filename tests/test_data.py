@@ -1,4 +1,4 @@
-"""IDX loader and built-in data sets (eqspike/data.py)."""
+"""IDX loader and built-in data sets (experiments/data.py)."""
 
 import gzip
 import struct
@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from eqspike import data as D
+from experiments import data as D
 
 
 def _idx_bytes(arr: np.ndarray, type_code: int = 0x08) -> bytes:

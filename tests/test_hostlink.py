@@ -19,7 +19,7 @@ from rtl.network import Phase, Reg, Space, Status
 from synth.driver import Board, HostLinkError
 from synth.protocol import (PHASE, REG, SPACE, STATUS_REG, HostOp, HostStatus, checksum, config_crc,
                             encode_request, info_bytes, parse_info, value_bytes)
-from synth.simuart import SimTransport
+from sim.simuart import SimTransport
 from synth.uart import UARTRx, UARTTx, baud_divisor
 
 TIMEOUT = 300     # host-link mid-frame timeout of the simulated boards (cycles)
@@ -245,7 +245,7 @@ def test_write_crosses_matrix_rows_and_read_back(tiny):
 
 # -- real digits through the simulated serial line, against the golden model ----------------------
 def _digits_model(cfg, seed=0):
-    from eqspike.data import load_digits
+    from experiments.data import load_digits
     data = load_digits()
     w, b, _ = quantise_params(cfg, glorot_params(cfg.layers, np.random.default_rng(seed)))
     return FixedModel(cfg, w, b), data

@@ -240,7 +240,7 @@ def test_learner_rejects_codes_outside_learning_format():
 
 # -- it learns -----------------------------------------------------------------------------------
 def test_integer_rule_learns_digits_subset():
-    from eqspike.data import load_digits
+    from experiments.data import load_digits
     d = load_digits()
     cfg = learning_config((64, 100, 10), lr=(0.2, 0.1))
     ln = OnChipLearner.from_float(cfg, glorot_params(cfg.layers, np.random.default_rng(0)))

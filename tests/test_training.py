@@ -1,13 +1,13 @@
-"""EqProp training (golden_model/training.py): the update rule, phases, modes, reproducibility."""
+"""EqProp training (experiments/training.py): the update rule, phases, modes, reproducibility."""
 
 import numpy as np
 import pytest
 
-from eqspike.data import load_digits
+from experiments.data import load_digits
 from golden_model.config import ConfigError, Schedule, default_config, wide_config
 from golden_model.fixed_model import FixedModel, quantise_params
 from golden_model.float_model import OSA, Dynamics, FloatModel, Params, glorot_params
-from golden_model.training import (
+from experiments.training import (
     Trainer, TrainSettings, dynamics_from_dict, dynamics_to_dict, eqprop_update, load_checkpoint,
     save_checkpoint,
 )
@@ -157,7 +157,7 @@ def test_digits_acceptance_of_issue_6(digits):
     """The demo's run (seed 2, 30 epochs, binary OSA, lr [0.1, 0.05] x 0.9^(epoch-1)): issue 6's
     digits figures. About 30-60 s on an idle core; ``pytest -m slow``."""
     from golden_model.config import default_config
-    from golden_model.evaluation import compare
+    from experiments.evaluation import compare
 
     tr = Trainer(TrainSettings(layers=(64, 100, 10), dynamics=Dynamics(), lr=(0.1, 0.05), lr_decay=0.9,
                                epochs=30, seed=2))

@@ -89,7 +89,7 @@ def add_data_arguments(p) -> None:
 
 
 def load_data(args):
-    from eqspike.data import load_dataset
+    from experiments.data import load_dataset
     if args.dataset is None:
         args.dataset = "idx" if args.data_dir else "digits"
     data = load_dataset(args.dataset, args.data_dir)

@@ -33,7 +33,7 @@ def prepare(args):
     from eqspike.cli import CLIError
     from golden_model.config import ConfigError, EqSpikeConfig
     from golden_model.float_model import Dynamics
-    from golden_model.training import dynamics_from_dict, load_checkpoint
+    from experiments.training import dynamics_from_dict, load_checkpoint
 
     from ._common import load_data
 
@@ -54,7 +54,7 @@ def prepare(args):
 
 
 def run(args, plots: bool = True) -> int:
-    from golden_model.evaluation import JSON_KEYS, compare
+    from experiments.evaluation import JSON_KEYS, compare
 
     from ._common import write_json
 
@@ -66,7 +66,7 @@ def run(args, plots: bool = True) -> int:
     print(res.table())
     out_json = res.to_json()
     if plots:
-        from eqspike.training_plots import register_histogram_plot, register_profile_plot
+        from experiments.training_plots import register_histogram_plot, register_profile_plot
         out = Path(args.out) if args.out else ckpt.path / "compare"
         out.mkdir(parents=True, exist_ok=True)
         print("\nregisters (fixed point, free phase, all test samples):")

@@ -28,12 +28,12 @@ def add_arguments(p):
 
 def run(args) -> int:
     from golden_model.config import EqSpikeConfig
-    from golden_model.convergence import ConvergenceStudy
-    from golden_model.parallel import map_processes
+    from experiments.convergence import ConvergenceStudy
+    from runtime.parallel import map_processes
 
     from ..cli import CLIError
-    from ..plots import convergence_plot
-    from ..progress import progress
+    from experiments.plots import convergence_plot
+    from runtime.progress import progress
 
     for name in ("runs", "samples"):
         if getattr(args, name) < 1:

@@ -97,7 +97,7 @@ def run(args) -> int:
     if rc:
         return rc
     trained = json.loads((out / "train.json").read_text())
-    from eqspike.training_plots import training_curve_plot
+    from experiments.training_plots import training_curve_plot
     metrics = json.loads((wdir / "metrics.json").read_text())
     training_curve_plot(metrics["history"], out / "training.png", "digits 64-100-10, binary EqProp")
 

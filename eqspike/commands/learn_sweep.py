@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from eqspike.cli import CLIError
     from golden_model.config import EqSpikeConfig, learning_config
-    from golden_model.learn_sweep import cheapest_learning, learn_variants, run_learn_sweep
+    from experiments.learn_sweep import cheapest_learning, learn_variants, run_learn_sweep
 
     from ._common import load_data, parse_floats
     from .sweep import _int_list
@@ -77,7 +77,7 @@ def run(args) -> int:
                        if r["width"] == wd and r["rounding"] == rd), "-") for rd in roundings]
         lines.append(f"| {wd} | " + " | ".join(cells) + " |")
     (out / "learn_sweep.md").write_text("\n".join(lines) + "\n")
-    from eqspike.training_plots import learn_sweep_plot
+    from experiments.training_plots import learn_sweep_plot
     learn_sweep_plot(rows, out / "learn_sweep.png",
                      f"{data.name} {'-'.join(map(str, base.layers))}: on-chip training, {args.epochs} epochs")
     best = cheapest_learning(rows)

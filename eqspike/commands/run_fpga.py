@@ -37,7 +37,7 @@ def _model(args, cfg_arg):
     from golden_model.float_model import glorot_params
 
     if args.weights:
-        from golden_model.training import load_checkpoint
+        from experiments.training import load_checkpoint
         ckpt = load_checkpoint(args.weights)
         cfg = EqSpikeConfig.load(cfg_arg) if cfg_arg else ckpt.config
         if cfg.layers != tuple(ckpt.params.layers):
@@ -54,7 +54,7 @@ def run(args) -> int:
     import numpy as np
 
     from eqspike.cli import CLIError
-    from eqspike.data import load_dataset
+    from experiments.data import load_dataset
     from synth.driver import Board, HostLinkError, LinkTimeout, open_serial
 
     from ._common import write_json
@@ -69,7 +69,7 @@ def run(args) -> int:
     if data.n_inputs != cfg.layers[0]:
         raise CLIError(f"{data.name} has {data.n_inputs} inputs, the network {cfg.layers[0]}")
     if args.port == "sim":
-        from synth.simuart import SimTransport
+        from sim.simuart import SimTransport
         transport = SimTransport(cfg)
     else:
         transport = open_serial(args.port, args.baud, args.timeout)

@@ -44,8 +44,8 @@ def run(args) -> int:
     import numpy as np
 
     from golden_model.float_model import Dynamics
-    from golden_model.sweep import run_sweep, smallest_within, sweep_variants
-    from golden_model.training import predict
+    from experiments.sweep import run_sweep, smallest_within, sweep_variants
+    from experiments.training import predict
 
     from .compare import prepare
 
@@ -76,7 +76,7 @@ def run(args) -> int:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    from eqspike.training_plots import sweep_plot
+    from experiments.training_plots import sweep_plot
     sweep_plot(rows, out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)",
                defaults={"weight_bits": cfg.weights[0].width, "state_frac": cfg.s.frac})
     for kind in ("weight_bits", "state_frac"):

@@ -10,7 +10,7 @@ import numpy as np
 from eqspike.cli import CLIError
 from golden_model.config import ConfigError, EqSpikeConfig, default_config, learning_config
 from golden_model.float_model import Dynamics
-from golden_model.training import (
+from experiments.training import (
     MODES, EpochMetrics, Trainer, TrainSettings, accuracy, hardware_config, load_checkpoint,
     save_checkpoint,
 )

@@ -20,10 +20,10 @@ import dataclasses
 
 import numpy as np
 
-from .config import ConfigError, EqSpikeConfig, RegFormat
-from .fixed_model import FixedModel, fit_weight_formats, quantise_params
-from .float_model import Dynamics, Params
-from .parallel import map_processes
+from golden_model.config import ConfigError, EqSpikeConfig, RegFormat
+from golden_model.fixed_model import FixedModel, fit_weight_formats, quantise_params
+from golden_model.float_model import Dynamics, Params
+from runtime.parallel import map_processes
 
 __all__ = ["weight_bits_config", "state_frac_config", "sweep_variants", "run_sweep", "smallest_within"]
 

@@ -13,7 +13,7 @@ from collections import deque
 
 from amaranth.sim import Simulator
 
-from .top import SerialTop
+from synth.top import SerialTop
 
 __all__ = ["SimTransport"]
 

@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from .config import ConfigError, EqSpikeConfig
-from .float_model import glorot_params
-from .onchip import OnChipLearner
-from .parallel import map_processes
+from golden_model.config import ConfigError, EqSpikeConfig
+from golden_model.float_model import glorot_params
+from golden_model.onchip import OnChipLearner
+from runtime.parallel import map_processes
 
 __all__ = ["learn_variants", "run_learn_sweep", "cheapest_learning"]
 

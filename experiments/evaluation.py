@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import EqSpikeConfig
-from .fixed_model import FixedModel, QuantReport, fit_weight_formats, quantise_params
-from .float_model import Dynamics, FloatModel, Params
+from golden_model.config import EqSpikeConfig
+from golden_model.fixed_model import FixedModel, QuantReport, fit_weight_formats, quantise_params
+from golden_model.float_model import Dynamics, FloatModel, Params
 
 __all__ = ["Comparison", "RegisterStats", "compare", "JSON_KEYS", "register_names"]
 
@@ -159,7 +159,7 @@ def compare(params: Params, x: np.ndarray, y: np.ndarray, cfg: EqSpikeConfig,
     for the register plot; observed min/max cover every sample and tick.
     """
     if tuple(params.layers) != cfg.layers:
-        from .config import ConfigError
+        from golden_model.config import ConfigError
         raise ConfigError(f"weights are for layers {list(params.layers)}, config has {list(cfg.layers)}")
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)

@@ -42,9 +42,9 @@ from typing import Callable
 
 import numpy as np
 
-from .config import ConfigError, EqSpikeConfig, Schedule, default_config, learning_config
-from .fixed_model import FixedModel, fit_weight_formats, quantise_params
-from .float_model import OSA, Dynamics, FloatModel, Params, glorot_params
+from golden_model.config import ConfigError, EqSpikeConfig, Schedule, default_config, learning_config
+from golden_model.fixed_model import FixedModel, fit_weight_formats, quantise_params
+from golden_model.float_model import OSA, Dynamics, FloatModel, Params, glorot_params
 
 __all__ = [
     "MODES", "FIXED_MODES", "TrainSettings", "EpochMetrics", "Trainer", "eqprop_update", "predict",
@@ -238,7 +238,7 @@ class Trainer:
         self.learner = None
         self.clipped = 0
         if settings.mode == "onchip":
-            from .onchip import OnChipLearner, learning_codes
+            from golden_model.onchip import OnChipLearner, learning_codes
             w, b, clipped = learning_codes(settings.config, self.params)
             self.clipped += clipped
             self.learner = OnChipLearner(settings.config, w, b)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import EqSpikeConfig, Schedule, default_config
-from .fixed_model import FixedModel, fit_weight_formats, quantise_params
-from .float_model import OSA, Dynamics, FloatModel, Params, glorot_params
+from golden_model.config import EqSpikeConfig, Schedule, default_config
+from golden_model.fixed_model import FixedModel, fit_weight_formats, quantise_params
+from golden_model.float_model import OSA, Dynamics, FloatModel, Params, glorot_params
 
 __all__ = ["STUDY_LAYERS", "float_curves", "fixed_config", "ConvergenceStudy"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import EqSpikeConfig
+from golden_model.config import EqSpikeConfig
 
 __all__ = ["register_table"]
 
@@ -36,7 +36,7 @@ def register_table(cfg: EqSpikeConfig) -> str:
         rows.append(_row(f"W{i}", f"weights layer {i} -> {i + 1}", f, "half_up (host quantiser)", "saturate (host quantiser, counted)", reset="host-loaded"))
     for i, f in enumerate(cfg.biases):
         rows.append(_row(f"b{i + 1}", f"bias of layer {i + 1}", f, "half_up (host quantiser)", "saturate (host quantiser, counted)", reset="host-loaded"))
-    from .config import RegFormat
+    from golden_model.config import RegFormat
     for name, frac in (("eps", cfg.tables.eps_frac), ("lam", cfg.tables.lam_frac),
                        ("inv_lam", cfg.tables.inv_lam_frac)):
         fmt = RegFormat(cfg.rom_width(name), frac, signed=False)
