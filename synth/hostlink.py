@@ -10,30 +10,37 @@ response with an empty payload and the link goes back to hunting for a sync byte
 next valid frame works. Precedence: CHECKSUM, then OPCODE, then the op's own checks: WRITE
 ARGUMENT, ADDRESS, LENGTH (the value width depends on the address); the others LENGTH,
 ARGUMENT, ADDRESS.
+
+Structure: :class:`RequestCheck` is the combinational check of a request's fields (one
+status per op); :class:`HostLink` holds the frame registers and its state machine, whose
+states are added by :class:`_LinkStates` in groups (receive a request, stream WRITE values,
+evaluate, run network operations, send the response header, send the payload).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
+from rtl.arith import const_mul, small_dsp
 from rtl.network import Op, Phase, Reg, Space, command_layout, response_layout
 
 from .protocol import (MAX_ARGS, SYNC_REQ, SYNC_RSP, HostOp, HostStatus, info_bytes, read_bytes,
                        value_bytes)
 
-__all__ = ["HostLink"]
+__all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH"]
+
+#: Bits of a response status (:class:`synth.protocol.HostStatus`).
+STATUS_WIDTH = max(HostStatus).bit_length()
 
 
-def _const_mul(x, c: int):
-    """``x * c`` for a constant ``c`` as shifts and adds (Yosys would spend a DSP block on ``*``)."""
-    terms = [x << i for i in range(c.bit_length()) if (c >> i) & 1]
-    out = terms[0] if terms else Const(0)
-    for t in terms[1:]:
-        out = out + t
-    return out
+def _shift_add_mul(x, c: int):
+    """``x * c`` for a constant ``c`` as shifts and adds (:func:`rtl.arith.const_mul` in its
+    small-DSP mapping) on every board: these few address multiplies are not worth a DSP block."""
+    with small_dsp():
+        return const_mul(x, c)
 
 
 def _below(x, bits: int):
@@ -48,6 +55,165 @@ def _lookup(index, values, width=None):
     for i, v in enumerate(values):
         out = Mux(index == i, Const(int(v), width), out)
     return out
+
+
+def _u16(args, lo: int):
+    """The little-endian 16-bit field at byte ``lo`` of the argument bytes."""
+    return Cat(args[lo], args[lo + 1])
+
+
+class _Fields:
+    """The request fields at their payload offsets (per op) in the argument bytes ``args``.
+
+    WRITE: space, layer, row[2], col[2], count[2]; READ: space, layer, reg, row[2], count[2];
+    RUN: phase, ticks[2]; SPIKES: layer.
+    """
+
+    def __init__(self, args):
+        self.space, self.layer = args[0], args[1]
+        self.write_row, self.write_col, self.write_count = _u16(args, 2), _u16(args, 4), _u16(args, 6)
+        self.read_reg, self.read_row, self.read_count = args[2], _u16(args, 3), _u16(args, 5)
+        self.run_phase, self.run_ticks = args[0], _u16(args, 1)
+        self.spikes_layer = args[0]
+
+
+class _Widths:
+    """Widths the checks compute at: a neuron index or count has ``neuron`` bits, a flat weight
+    index ``weight`` bits; a field with bits above those is out of range anyway."""
+
+    def __init__(self, cfg: EqSpikeConfig):
+        L, k = cfg.layers, cfg.n_layers - 1
+        self.layers, self.k = L, k
+        self.neuron = max(L).bit_length()                                   # n_l < 2**neuron
+        self.weight = max(L[mat] * L[mat + 1] for mat in range(k)).bit_length()   # count < 2**weight
+
+    def n_of(self, layer):
+        """Neurons of ``layer`` (a signal; 0 beyond the last layer)."""
+        return _lookup(layer, self.layers, self.neuron)
+
+    def fits(self, row0, count, n):
+        """``row0 + count <= n`` for 16-bit fields and a ``neuron``-bit ``n``."""
+        nb = self.neuron
+        return _below(row0, nb) & _below(count, nb + 1) & (row0[:nb] + count[:nb + 1] <= n)
+
+
+class RequestCheck(wiring.Component):
+    """The checks of a request's fields: combinational, one status per op.
+
+    Parameters
+    ----------
+    cfg : EqSpikeConfig
+
+    Members
+    -------
+    op : In(8)
+    length : In(16)
+        Payload length of the request.
+    args : In(ArrayLayout(8, MAX_ARGS))
+        The first ``MAX_ARGS`` payload bytes (zero beyond the payload).
+    write_status : In(STATUS_WIDTH)
+        The WRITE header's status as latched when its 8 bytes were in (``LENGTH`` when the
+        payload is shorter than a header).
+    header_status : Out(STATUS_WIDTH)
+        Check of a WRITE header: ARGUMENT (space, zero count), ADDRESS, LENGTH, else OK.
+    value_bytes : Out(4)
+        Bytes per WRITE value for the header's space and layer.
+    status : Out(STATUS_WIDTH)
+        The op's status after a good checksum: ``write_status`` for WRITE, OPCODE for an
+        unknown op, else the op's LENGTH, ARGUMENT and ADDRESS checks in that order.
+    """
+
+    def __init__(self, cfg: EqSpikeConfig):
+        if not isinstance(cfg, EqSpikeConfig):
+            raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
+        self.cfg = cfg
+        super().__init__({
+            "op": In(8),
+            "length": In(16),
+            "args": In(data.ArrayLayout(8, MAX_ARGS)),
+            "write_status": In(STATUS_WIDTH),
+            "header_status": Out(STATUS_WIDTH),
+            "value_bytes": Out(4),
+            "status": Out(STATUS_WIDTH),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        f, w = _Fields(self.args), _Widths(self.cfg)
+        self._write_header(m, f, w)
+        self._op_status(m, f, w)
+        return m
+
+    def _write_header(self, m, f, w):
+        cfg, L, k = self.cfg, w.layers, w.k
+        space, layer, row0, col0, count = f.space, f.layer, f.write_row, f.write_col, f.write_count
+        weight_bytes = _lookup(layer, [value_bytes(cfg, "weight", i) for i in range(k)], 4)
+        bias_bytes = _lookup(layer, [0] + [value_bytes(cfg, "bias", i) for i in range(1, k + 1)], 4)
+        state_bytes = value_bytes(cfg, "input")
+        space_ok, addr_ok = Signal(), Signal()
+        with m.Switch(space):
+            with m.Case(Space.WEIGHT):
+                # flat index row * cols + col: a constant multiply per matrix
+                fw = max((2 ** w.neuron - 1) * L[mat + 1] for mat in range(k)) + 2 ** w.neuron + 2 ** w.weight
+                flat0 = Const(0, fw.bit_length())
+                for mat in range(k):
+                    flat0 = Mux(layer == mat, _shift_add_mul(row0[:w.neuron], L[mat + 1]), flat0)
+                size = _lookup(layer, [L[mat] * L[mat + 1] for mat in range(k)], w.weight)
+                m.d.comb += [self.value_bytes.eq(weight_bytes), space_ok.eq(1),
+                             addr_ok.eq((layer < k) & _below(row0, w.neuron) & _below(count, w.weight)
+                                        & (col0 < w.n_of(layer + 1))
+                                        & (flat0 + col0[:w.neuron] + count[:w.weight] <= size))]
+            with m.Case(Space.BIAS):
+                m.d.comb += [self.value_bytes.eq(bias_bytes), space_ok.eq(1),
+                             addr_ok.eq((layer >= 1) & (layer <= k) & w.fits(row0, count, w.n_of(layer)))]
+            with m.Case(Space.INPUT):
+                m.d.comb += [self.value_bytes.eq(state_bytes), space_ok.eq(1),
+                             addr_ok.eq(w.fits(row0, count, L[0]))]
+            with m.Case(Space.TARGET):
+                m.d.comb += [self.value_bytes.eq(state_bytes), space_ok.eq(1),
+                             addr_ok.eq(w.fits(row0, count, L[k]))]
+        # payload bytes of the values: count * value_bytes over the few widths this config has
+        # (the count has `weight` bits when the address is good, and LENGTH is checked only then)
+        widths = sorted({value_bytes(cfg, "weight", i) for i in range(k)}
+                        | {value_bytes(cfg, "bias", i) for i in range(1, k + 1)} | {state_bytes})
+        values = Const(0, w.weight + 4)
+        for nb in widths:
+            values = Mux(self.value_bytes == nb, _shift_add_mul(count[:w.weight], nb), values)
+        # the value width depends on space and layer: check the address before the length
+        m.d.comb += self.header_status.eq(
+            Mux(~space_ok | (count == 0), HostStatus.ARGUMENT,
+                Mux(~addr_ok, HostStatus.ADDRESS,
+                    Mux(self.length != MAX_ARGS + values, HostStatus.LENGTH, HostStatus.OK))))
+
+    def _op_status(self, m, f, w):
+        k, length = w.k, self.length
+        space, layer = f.space, f.layer
+        reg_ok = Mux(space == Space.STATE, (f.read_reg < 8) & ((layer != 0) | (f.read_reg >= Reg.S.value)),
+                     f.read_reg < 8)
+        read = Mux(length != 7, HostStatus.LENGTH,
+                   Mux(((space != Space.STATE) & (space != Space.STATUS)) | ~reg_ok | (f.read_count == 0),
+                       HostStatus.ARGUMENT,
+                       Mux((layer > k) | Mux(space == Space.STATUS, f.read_count != 1,
+                                             ~w.fits(f.read_row, f.read_count, w.n_of(layer))),
+                           HostStatus.ADDRESS, HostStatus.OK)))
+        run = Mux(length != 3, HostStatus.LENGTH,
+                  Mux(f.run_phase > Phase.NUDGE_NEG.value, HostStatus.ARGUMENT, HostStatus.OK))
+        spikes = Mux(length != 1, HostStatus.LENGTH,
+                     Mux(f.spikes_layer > k, HostStatus.ADDRESS, HostStatus.OK))
+        empty = Mux(length != 0, HostStatus.LENGTH, HostStatus.OK)
+        with m.Switch(self.op):
+            with m.Case(HostOp.WRITE):
+                m.d.comb += self.status.eq(self.write_status)
+            with m.Case(HostOp.READ):
+                m.d.comb += self.status.eq(read)
+            with m.Case(HostOp.RUN):
+                m.d.comb += self.status.eq(run)
+            with m.Case(HostOp.SPIKES):
+                m.d.comb += self.status.eq(spikes)
+            with m.Case(HostOp.INFO, HostOp.RESET, HostOp.PREDICT):
+                m.d.comb += self.status.eq(empty)
+            with m.Default():
+                m.d.comb += self.status.eq(HostStatus.OPCODE)
 
 
 class HostLink(wiring.Component):
@@ -97,383 +263,333 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        L = cfg.layers
-        k = cfg.n_layers - 1
-        rbytes = read_bytes(cfg)
-
-        # -- receive registers -------------------------------------------------------------------
-        op = Signal(8)
-        length = Signal(16)
-        cnt = Signal(16)                 # payload bytes received
-        rsum = Signal(8)                 # running sum of the request (after the sync byte)
-        args = Array(Signal(8, name=f"arg{i}") for i in range(MAX_ARGS))
-        timer = Signal(range(self.timeout + 1))
-        hdr_err = Signal(HostStatus.__len__().bit_length())
-        status = Signal.like(hdr_err)
-
-        def u16(lo):
-            return Cat(args[lo], args[lo + 1])
-
-        # -- argument fields (request payload offsets per op) --------------------------------------
-        a_space, a_layer = args[0], args[1]
-        # WRITE: space, layer, row[2], col[2], count[2]
-        w_row0, w_col0, w_count = u16(2), u16(4), u16(6)
-        # READ: space, layer, reg, row[2], count[2]
-        r_reg, r_row0, r_count = args[2], u16(3), u16(5)
-        # RUN: phase, ticks[2];  SPIKES: layer
-        run_phase, run_ticks = args[0], u16(1)
-        # The checks compute at the config's widths: a neuron index or count has NB bits and a
-        # flat weight index SB bits; a field with bits above those is out of range anyway.
-        NB = max(L).bit_length()                                  # n_l < 2**NB
-        SB = max(L[mat] * L[mat + 1] for mat in range(k)).bit_length()   # weight count < 2**SB
-        n_of = lambda layer: _lookup(layer, L, NB)
-
-        def fits(row0, count, n):
-            """``row0 + count <= n`` for 16-bit fields and an NB-bit ``n``."""
-            return _below(row0, NB) & _below(count, NB + 1) & (row0[:NB] + count[:NB + 1] <= n)
-
-        # -- WRITE header check -----------------------------------------------------------------
-        wbytes = _lookup(a_layer, [value_bytes(cfg, "weight", i) for i in range(k)], 4)
-        bbytes = _lookup(a_layer, [0] + [value_bytes(cfg, "bias", i) for i in range(1, k + 1)], 4)
-        sbytes = value_bytes(cfg, "input")
-        vbytes = Signal(4)
-        w_ok_space, w_ok_addr = Signal(), Signal()
-        with m.Switch(a_space):
-            with m.Case(Space.WEIGHT):
-                # flat index row * cols + col: a constant multiply per matrix (shifts and adds)
-                fw = max((2 ** NB - 1) * L[mat + 1] for mat in range(k)) + 2 ** NB + 2 ** SB
-                flat0 = Const(0, fw.bit_length())
-                for mat in range(k):
-                    flat0 = Mux(a_layer == mat, _const_mul(w_row0[:NB], L[mat + 1]), flat0)
-                size = _lookup(a_layer, [L[mat] * L[mat + 1] for mat in range(k)], SB)
-                m.d.comb += [vbytes.eq(wbytes), w_ok_space.eq(1),
-                             w_ok_addr.eq((a_layer < k) & _below(w_row0, NB) & _below(w_count, SB)
-                                          & (w_col0 < n_of(a_layer + 1))
-                                          & (flat0 + w_col0[:NB] + w_count[:SB] <= size))]
-            with m.Case(Space.BIAS):
-                m.d.comb += [vbytes.eq(bbytes), w_ok_space.eq(1),
-                             w_ok_addr.eq((a_layer >= 1) & (a_layer <= k) & fits(w_row0, w_count, n_of(a_layer)))]
-            with m.Case(Space.INPUT):
-                m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(fits(w_row0, w_count, L[0]))]
-            with m.Case(Space.TARGET):
-                m.d.comb += [vbytes.eq(sbytes), w_ok_space.eq(1), w_ok_addr.eq(fits(w_row0, w_count, L[k]))]
-        # payload bytes of the values: count * vbytes over the few widths this config has (the
-        # count has SB bits when the address is good, and LENGTH is checked only then)
-        widths = sorted({value_bytes(cfg, "weight", i) for i in range(k)}
-                        | {value_bytes(cfg, "bias", i) for i in range(1, k + 1)} | {sbytes})
-        w_bytes = Const(0, SB + 4)
-        for nb in widths:
-            w_bytes = Mux(vbytes == nb, _const_mul(w_count[:SB], nb), w_bytes)
-        # the value width depends on space and layer: check the address before the length
-        w_check = Mux(~w_ok_space | (w_count == 0), HostStatus.ARGUMENT,
-                      Mux(~w_ok_addr, HostStatus.ADDRESS,
-                          Mux(length != MAX_ARGS + w_bytes, HostStatus.LENGTH, HostStatus.OK)))
-
-        # -- checks of the other requests (after the checksum byte) -------------------------------
-        r_reg_ok = Mux(a_space == Space.STATE,
-                       (r_reg < 8) & ((a_layer != 0) | (r_reg >= Reg.S.value)),
-                       r_reg < 8)
-        r_check = Mux(length != 7, HostStatus.LENGTH,
-                      Mux(((a_space != Space.STATE) & (a_space != Space.STATUS)) | ~r_reg_ok | (r_count == 0),
-                          HostStatus.ARGUMENT,
-                          Mux((a_layer > k) | Mux(a_space == Space.STATUS, r_count != 1,
-                                                  ~fits(r_row0, r_count, n_of(a_layer))),
-                              HostStatus.ADDRESS, HostStatus.OK)))
-        run_check = Mux(length != 3, HostStatus.LENGTH,
-                        Mux(run_phase > Phase.NUDGE_NEG.value, HostStatus.ARGUMENT, HostStatus.OK))
-        sp_check = Mux(length != 1, HostStatus.LENGTH, Mux(args[0] > k, HostStatus.ADDRESS, HostStatus.OK))
-        empty_check = Mux(length != 0, HostStatus.LENGTH, HostStatus.OK)
-        op_check = Signal.like(status)
-        with m.Switch(op):
-            with m.Case(HostOp.WRITE):
-                m.d.comb += op_check.eq(hdr_err)
-            with m.Case(HostOp.READ):
-                m.d.comb += op_check.eq(r_check)
-            with m.Case(HostOp.RUN):
-                m.d.comb += op_check.eq(run_check)
-            with m.Case(HostOp.SPIKES):
-                m.d.comb += op_check.eq(sp_check)
-            with m.Case(HostOp.INFO, HostOp.RESET, HostOp.PREDICT):
-                m.d.comb += op_check.eq(empty_check)
-            with m.Default():
-                m.d.comb += op_check.eq(HostStatus.OPCODE)
-
-        # -- WRITE streaming registers ----------------------------------------------------------------
-        hdw = self.cmd.payload.data.shape().width
-        w_row, w_col = Signal(NB), Signal(NB)     # at most n_l (the header check passed)
-        w_val = Signal(8 * max(value_bytes(cfg, s, i) for s, i in
-                               [("weight", i) for i in range(k)] + [("bias", i) for i in range(1, k + 1)]
-                               + [("input", 0)]))
-        w_vb = Signal(4)                  # byte index inside the value
-        w_space, w_layer = Signal(3), Signal(range(k + 1))
-
-        # -- response registers ---------------------------------------------------------------------
-        tsum = Signal(8)
-        tlen = Signal(16)
-        value = Signal(signed(8 * rbytes))
-        nbytes = Signal(range(rbytes + 1))     # bytes of ``value`` to send
-        vb = Signal(range(rbytes + 1))
-        i = Signal(range(max(max(L), len(self.info)) + 1))   # loop index (values, neurons, INFO bytes)
-        n_loop = Signal.like(i)
-        spbyte = Signal(8)
-        sw = cfg.s.width                       # PREDICT compares states (unsigned, sw bits)
-        best = Signal(sw)
-        best_i = Signal(NB)
-        info = Array(Const(b, 8) for b in self.info)
-
-        net = self.cmd.payload
-
-        def net_cmd(op_, space=Space.WEIGHT, layer=0, reg=0, phase=0, row=0, col=0, data=0):
-            m.d.comb += [self.cmd.valid.eq(1), net.op.eq(op_), net.space.eq(space), net.layer.eq(layer),
-                         net.reg.eq(reg), net.phase.eq(phase), net.row.eq(row), net.col.eq(col),
-                         net.data.eq(data)]
-
-        def take_byte():
-            """In a state waiting for a request byte: returns the 'got a byte' condition."""
-            m.d.comb += self.rx.ready.eq(1)
-            with m.If(self.rx.valid):
-                m.d.sync += [rsum.eq(rsum + self.rx.payload), timer.eq(0)]
-            with m.Elif(timer == self.timeout):
-                m.d.sync += [status.eq(HostStatus.TIMEOUT), tlen.eq(0), timer.eq(0)]
-                m.next = "H_SYNC"
-            with m.Else():
-                m.d.sync += timer.eq(timer + 1)
-            return self.rx.valid
-
-        def send(byte):
-            """In a state sending a response byte: returns the 'byte taken' condition."""
-            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(byte)]
-            with m.If(self.tx.ready):
-                m.d.sync += tsum.eq(tsum + byte)
-            return self.tx.ready
-
-        def reply(st, n_payload):
-            m.d.sync += [status.eq(st), tlen.eq(n_payload)]
-            m.next = "H_SYNC"
-
-        b = self.rx.payload
+        m.submodules.check = check = RequestCheck(self.cfg)
+        s = _LinkStates(self, m, check)
         with m.FSM():
-            with m.State("SYNC"):
-                m.d.comb += self.rx.ready.eq(1)
-                m.d.sync += [rsum.eq(0), timer.eq(0), hdr_err.eq(HostStatus.LENGTH)]
-                with m.If(self.rx.valid & (b == SYNC_REQ)):
-                    m.next = "OP"
-            with m.State("OP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(take_byte()):
-                    m.d.sync += op.eq(b)
-                    m.next = "LEN0"
-            with m.State("LEN0"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(take_byte()):
-                    m.d.sync += length[:8].eq(b)
-                    m.next = "LEN1"
-            with m.State("LEN1"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(take_byte()):
-                    m.d.sync += [length[8:].eq(b), cnt.eq(0)]
-                    m.d.sync += [a.eq(0) for a in args]
-                    m.next = "ARGS"
-                    with m.If(Cat(length[:8], b) == 0):
-                        m.next = "CHK"
-            with m.State("ARGS"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(take_byte()):
-                    with m.If(cnt < MAX_ARGS):
-                        m.d.sync += args[cnt[:3]].eq(b)
-                    m.d.sync += cnt.eq(cnt + 1)
-                    with m.If((op == HostOp.WRITE) & (cnt + 1 == MAX_ARGS)):
-                        m.next = "WHDR"
-                    with m.Elif(cnt + 1 == length):
-                        m.next = "CHK"
-            with m.State("WHDR"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [hdr_err.eq(w_check), w_row.eq(w_row0), w_col.eq(w_col0), w_vb.eq(0),
-                             w_val.eq(0), w_space.eq(a_space), w_layer.eq(a_layer)]
-                m.next = "WDATA"
-                with m.If(cnt == length):       # a header and no values
-                    m.next = "CHK"
-            with m.State("WDATA"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(take_byte()):
-                    m.d.sync += cnt.eq(cnt + 1)
-                    # place the byte at position w_vb of the value
-                    m.d.sync += w_val.eq(w_val | (b << (w_vb * 8)))
-                    with m.If((w_vb == vbytes - 1) & (hdr_err == HostStatus.OK)):
-                        m.d.sync += w_vb.eq(0)
-                        m.next = "WCMD"
-                    with m.Else():
-                        m.d.sync += w_vb.eq(Mux(w_vb == vbytes - 1, 0, w_vb + 1))
-                        with m.If(cnt + 1 == length):
-                            m.next = "CHK"
-            with m.State("WCMD"):
-                m.d.comb += self.busy.eq(1)
-                net_cmd(Op.WRITE, space=w_space, layer=w_layer, row=w_row, col=w_col, data=w_val)
-                with m.If(self.cmd.ready):
-                    m.next = "WRSP"
-            with m.State("WRSP"):
-                m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
-                with m.If(self.rsp.valid):
-                    m.d.sync += w_val.eq(0)
-                    with m.If(w_space == Space.WEIGHT):
-                        with m.If(w_col + 1 == n_of(w_layer + 1)):     # next row of W
-                            m.d.sync += [w_col.eq(0), w_row.eq(w_row + 1)]
-                        with m.Else():
-                            m.d.sync += w_col.eq(w_col + 1)
-                    with m.Else():
-                        m.d.sync += w_row.eq(w_row + 1)
-                    m.next = "WDATA"
-                    with m.If(cnt == length):
-                        m.next = "CHK"
-            with m.State("CHK"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(take_byte()):
-                    m.next = "EVAL"
-            with m.State("EVAL"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [i.eq(0), vb.eq(0), spbyte.eq(0), value.eq(0)]
-                with m.If(rsum != 0):
-                    reply(HostStatus.CHECKSUM, 0)
-                with m.Elif(op_check != HostStatus.OK):
-                    reply(op_check, 0)
-                with m.Else():
-                    with m.Switch(op):
-                        with m.Case(HostOp.INFO):
-                            reply(HostStatus.OK, len(self.info))
-                        with m.Case(HostOp.WRITE):
-                            reply(HostStatus.OK, 0)
-                        with m.Case(HostOp.READ):
-                            m.d.sync += [n_loop.eq(r_count[:NB + 1]), nbytes.eq(rbytes)]
-                            reply(HostStatus.OK, _const_mul(r_count[:NB + 1], rbytes))
-                        with m.Case(HostOp.RUN):
-                            m.next = "RUN_CMD"
-                        with m.Case(HostOp.RESET):
-                            m.next = "RST_CMD"
-                        with m.Case(HostOp.SPIKES):
-                            n = n_of(args[0])
-                            m.d.sync += n_loop.eq(n)
-                            reply(HostStatus.OK, (n + 7) >> 3)
-                        with m.Case(HostOp.PREDICT):
-                            m.next = "PR_CMD"
-            # -- ops that run before their response ---------------------------------------------------
-            with m.State("RUN_CMD"):
-                m.d.comb += self.busy.eq(1)
-                net_cmd(Op.RUN, phase=run_phase, data=run_ticks)
-                with m.If(self.cmd.ready):
-                    m.next = "RUN_RSP"
-            with m.State("RUN_RSP"):
-                m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
-                with m.If(self.rsp.valid):
-                    m.d.sync += [value.eq(self.rsp.payload.data), nbytes.eq(rbytes)]
-                    reply(HostStatus.OK, rbytes)
-            with m.State("RST_CMD"):
-                m.d.comb += self.busy.eq(1)
-                net_cmd(Op.RESET)
-                with m.If(self.cmd.ready):
-                    m.next = "RST_RSP"
-            with m.State("RST_RSP"):
-                m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
-                with m.If(self.rsp.valid):
-                    reply(HostStatus.OK, 0)
-            with m.State("PR_CMD"):
-                m.d.comb += self.busy.eq(1)
-                net_cmd(Op.READ, space=Space.STATE, layer=k, reg=Reg.S, row=i)
-                with m.If(self.cmd.ready):
-                    m.next = "PR_RSP"
-            with m.State("PR_RSP"):
-                m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
-                with m.If(self.rsp.valid):
-                    s_val = self.rsp.payload.data[:sw]
-                    with m.If((i == 0) | (s_val > best)):   # first maximum wins
-                        m.d.sync += [best.eq(s_val), best_i.eq(i)]
-                    m.d.sync += i.eq(i + 1)
-                    m.next = "PR_CMD"
-                    with m.If(i == L[k] - 1):
-                        m.next = "PR_DONE"
-            with m.State("PR_DONE"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [value.eq(best_i), nbytes.eq(2)]
-                reply(HostStatus.OK, 2)
-            # -- response ------------------------------------------------------------------------------
-            with m.State("H_SYNC"):
-                m.d.comb += [self.busy.eq(1), self.error.eq(status != HostStatus.OK)]
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(SYNC_RSP)]
-                m.d.sync += tsum.eq(0)
-                with m.If(self.tx.ready):
-                    m.next = "H_STATUS"
-            with m.State("H_STATUS"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(send(status)):
-                    m.next = "H_LEN0"
-            with m.State("H_LEN0"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(send(tlen[:8])):
-                    m.next = "H_LEN1"
-            with m.State("H_LEN1"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(send(tlen[8:])):
-                    with m.If(tlen == 0):
-                        m.next = "T_CHK"
-                    with m.Else():
-                        with m.Switch(op):
-                            with m.Case(HostOp.INFO):
-                                m.next = "P_INFO"
-                            with m.Case(HostOp.READ):
-                                m.next = "P_RD_CMD"
-                            with m.Case(HostOp.SPIKES):
-                                m.next = "P_SP_CMD"
-                            with m.Default():      # RUN, PREDICT: one value
-                                m.next = "P_VAL"
-            with m.State("P_INFO"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(send(info[i])):
-                    m.d.sync += i.eq(i + 1)
-                    with m.If(i == len(self.info) - 1):
-                        m.next = "T_CHK"
-            with m.State("P_RD_CMD"):
-                m.d.comb += self.busy.eq(1)
-                net_cmd(Op.READ, space=a_space, layer=a_layer, reg=r_reg, row=r_row0[:NB] + i)
-                with m.If(self.cmd.ready):
-                    m.next = "P_RD_RSP"
-            with m.State("P_RD_RSP"):
-                m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
-                with m.If(self.rsp.valid):
-                    m.d.sync += [value.eq(self.rsp.payload.data), vb.eq(0), i.eq(i + 1)]
-                    m.next = "P_VAL"
-            with m.State("P_VAL"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(send(value.as_unsigned().word_select(vb, 8))):
-                    m.d.sync += vb.eq(vb + 1)
-                    with m.If(vb == nbytes - 1):
-                        m.d.sync += vb.eq(0)
-                        with m.If((op == HostOp.READ) & (i != n_loop)):
-                            m.next = "P_RD_CMD"
-                        with m.Else():
-                            m.next = "T_CHK"
-            with m.State("P_SP_CMD"):
-                m.d.comb += self.busy.eq(1)
-                net_cmd(Op.READ, space=Space.STATE, layer=args[0], reg=Reg.Q, row=i)
-                with m.If(self.cmd.ready):
-                    m.next = "P_SP_RSP"
-            with m.State("P_SP_RSP"):
-                m.d.comb += [self.busy.eq(1), self.rsp.ready.eq(1)]
-                with m.If(self.rsp.valid):
-                    m.d.sync += [spbyte.eq(spbyte | (self.rsp.payload.data[0] << i[:3])), i.eq(i + 1)]
-                    with m.If((i[:3] == 7) | (i + 1 == n_loop)):
-                        m.next = "P_SP_TX"
-                    with m.Else():
-                        m.next = "P_SP_CMD"
-            with m.State("P_SP_TX"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(send(spbyte)):
-                    m.d.sync += spbyte.eq(0)
-                    with m.If(i == n_loop):
-                        m.next = "T_CHK"
-                    with m.Else():
-                        m.next = "P_SP_CMD"
-            with m.State("T_CHK"):
-                m.d.comb += [self.busy.eq(1), self.tx.valid.eq(1), self.tx.payload.eq(-tsum)]
-                with m.If(self.tx.ready):
-                    m.next = "SYNC"
+            s.receive_request()
+            s.receive_write_values()
+            s.evaluate_request()
+            s.network_operations()
+            s.send_response_header()
+            s.send_payload()
         return m
+
+
+class _LinkStates:
+    """The registers of :class:`HostLink` and the groups of states of its state machine.
+
+    Receive registers: ``op``, ``length``, ``received`` (payload bytes so far), ``rx_sum``
+    (running sum after the sync byte), ``args`` (first ``MAX_ARGS`` payload bytes),
+    ``timer`` (idle cycles mid-frame). WRITE streaming: the next value's address
+    (``w_row``, ``w_col``, ``w_space``, ``w_layer``), the value being assembled (``w_value``)
+    and its byte index (``w_byte``). Response: ``status``, ``tx_len``, ``tx_sum``, the value
+    being sent (``value``, ``value_bytes``, ``value_byte``), a loop index ``i`` up to
+    ``n_loop`` (values, neurons, INFO bytes), ``spike_byte``, and PREDICT's ``best``/``best_i``.
+    """
+
+    def __init__(self, link: HostLink, m: Module, check: RequestCheck):
+        self.link, self.m, self.check = link, m, check
+        cfg = link.cfg
+        w = self.w = _Widths(cfg)
+        k = w.k
+        self.rbytes = read_bytes(cfg)
+        # -- receive ------------------------------------------------------------------------------
+        self.op, self.length, self.received = Signal(8), Signal(16), Signal(16)
+        self.rx_sum = Signal(8)
+        self.args = Signal(data.ArrayLayout(8, MAX_ARGS))
+        self.timer = Signal(range(link.timeout + 1))
+        self.write_status = Signal(STATUS_WIDTH)
+        self.status = Signal(STATUS_WIDTH)
+        self.f = _Fields(self.args)
+        m.d.comb += [check.op.eq(self.op), check.length.eq(self.length), check.args.eq(self.args),
+                     check.write_status.eq(self.write_status)]
+        # -- WRITE streaming: at most n_l (the header check passed) ---------------------------------
+        self.w_row, self.w_col = Signal(w.neuron), Signal(w.neuron)
+        value_widths = ([value_bytes(cfg, "weight", i) for i in range(k)]
+                        + [value_bytes(cfg, "bias", i) for i in range(1, k + 1)] + [value_bytes(cfg, "input")])
+        self.w_value = Signal(8 * max(value_widths))
+        self.w_byte = Signal(4)
+        self.w_space, self.w_layer = Signal(3), Signal(range(k + 1))
+        # -- response -------------------------------------------------------------------------------
+        self.tx_sum, self.tx_len = Signal(8), Signal(16)
+        self.value = Signal(signed(8 * self.rbytes))
+        self.value_bytes = Signal(range(self.rbytes + 1))
+        self.value_byte = Signal(range(self.rbytes + 1))
+        self.i = Signal(range(max(max(w.layers), len(link.info)) + 1))
+        self.n_loop = Signal.like(self.i)
+        self.spike_byte = Signal(8)
+        self.best, self.best_i = Signal(cfg.s.width), Signal(w.neuron)   # PREDICT: unsigned states
+
+    # -- helpers used inside states ----------------------------------------------------------------
+    def busy(self):
+        self.m.d.comb += self.link.busy.eq(1)
+
+    def take_byte(self):
+        """In a state waiting for a request byte: returns the 'got a byte' condition (a byte
+        resets the idle timer; ``timeout`` idle cycles answer TIMEOUT)."""
+        m, link = self.m, self.link
+        m.d.comb += [link.busy.eq(1), link.rx.ready.eq(1)]
+        with m.If(link.rx.valid):
+            m.d.sync += [self.rx_sum.eq(self.rx_sum + link.rx.payload), self.timer.eq(0)]
+        with m.Elif(self.timer == link.timeout):
+            m.d.sync += [self.status.eq(HostStatus.TIMEOUT), self.tx_len.eq(0), self.timer.eq(0)]
+            m.next = "SEND_SYNC"
+        with m.Else():
+            m.d.sync += self.timer.eq(self.timer + 1)
+        return link.rx.valid
+
+    def send(self, byte):
+        """In a state sending a response byte: returns the 'byte taken' condition."""
+        m, link = self.m, self.link
+        m.d.comb += [link.busy.eq(1), link.tx.valid.eq(1), link.tx.payload.eq(byte)]
+        with m.If(link.tx.ready):
+            m.d.sync += self.tx_sum.eq(self.tx_sum + byte)
+        return link.tx.ready
+
+    def reply(self, status, n_payload):
+        """Answer ``status`` with ``n_payload`` payload bytes."""
+        self.m.d.sync += [self.status.eq(status), self.tx_len.eq(n_payload)]
+        self.m.next = "SEND_SYNC"
+
+    def net_command(self, op, space=Space.WEIGHT, layer=0, reg=0, phase=0, row=0, col=0, data=0):
+        """Offer one network command; returns the 'command taken' condition."""
+        m, link = self.m, self.link
+        net = link.cmd.payload
+        m.d.comb += [link.busy.eq(1), link.cmd.valid.eq(1), net.op.eq(op), net.space.eq(space),
+                     net.layer.eq(layer), net.reg.eq(reg), net.phase.eq(phase), net.row.eq(row),
+                     net.col.eq(col), net.data.eq(data)]
+        return link.cmd.ready
+
+    def net_response(self):
+        """Take the network's response; returns the 'response here' condition."""
+        self.m.d.comb += [self.link.busy.eq(1), self.link.rsp.ready.eq(1)]
+        return self.link.rsp.valid
+
+    # -- request ----------------------------------------------------------------------------------
+    def receive_request(self):
+        """Sync byte, op, length, then the argument bytes (a WRITE's first ``MAX_ARGS``) and,
+        for all but a WRITE with a full header, the checksum byte."""
+        m, link, b = self.m, self.link, self.link.rx.payload
+        with m.State("WAIT_SYNC"):
+            m.d.comb += link.rx.ready.eq(1)
+            m.d.sync += [self.rx_sum.eq(0), self.timer.eq(0), self.write_status.eq(HostStatus.LENGTH)]
+            with m.If(link.rx.valid & (b == SYNC_REQ)):
+                m.next = "RECEIVE_OP"
+        with m.State("RECEIVE_OP"):
+            with m.If(self.take_byte()):
+                m.d.sync += self.op.eq(b)
+                m.next = "RECEIVE_LENGTH_LOW"
+        with m.State("RECEIVE_LENGTH_LOW"):
+            with m.If(self.take_byte()):
+                m.d.sync += self.length[:8].eq(b)
+                m.next = "RECEIVE_LENGTH_HIGH"
+        with m.State("RECEIVE_LENGTH_HIGH"):
+            with m.If(self.take_byte()):
+                m.d.sync += [self.length[8:].eq(b), self.received.eq(0), self.args.eq(0)]
+                m.next = "RECEIVE_ARGUMENTS"
+                with m.If(Cat(self.length[:8], b) == 0):
+                    m.next = "RECEIVE_CHECKSUM"
+        with m.State("RECEIVE_ARGUMENTS"):
+            with m.If(self.take_byte()):
+                with m.If(self.received < MAX_ARGS):
+                    m.d.sync += self.args[self.received[:3]].eq(b)
+                m.d.sync += self.received.eq(self.received + 1)
+                with m.If((self.op == HostOp.WRITE) & (self.received + 1 == MAX_ARGS)):
+                    m.next = "CHECK_WRITE_HEADER"
+                with m.Elif(self.received + 1 == self.length):
+                    m.next = "RECEIVE_CHECKSUM"
+        with m.State("RECEIVE_CHECKSUM"):
+            with m.If(self.take_byte()):
+                m.next = "EVALUATE_REQUEST"
+
+    def receive_write_values(self):
+        """A WRITE's values, each sent to the network as soon as its last byte is in (only
+        when the header checked OK; otherwise the bytes are counted and dropped)."""
+        m, link, b, f = self.m, self.link, self.link.rx.payload, self.f
+        vbytes = self.check.value_bytes
+        with m.State("CHECK_WRITE_HEADER"):
+            self.busy()
+            m.d.sync += [self.write_status.eq(self.check.header_status), self.w_row.eq(f.write_row),
+                         self.w_col.eq(f.write_col), self.w_byte.eq(0), self.w_value.eq(0),
+                         self.w_space.eq(f.space), self.w_layer.eq(f.layer)]
+            m.next = "RECEIVE_WRITE_VALUE"
+            with m.If(self.received == self.length):       # a header and no values
+                m.next = "RECEIVE_CHECKSUM"
+        with m.State("RECEIVE_WRITE_VALUE"):
+            with m.If(self.take_byte()):
+                m.d.sync += self.received.eq(self.received + 1)
+                # place the byte at position w_byte of the value
+                m.d.sync += self.w_value.eq(self.w_value | (b << (self.w_byte * 8)))
+                with m.If((self.w_byte == vbytes - 1) & (self.write_status == HostStatus.OK)):
+                    m.d.sync += self.w_byte.eq(0)
+                    m.next = "WRITE_VALUE_COMMAND"
+                with m.Else():
+                    m.d.sync += self.w_byte.eq(Mux(self.w_byte == vbytes - 1, 0, self.w_byte + 1))
+                    with m.If(self.received + 1 == self.length):
+                        m.next = "RECEIVE_CHECKSUM"
+        with m.State("WRITE_VALUE_COMMAND"):
+            with m.If(self.net_command(Op.WRITE, space=self.w_space, layer=self.w_layer, row=self.w_row,
+                                       col=self.w_col, data=self.w_value)):
+                m.next = "WRITE_VALUE_RESPONSE"
+        with m.State("WRITE_VALUE_RESPONSE"):
+            with m.If(self.net_response()):
+                m.d.sync += self.w_value.eq(0)
+                with m.If(self.w_space == Space.WEIGHT):
+                    with m.If(self.w_col + 1 == self.w.n_of(self.w_layer + 1)):     # next row of W
+                        m.d.sync += [self.w_col.eq(0), self.w_row.eq(self.w_row + 1)]
+                    with m.Else():
+                        m.d.sync += self.w_col.eq(self.w_col + 1)
+                with m.Else():
+                    m.d.sync += self.w_row.eq(self.w_row + 1)
+                m.next = "RECEIVE_WRITE_VALUE"
+                with m.If(self.received == self.length):
+                    m.next = "RECEIVE_CHECKSUM"
+
+    def evaluate_request(self):
+        """After the checksum byte: an error reply, an immediate reply, or a network operation."""
+        m, f, w = self.m, self.f, self.w
+        with m.State("EVALUATE_REQUEST"):
+            self.busy()
+            m.d.sync += [self.i.eq(0), self.value_byte.eq(0), self.spike_byte.eq(0), self.value.eq(0)]
+            with m.If(self.rx_sum != 0):
+                self.reply(HostStatus.CHECKSUM, 0)
+            with m.Elif(self.check.status != HostStatus.OK):
+                self.reply(self.check.status, 0)
+            with m.Else():
+                with m.Switch(self.op):
+                    with m.Case(HostOp.INFO):
+                        self.reply(HostStatus.OK, len(self.link.info))
+                    with m.Case(HostOp.WRITE):
+                        self.reply(HostStatus.OK, 0)
+                    with m.Case(HostOp.READ):
+                        count = f.read_count[:w.neuron + 1]
+                        m.d.sync += [self.n_loop.eq(count), self.value_bytes.eq(self.rbytes)]
+                        self.reply(HostStatus.OK, _shift_add_mul(count, self.rbytes))
+                    with m.Case(HostOp.RUN):
+                        m.next = "RUN_COMMAND"
+                    with m.Case(HostOp.RESET):
+                        m.next = "RESET_COMMAND"
+                    with m.Case(HostOp.SPIKES):
+                        n = w.n_of(f.spikes_layer)
+                        m.d.sync += self.n_loop.eq(n)
+                        self.reply(HostStatus.OK, (n + 7) >> 3)
+                    with m.Case(HostOp.PREDICT):
+                        m.next = "PREDICT_READ_COMMAND"
+
+    # -- operations that run before their response -----------------------------------------------
+    def network_operations(self):
+        """RUN and RESET (one network command each), PREDICT (a READ of every output state)."""
+        m, f, w = self.m, self.f, self.w
+        k = w.k
+        with m.State("RUN_COMMAND"):
+            with m.If(self.net_command(Op.RUN, phase=f.run_phase, data=f.run_ticks)):
+                m.next = "RUN_RESPONSE"
+        with m.State("RUN_RESPONSE"):
+            with m.If(self.net_response()):
+                m.d.sync += [self.value.eq(self.link.rsp.payload.data), self.value_bytes.eq(self.rbytes)]
+                self.reply(HostStatus.OK, self.rbytes)
+        with m.State("RESET_COMMAND"):
+            with m.If(self.net_command(Op.RESET)):
+                m.next = "RESET_RESPONSE"
+        with m.State("RESET_RESPONSE"):
+            with m.If(self.net_response()):
+                self.reply(HostStatus.OK, 0)
+        with m.State("PREDICT_READ_COMMAND"):
+            with m.If(self.net_command(Op.READ, space=Space.STATE, layer=k, reg=Reg.S, row=self.i)):
+                m.next = "PREDICT_READ_RESPONSE"
+        with m.State("PREDICT_READ_RESPONSE"):
+            with m.If(self.net_response()):
+                s_val = self.link.rsp.payload.data[:len(self.best)]
+                with m.If((self.i == 0) | (s_val > self.best)):   # first maximum wins
+                    m.d.sync += [self.best.eq(s_val), self.best_i.eq(self.i)]
+                m.d.sync += self.i.eq(self.i + 1)
+                m.next = "PREDICT_READ_COMMAND"
+                with m.If(self.i == w.layers[k] - 1):
+                    m.next = "PREDICT_DONE"
+        with m.State("PREDICT_DONE"):
+            self.busy()
+            m.d.sync += [self.value.eq(self.best_i), self.value_bytes.eq(2)]
+            self.reply(HostStatus.OK, 2)
+
+    # -- response ---------------------------------------------------------------------------------
+    def send_response_header(self):
+        """Sync byte, status, length; then the op's payload, or the checksum when it is empty."""
+        m, link = self.m, self.link
+        with m.State("SEND_SYNC"):
+            self.busy()
+            m.d.comb += [link.error.eq(self.status != HostStatus.OK),
+                         link.tx.valid.eq(1), link.tx.payload.eq(SYNC_RSP)]
+            m.d.sync += self.tx_sum.eq(0)
+            with m.If(link.tx.ready):
+                m.next = "SEND_STATUS"
+        with m.State("SEND_STATUS"):
+            with m.If(self.send(self.status)):
+                m.next = "SEND_LENGTH_LOW"
+        with m.State("SEND_LENGTH_LOW"):
+            with m.If(self.send(self.tx_len[:8])):
+                m.next = "SEND_LENGTH_HIGH"
+        with m.State("SEND_LENGTH_HIGH"):
+            with m.If(self.send(self.tx_len[8:])):
+                with m.If(self.tx_len == 0):
+                    m.next = "SEND_CHECKSUM"
+                with m.Else():
+                    with m.Switch(self.op):
+                        with m.Case(HostOp.INFO):
+                            m.next = "SEND_INFO_BYTE"
+                        with m.Case(HostOp.READ):
+                            m.next = "READ_COMMAND"
+                        with m.Case(HostOp.SPIKES):
+                            m.next = "SPIKES_READ_COMMAND"
+                        with m.Default():      # RUN, PREDICT: one value
+                            m.next = "SEND_VALUE_BYTE"
+
+    def send_payload(self):
+        """INFO bytes; READ values (a network READ, then its bytes); RUN's and PREDICT's value;
+        SPIKES (8 network READs of q per byte); then the checksum byte."""
+        m, link, f, w = self.m, self.link, self.f, self.w
+        info = _lookup(self.i, link.info, 8)
+        with m.State("SEND_INFO_BYTE"):
+            with m.If(self.send(info)):
+                m.d.sync += self.i.eq(self.i + 1)
+                with m.If(self.i == len(link.info) - 1):
+                    m.next = "SEND_CHECKSUM"
+        with m.State("READ_COMMAND"):
+            with m.If(self.net_command(Op.READ, space=f.space, layer=f.layer, reg=f.read_reg,
+                                       row=f.read_row[:w.neuron] + self.i)):
+                m.next = "READ_RESPONSE"
+        with m.State("READ_RESPONSE"):
+            with m.If(self.net_response()):
+                m.d.sync += [self.value.eq(link.rsp.payload.data), self.value_byte.eq(0), self.i.eq(self.i + 1)]
+                m.next = "SEND_VALUE_BYTE"
+        with m.State("SEND_VALUE_BYTE"):
+            with m.If(self.send(self.value.as_unsigned().word_select(self.value_byte, 8))):
+                m.d.sync += self.value_byte.eq(self.value_byte + 1)
+                with m.If(self.value_byte == self.value_bytes - 1):
+                    m.d.sync += self.value_byte.eq(0)
+                    with m.If((self.op == HostOp.READ) & (self.i != self.n_loop)):
+                        m.next = "READ_COMMAND"
+                    with m.Else():
+                        m.next = "SEND_CHECKSUM"
+        with m.State("SPIKES_READ_COMMAND"):
+            with m.If(self.net_command(Op.READ, space=Space.STATE, layer=f.spikes_layer, reg=Reg.Q, row=self.i)):
+                m.next = "SPIKES_READ_RESPONSE"
+        with m.State("SPIKES_READ_RESPONSE"):
+            with m.If(self.net_response()):
+                m.d.sync += [self.spike_byte.eq(self.spike_byte | (link.rsp.payload.data[0] << self.i[:3])),
+                             self.i.eq(self.i + 1)]
+                with m.If((self.i[:3] == 7) | (self.i + 1 == self.n_loop)):
+                    m.next = "SEND_SPIKE_BYTE"
+                with m.Else():
+                    m.next = "SPIKES_READ_COMMAND"
+        with m.State("SEND_SPIKE_BYTE"):
+            with m.If(self.send(self.spike_byte)):
+                m.d.sync += self.spike_byte.eq(0)
+                with m.If(self.i == self.n_loop):
+                    m.next = "SEND_CHECKSUM"
+                with m.Else():
+                    m.next = "SPIKES_READ_COMMAND"
+        with m.State("SEND_CHECKSUM"):
+            self.busy()
+            m.d.comb += [link.tx.valid.eq(1), link.tx.payload.eq(-self.tx_sum)]
+            with m.If(link.tx.ready):
+                m.next = "WAIT_SYNC"
