@@ -19,6 +19,22 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``eqspike CMD: error: ...``), exit status 2,
+    like every other input error; ``--help`` shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'}\n")
+
+
+def _one_line(e: BaseException) -> str:
+    """The first line of an input error, naming the file for OS errors that carry one."""
+    if isinstance(e, OSError) and e.filename is not None and not isinstance(e, FileNotFoundError):
+        return f"{e.filename}: {e.strerror or type(e).__name__}"
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def _command_modules():
     mods = []
     for info in pkgutil.iter_modules(commands.__path__):
@@ -28,7 +44,7 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eqspike",
         description="Spiking equilibrium propagation: golden models, RTL, co-simulation, FPGA builds.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -46,9 +62,11 @@ def main(argv=None) -> int:
     from golden_model.config import ConfigError
     try:
         return int(args._run(args) or 0)
-    except (CLIError, ConfigError, FileNotFoundError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"eqspike {args.command}: error: {msg}", file=sys.stderr)
+    # input errors: the data, config and checkpoint loaders and the output checks raise these
+    # with one-line messages; OSError covers a path that turns out unreadable or unwritable late;
+    # FloatingPointError is training's "diverged, lower the learning rates"
+    except (CLIError, ConfigError, ValueError, OSError, FloatingPointError) as e:
+        print(f"eqspike {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -4,6 +4,15 @@ Every loader returns a :class:`Dataset` with pixels scaled to [0, 1] (float32) a
 labels. Errors are one line: a missing file, a bad magic number, mismatched image and label
 counts, an unknown data set name.
 
+Rules an IDX folder must meet (anything else is refused with a :class:`DataError`):
+
+* image files are 3-D ``(n, rows, cols)`` with ``n >= 1`` and ``rows * cols >= 1``, label files
+  1-D with one label per image; training and test images have the same ``rows x cols``;
+* the classes are ``0 .. K-1`` with ``K = 1 + the largest training label`` and ``2 <= K <=
+  MAX_CLASSES``; **every class has at least one training sample** (a gap such as labels
+  ``0..9`` and ``200`` would make a network whose missing output neurons are never trained);
+* every test label is one of the training classes.
+
 IDX format (big-endian): magic ``0x00 0x00 <type> <ndim>`` (type 0x08 = unsigned byte), then
 ``ndim`` uint32 sizes, then the data. Images are ``ndim = 3`` (n, rows, cols), labels ``ndim = 1``.
 Files may be gzipped (``.gz``) or plain; both spellings are searched.
@@ -12,13 +21,15 @@ Files may be gzipped (``.gz``) or plain; both spellings are searched.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
-    "Dataset", "DataError", "DATASETS", "FASHION_MNIST_DIR", "DIGITS_SEED",
+    "Dataset", "DataError", "DATASETS", "FASHION_MNIST_DIR", "DIGITS_SEED", "MAX_CLASSES", "check_labels",
     "read_idx", "load_idx_pair", "load_idx_dir", "load_digits", "load_fashion_mnist", "load_dataset",
 ]
 
@@ -28,6 +39,10 @@ DIGITS_TEST = 360        # 1,437 train / 360 test (spec section 8)
 DATASETS = ("digits", "fashion-mnist")
 
 _IDX_TYPES = {0x08: np.uint8}
+#: Most classes an IDX folder may have (labels are bytes; MNIST and Fashion-MNIST have 10).
+MAX_CLASSES = 256
+#: Largest IDX payload read (bytes): MNIST's training images are 47 MB.
+MAX_IDX_BYTES = 1 << 32
 
 
 class DataError(ValueError):
@@ -92,14 +107,19 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
             if len(dims_raw) < 4 * nd:
                 raise DataError(f"{path}: truncated IDX header")
             dims = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
-            data = f.read()
-    except (OSError, EOFError) as e:
+            expected = math.prod(dims)
+            if expected > MAX_IDX_BYTES:
+                raise DataError(f"{path}: IDX shape {dims} needs {expected} bytes, more than "
+                                f"the {MAX_IDX_BYTES} this loader reads")
+            # read one byte past the expected size: enough to tell "too long" without reading it all
+            data = f.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise DataError(f"{path}: cannot read IDX data ({e})") from None
-    expected = int(np.prod(dims)) if dims else 0
     if len(data) != expected:
-        raise DataError(f"{path}: expected {expected} data bytes for shape {dims}, found {len(data)}")
+        found = f"{len(data)}" if len(data) <= expected else "more"
+        raise DataError(f"{path}: expected {expected} data bytes for shape {dims}, found {found}")
     return np.frombuffer(data, dtype=_IDX_TYPES[head[2]]).reshape(dims)
 
 
@@ -109,6 +129,8 @@ def load_idx_pair(images: str | Path, labels: str | Path) -> tuple[np.ndarray, n
     y = read_idx(labels, 1)
     if x.shape[0] != y.shape[0]:
         raise DataError(f"{images} has {x.shape[0]} images but {labels} has {y.shape[0]} labels")
+    if x.shape[0] == 0 or x.shape[1] * x.shape[2] == 0:
+        raise DataError(f"{images} holds no pixels (shape {x.shape})")
     return (x.reshape(x.shape[0], -1).astype(np.float32) / np.float32(255.0)), y.astype(np.int64)
 
 
@@ -126,8 +148,25 @@ def load_idx_dir(data_dir: str | Path, name: str = "idx") -> Dataset:
         raise FileNotFoundError(f"data directory {str(d)!r} does not exist")
     xtr, ytr = load_idx_pair(_find(d, "train-images-idx3-ubyte"), _find(d, "train-labels-idx1-ubyte"))
     xte, yte = load_idx_pair(_find(d, "t10k-images-idx3-ubyte"), _find(d, "t10k-labels-idx1-ubyte"))
-    n_classes = int(max(ytr.max(), yte.max())) + 1
-    return Dataset(name, xtr, ytr, xte, yte, n_classes)
+    if xtr.shape[1] != xte.shape[1]:
+        raise DataError(f"{d}: training images have {xtr.shape[1]} pixels, test images {xte.shape[1]}")
+    return Dataset(name, xtr, ytr, xte, yte, check_labels(d, ytr, yte))
+
+
+def check_labels(where, y_train: np.ndarray, y_test: np.ndarray) -> int:
+    """The class count ``K`` of these labels, after checking the rules of the module docstring."""
+    n_classes = int(y_train.max()) + 1
+    if not 2 <= n_classes <= MAX_CLASSES:
+        raise DataError(f"{where}: training labels must span 2..{MAX_CLASSES} classes, "
+                        f"found {n_classes} (largest label {n_classes - 1})")
+    missing = np.setdiff1d(np.arange(n_classes), y_train)
+    if missing.size:
+        raise DataError(f"{where}: labels must be the classes 0..{n_classes - 1}, each with a training "
+                        f"sample; {missing.size} have none (first: {int(missing[0])})")
+    if int(y_test.max()) >= n_classes:
+        raise DataError(f"{where}: test label {int(y_test.max())} is not a training class "
+                        f"(0..{n_classes - 1})")
+    return n_classes
 
 
 def load_digits() -> Dataset:

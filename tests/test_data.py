@@ -29,7 +29,8 @@ def _mnist_dir(tmp_path, n_train=7, n_test=3, gz=True):
     sfx = ".gz" if gz else ""
     for stem, n in (("train", n_train), ("t10k", n_test)):
         _write(tmp_path / f"{stem}-images-idx3-ubyte{sfx}", rng.integers(0, 256, (n, 4, 5)), gz)
-        _write(tmp_path / f"{stem}-labels-idx1-ubyte{sfx}", rng.integers(0, 10, n), gz)
+        # every class 0..K-1 needs a training sample (experiments/data.py), so labels cycle
+        _write(tmp_path / f"{stem}-labels-idx1-ubyte{sfx}", np.arange(n) % 5, gz)
     return tmp_path
 
 
@@ -121,3 +122,23 @@ def test_fashion_mnist_missing_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         D.load_dataset("fashion-mnist")
+
+
+def test_labels_must_be_classes_with_training_samples(tmp_path):
+    _mnist_dir(tmp_path, gz=False)
+    _write(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1, 2, 3, 4, 5, 200]))
+    with pytest.raises(D.DataError, match="each with a training sample; 194 have none"):
+        D.load_idx_dir(tmp_path)
+    _write(tmp_path / "train-labels-idx1-ubyte", np.zeros(7))
+    with pytest.raises(D.DataError, match="must span 2..256 classes, found 1"):
+        D.load_idx_dir(tmp_path)
+    _write(tmp_path / "train-labels-idx1-ubyte", np.arange(7) % 2)
+    with pytest.raises(D.DataError, match="test label 2 is not a training class"):
+        D.load_idx_dir(tmp_path)
+
+
+def test_train_and_test_images_must_have_the_same_size(tmp_path):
+    _mnist_dir(tmp_path, gz=False)
+    _write(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 5, 5)))
+    with pytest.raises(D.DataError, match="20 pixels, test images 25"):
+        D.load_idx_dir(tmp_path)

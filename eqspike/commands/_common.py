@@ -1,8 +1,17 @@
-"""Helpers shared by the training-related commands (argument parsing of schedules, layers, data)."""
+"""Helpers shared by the commands: argument parsing (numbers, schedules, layers, data) and the
+checks that run before any work (outputs writable, sizes sensible).
+
+Input rules (README, "The command line"): counts are integers in a stated range, rates and
+probabilities finite numbers in a stated range, output paths are checked before the work starts,
+and nothing writes NaN or infinity into JSON.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +19,10 @@ import numpy as np
 from golden_model.config import Schedule
 from golden_model.float_model import OSA
 
-__all__ = ["DATASET_DEFAULTS", "parse_floats", "parse_layers", "parse_eps", "parse_lam",
-           "add_data_arguments", "load_data", "write_json"]
+__all__ = ["DATASET_DEFAULTS", "parse_floats", "parse_rates", "parse_layers", "parse_eps", "parse_lam",
+           "add_data_arguments", "load_data", "write_json", "json_safe",
+           "int_at_least", "positive_int", "nonneg_int", "finite_float", "float_in",
+           "check_output_file", "check_output_dir", "check_lanes"]
 
 #: Per data set defaults (spec sections 5 and 8): hidden width, epochs, learning rates.
 DATASET_DEFAULTS = {
@@ -22,13 +33,68 @@ DATASET_DEFAULTS = {
 }
 
 
+# -- argparse types: a bad value is reported by the parser as one line, exit status 2 ----------
+def int_at_least(lo: int, hi: int | None = None):
+    """An argparse ``type`` accepting integers in ``[lo, hi]``."""
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {v}")
+        return v
+    parse.__name__ = "int"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)
+
+
+def float_in(lo: float, hi: float, lo_open: bool = False):
+    """An argparse ``type`` accepting finite numbers in ``[lo, hi]`` (``(lo, hi]`` if ``lo_open``)."""
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
+            raise argparse.ArgumentTypeError(
+                f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}], not {text!r}")
+        return v
+    parse.__name__ = "float"
+    return parse
+
+
+finite_float = float_in(-1e300, 1e300)
+
+
 def parse_floats(text: str, what: str) -> tuple:
+    """Comma-separated finite numbers."""
     try:
         vals = tuple(float(v) for v in str(text).replace(" ", "").split(",") if v)
     except ValueError:
         raise ValueError(f"{what} must be comma-separated numbers, not {text!r}") from None
     if not vals:
         raise ValueError(f"{what} must not be empty")
+    bad = [v for v in vals if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"{what} must be finite numbers, not {bad[0]}")
+    return vals
+
+
+#: Largest learning rate accepted: rates of the order of 1 already diverge (spec section 5 uses 0.1).
+MAX_RATE = 100.0
+
+
+def parse_rates(text: str, what: str = "--lr") -> tuple:
+    """Learning rates: comma-separated numbers in (0, MAX_RATE]."""
+    vals = parse_floats(text, what)
+    for v in vals:
+        if not 0.0 < v <= MAX_RATE:
+            raise ValueError(f"{what} rates must be in (0, {MAX_RATE:g}], not {v}")
     return vals
 
 
@@ -84,24 +150,104 @@ def add_data_arguments(p) -> None:
                    help="digits (default), fashion-mnist, or idx/mnist (the default with --data-dir)")
     p.add_argument("--data-dir", default=None,
                    help="directory of MNIST-format IDX files (train-images-idx3-ubyte[.gz], ...)")
-    p.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
-    p.add_argument("--n-test", type=int, default=None, help="use only the first N test samples")
+    p.add_argument("--n-train", type=positive_int, default=None, metavar="N",
+                   help="use only the first N training samples (at most the data set's)")
+    p.add_argument("--n-test", type=positive_int, default=None, metavar="N",
+                   help="use only the first N test samples (at most the data set's)")
 
 
 def load_data(args):
-    from experiments.data import load_dataset
+    from experiments.data import DataError, load_dataset
     if args.dataset is None:
         args.dataset = "idx" if args.data_dir else "digits"
     data = load_dataset(args.dataset, args.data_dir)
-    if getattr(args, "n_train", None) is not None or getattr(args, "n_test", None) is not None:
-        data = data.subset(getattr(args, "n_train", None), getattr(args, "n_test", None))
+    n_train, n_test = getattr(args, "n_train", None), getattr(args, "n_test", None)
+    for opt, n, have in (("--n-train", n_train, len(data.x_train)), ("--n-test", n_test, len(data.x_test))):
+        if n is not None and not 1 <= n <= have:
+            # a silent cut to the available samples would misreport what was run
+            raise DataError(f"{opt} must be in 1..{have} ({data.name} has {have}), not {n}")
+    if n_train is not None or n_test is not None:
+        data = data.subset(n_train, n_test)
     return data
 
 
+def json_safe(obj):
+    """``obj`` with numpy scalars and arrays as Python values and non-finite floats as ``None``
+    (JSON has no NaN or infinity; a bare ``NaN`` makes the file unreadable to strict parsers)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(path, obj) -> None:
+    """Write ``obj`` as JSON (via a temporary file, so an existing file is never half-written)."""
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(obj, indent=2, default=_default) + "\n")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(json_safe(obj), indent=2, default=_default, allow_nan=False) + "\n"
+        tmp = path.with_name(f".{path.name}.partial")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+# -- checks before the work starts ------------------------------------------------------------
+def _writable_parent(path: Path, what: str) -> None:
+    """The nearest existing ancestor of ``path`` must be a writable directory."""
+    parent = path.parent
+    while not parent.exists():
+        if parent.is_symlink():
+            raise ValueError(f"{what} {str(path)!r}: {str(parent)!r} is a dangling link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {str(path)!r}: {str(parent)!r} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {str(path)!r}: directory {str(parent)!r} is not writable")
+
+
+def check_output_file(path, what: str = "output") -> None:
+    """Refuse, before any work, an output file that could not be written (a directory, a path
+    under a regular file, a read-only location). ``None`` passes (no output)."""
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {str(p)!r} is a directory, not a file")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ValueError(f"{what} {str(p)!r} is not writable")
+    _writable_parent(p, what)
+
+
+def check_output_dir(path, what: str = "output folder") -> None:
+    """Refuse, before any work, an output folder that could not be created or written."""
+    if not path:
+        return
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise ValueError(f"{what} {str(p)!r} is a file, not a directory")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ValueError(f"{what} {str(p)!r} is not writable")
+        return
+    _writable_parent(p, what)
+
+
+def check_lanes(cfg) -> None:
+    """Refuse a lane count above every layer size: the extra lanes would never carry a synapse
+    and only grow the hardware."""
+    if cfg.lanes > max(cfg.layers):
+        raise ValueError(f"lanes {cfg.lanes} exceed every layer size (largest {max(cfg.layers)}); "
+                         f"use at most {max(cfg.layers)}")
 
 
 def _default(o):
