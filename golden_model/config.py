@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .fixedpoint import OVERFLOW_MODES, ROUNDING_MODES, code_range, quantise_real
+from .int64_guard import int64_violation
 
 __all__ = [
     "ConfigError", "RegFormat", "Schedule", "TableFormats", "Learning", "EqSpikeConfig",
@@ -32,7 +33,7 @@ __all__ = [
 #: Per-neuron registers of the neuron core, by their RTL names (see docs/fixed_point.md).
 REGISTER_NAMES = ("v", "x", "s", "a", "phi")
 
-MAX_WIDTH = 48  # keeps every product of two registers inside int64
+MAX_WIDTH = 48  # register widths; golden_model.int64_guard proves every intermediate fits int64
 WEIGHT_EXTRA_FRAC = 16  # weight formats may have up to 16 negative integer bits
 
 
@@ -473,26 +474,10 @@ class EqSpikeConfig:
         return self.s.frac + self.learning.rate_shift[l] - self.biases[l].frac
 
     def _check_int64(self) -> None:
-        """Every intermediate product of the datapath must fit in int64 (worst case)."""
-        one = 1 << self.s.frac
-        mag = lambda f: 1 << (f.width - 1)
-        lam_max, eps_max, il_max = (int(r.max()) for r in (self.lam_rom, self.eps_rom, self.inv_lam_rom))
-        worst = {}
-        for l in range(1, len(self.layers)):
-            acc = self.acc_format(l)
-            u = mag(acc) << max(0, self.v.frac - acc.frac)
-            worst[f"decoder product of layer {l}"] = lam_max * (u + mag(self.v))
-            b = self.biases[l - 1]
-            F = max(self.v.frac, b.frac, self.x.frac, self.beta_frac + self.s.frac)
-            worst[f"x sum of layer {l}"] = ((mag(self.v) << (F - self.v.frac)) + (mag(b) << (F - b.frac))
-                                            + (self.beta2_code * one << (F - self.beta_frac - self.s.frac)))
-        G = max(self.x.frac, self.s.frac)
-        worst["state product"] = eps_max * ((mag(self.x) << (G - self.x.frac)) + (one << (G - self.s.frac)))
-        worst["encoder product"] = il_max * one + (one << self.tables.inv_lam_frac)
-        for name, value in worst.items():
-            if value.bit_length() > 62:
-                raise ConfigError(f"{name} needs {value.bit_length() + 1} bits, more than int64 holds; "
-                                  "narrow the formats")
+        """Every intermediate of the models must fit int64 (golden_model.int64_guard)."""
+        problem = int64_violation(self)
+        if problem is not None:
+            raise ConfigError(problem)
 
     @staticmethod
     def _need_fmt(path: str, fmt: Any, max_extra_frac: int = 0) -> None:
@@ -522,8 +507,15 @@ class EqSpikeConfig:
         left to it, exactly); its width holds the largest possible sum, so it never overflows
         and the order of accumulation cannot change the result.
         """
-        if not 1 <= l < len(self.layers):
+        if not (isinstance(l, (int, np.integer)) and 1 <= l < len(self.layers)):
             raise ConfigError(f"layer must be in 1..{len(self.layers) - 1}, not {l!r}")
+        return self._acc_formats[l - 1]
+
+    @cached_property
+    def _acc_formats(self) -> tuple:
+        return tuple(self._derive_acc_format(l) for l in range(1, len(self.layers)))
+
+    def _derive_acc_format(self, l: int) -> RegFormat:
         below, above = self.fan_in(l)
         srcs = [(below, self.weights[l - 1])]
         if above:

@@ -2,22 +2,18 @@
 
 Integer numpy arithmetic (int64 inside), narrowed at every architectural register by the
 named helpers of :mod:`golden_model.fixedpoint`. Register names are the RTL's. One tick ``t``
-(1-based) of every non-input layer ``l``, all from the previous tick's spikes and states::
-
-    acc = sum_{j: q_{l-1,j}} W_{l-1}[j,:] << (F_acc - F_W)  +  sum_{k: q_{l+1,k}} W_l[:,k] << ...
-    v   = narrow_v( v + round_v( LAM[t] * (align_v(acc) - v) >> lam_frac ) )
-    x   = narrow_x( v + b + [output, nudged] (+/-)BETA2 * (y - s) )     (exact sum, one rounding)
-    s   = clip_unit( s + round_s( EPS[t] * (x - s) >> eps_frac ) )
-then every layer, the clamped input layer (s = input) too, encodes::
-
-    a        = narrow_a( rho_last + round_a( INV_LAM[t] * (s - rho_last) >> inv_lam_frac ) )
-    rho_last = s
-    phi'     = narrow_phi( phi + align_phi(a) );  q = phi' > 1/2 (strict);  phi = phi' - q
+(1-based) of every non-input layer ``l``, all from the previous tick's spikes and states, is
+the chain of named stages of :mod:`golden_model.datapath` (where each formula is written,
+once): ``accumulate`` (:meth:`FixedModel._synaptic_sum`), ``decode_v``, ``neuron_input``,
+``state_step``; then every layer, the clamped input layer (``s`` = input) too, runs
+``predictive_encode`` and ``sigma_delta``.
 
 ``rho(s) = s`` and ``rho'(s) = 1`` because ``s`` is held in [0, 1] by ``clip_unit``. The
 accumulator is sized from fan-in, so the sum is exact and independent of accumulation order;
 it is computed with a float BLAS product only where that is provably exact (every partial sum
-is an integer below 2**24 for float32, 2**53 for float64).
+is an integer below 2**24 for float32, 2**53 for float64). Every other intermediate fits int64
+by :mod:`golden_model.int64_guard`, which the config checks; ``FixedModel(..., audit=...)``
+runs on exact Python integers and checks each intermediate against its bound.
 """
 
 from __future__ import annotations
@@ -26,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import datapath
 from .config import ConfigError, EqSpikeConfig, RegFormat
-from .fixedpoint import align, clip_unit, quantise_real, round_shift, saturate, wrap
+from .fixedpoint import quantise_real, saturate, wrap
+from .int64_guard import intermediate_bounds
 
-__all__ = ["FixedPointOverflow", "FixedState", "FixedModel", "quantise_params", "QuantReport"]
+__all__ = ["FixedPointOverflow", "FixedState", "FixedModel", "Int64Audit", "quantise_params", "QuantReport"]
 
 
 class FixedPointOverflow(ArithmeticError):
@@ -87,6 +85,32 @@ class QuantReport:
         return "; ".join(parts)
 
 
+class Int64Audit:
+    """Probe for audit runs: records the largest magnitude of every datapath intermediate and
+    raises ``AssertionError`` when one exceeds its :mod:`golden_model.int64_guard` bound (or has
+    no bound). Use with exact Python integers (``FixedModel(..., audit=Int64Audit(cfg))``).
+
+    Members
+    -------
+    seen : dict
+        ``{probe name: largest |value| seen}``.
+    """
+
+    def __init__(self, cfg: EqSpikeConfig):
+        self.bounds = intermediate_bounds(cfg)
+        self.seen = {}
+
+    def __call__(self, name: str, value):
+        if name not in self.bounds:
+            raise AssertionError(f"intermediate {name!r} has no int64 bound")
+        arr = np.asarray(value, dtype=object)
+        m = int(max(abs(int(arr.max())), abs(int(arr.min())))) if arr.size else 0
+        if m > self.bounds[name][0]:
+            raise AssertionError(f"intermediate {name!r} reached {m}, above its bound {self.bounds[name][0]}")
+        self.seen[name] = max(self.seen.get(name, 0), m)
+        return value
+
+
 def _quantise(x, fmt: RegFormat):
     codes = quantise_real(x, fmt.frac, fmt.rounding)
     clipped = int(np.count_nonzero((codes < fmt.min_code) | (codes > fmt.max_code)))
@@ -124,6 +148,9 @@ class FixedModel:
     lookahead : bool
         Encode the clamped input layer ahead in blocks (faster, identical results; see
         ``_lookahead``). State arrays must then be replaced, not modified in place, between ticks.
+    audit : Int64Audit or None
+        Run on exact Python integers (object arrays, no float products, no look-ahead) and pass
+        every datapath intermediate to ``audit`` (tests of the int64 guard). Slow.
 
     Members
     -------
@@ -131,10 +158,14 @@ class FixedModel:
         Count of overflow events per register name (elements x ticks), since construction.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, weights, biases, strict: bool = False, lookahead: bool = True):
+    def __init__(self, cfg: EqSpikeConfig, weights, biases, strict: bool = False, lookahead: bool = True,
+                 audit: Int64Audit | None = None):
         self.cfg = cfg
         self.strict = strict
-        self.lookahead = lookahead
+        self.audit = audit
+        self.lookahead = lookahead and audit is None
+        self._probe = datapath.passthrough if audit is None else audit
+        self._int = np.int64 if audit is None else object
         L = cfg.layers
         if len(weights) != len(L) - 1 or len(biases) != len(L) - 1:
             raise ConfigError(f"need {len(L) - 1} weight matrices and bias vectors, not {len(weights)}/{len(biases)}")
@@ -144,21 +175,21 @@ class FixedModel:
             if w.shape != (L[i], L[i + 1]):
                 raise ConfigError(f"W{i} must have shape {(L[i], L[i + 1])}, not {w.shape}")
             self._check_codes(f"W{i}", w, fmt)
-            self.weights.append(w.astype(np.int64))
+            self.weights.append(w.astype(self._int))
         for i, (b, fmt) in enumerate(zip(biases, cfg.biases)):
             b = np.asarray(b)
             if b.shape != (L[i + 1],):
                 raise ConfigError(f"b{i + 1} must have shape {(L[i + 1],)}, not {b.shape}")
             self._check_codes(f"b{i + 1}", b, fmt)
-            self.biases.append(b.astype(np.int64))
+            self.biases.append(b.astype(self._int))
         self.overflows = {n: 0 for n in ("v", "x", "a", "phi")}
         self._ranges = {n: (getattr(cfg, n).min_code, getattr(cfg, n).max_code) for n in self.overflows}
-        self._acc_frac = [None] + [cfg.acc_format(l).frac for l in range(1, len(L))]
         self._prepare_products()
 
     @staticmethod
     def _check_codes(name, arr, fmt: RegFormat):
-        if not np.issubdtype(arr.dtype, np.integer):
+        exact_ints = arr.dtype == object and all(isinstance(c, (int, np.integer)) for c in arr.flat)
+        if not (np.issubdtype(arr.dtype, np.integer) or exact_ints):
             raise ConfigError(f"{name} must hold integer codes, not {arr.dtype}")
         if arr.size and (arr.min() < fmt.min_code or arr.max() > fmt.max_code):
             bad = arr.max() if arr.max() > fmt.max_code else arr.min()
@@ -171,19 +202,19 @@ class FixedModel:
         return cls(cfg, w, b, strict=strict)
 
     def _prepare_products(self):
-        """Weights shifted to each accumulator's fraction bits, as exact float BLAS operands."""
+        """Weights shifted to each accumulator's fraction bits, as exact float BLAS operands
+        (exact Python integers in an audit)."""
         cfg, L = self.cfg, self.cfg.layers
         self._up, self._down = [None] * len(L), [None] * len(L)
         for l in range(1, len(L)):
             acc = cfg.acc_format(l)
-            dtype = np.float32 if acc.width - 1 <= 24 else np.float64
+            dtype = object if self.audit is not None else np.float32 if acc.width - 1 <= 24 else np.float64
             if acc.width - 1 > 53:
                 raise ConfigError(f"accumulator of layer {l} ({acc.width} bits) is too wide for exact evaluation")
-            wb = self.weights[l - 1] << (acc.frac - cfg.weights[l - 1].frac)
-            self._up[l] = wb.astype(dtype)
+            shift = lambda i: self._probe("acc: W << (F_acc - F_W)", self.weights[i] << (acc.frac - cfg.weights[i].frac))
+            self._up[l] = shift(l - 1).astype(dtype)
             if l + 1 < len(L):
-                wa = self.weights[l] << (acc.frac - cfg.weights[l].frac)
-                self._down[l] = np.ascontiguousarray(wa.T).astype(dtype)
+                self._down[l] = np.ascontiguousarray(shift(l).T).astype(dtype)
 
     # -- narrowing -------------------------------------------------------------------------------
     def _narrow(self, value, fmt: RegFormat, name: str, l: int, t: int):
@@ -216,19 +247,19 @@ class FixedModel:
     def reset(self, x_codes, y_codes=None) -> FixedState:
         """Zero every register; clamp the input layer to ``x_codes`` (batch, n0)."""
         L = self.cfg.layers
-        x_codes = np.asarray(x_codes, dtype=np.int64)
+        x_codes = np.asarray(x_codes, dtype=np.int64).astype(self._int)
         if x_codes.ndim != 2 or x_codes.shape[1] != L[0]:
             raise ValueError(f"input codes must have shape (batch, {L[0]}), not {x_codes.shape}")
         one = 1 << self.cfg.s.frac
         if x_codes.min() < 0 or x_codes.max() > one:
             raise ValueError(f"input codes must lie in [0, {one}]")
         B = x_codes.shape[0]
-        z = lambda: [np.zeros((B, n), dtype=np.int64) for n in L]
-        zn = lambda: [None] + [np.zeros((B, n), dtype=np.int64) for n in L[1:]]
+        z = lambda: [np.zeros((B, n), dtype=self._int) for n in L]
+        zn = lambda: [None] + [np.zeros((B, n), dtype=self._int) for n in L[1:]]
         s = z()
         s[0] = x_codes.copy()
         if y_codes is not None:
-            y_codes = np.asarray(y_codes, dtype=np.int64)
+            y_codes = np.asarray(y_codes, dtype=np.int64).astype(self._int)
             if y_codes.shape != (B, L[-1]):
                 raise ValueError(f"target codes must have shape {(B, L[-1])}, not {y_codes.shape}")
         return FixedState(0, s, z(), z(), z(), z(), zn(), zn(), zn(), y_codes)
@@ -236,60 +267,41 @@ class FixedModel:
     def tick(self, st: FixedState, nudge_sign: int = 0) -> list:
         """One step of every layer; ``nudge_sign`` is 0 (free), +1 or -1 (nudged, sign of beta).
 
-        Returns the new spikes, one int64 0/1 array per layer.
+        The stages of :mod:`golden_model.datapath`, in order. Returns the new spikes, one int64
+        0/1 array per layer.
         """
-        cfg = self.cfg
+        cfg, probe = self.cfg, self._probe
         k = len(cfg.layers) - 1
         st.t += 1
         t = st.t
         if t > cfg.n_steps:
             raise ValueError(f"tick {t} is past the schedule tables ({cfg.n_steps} steps)")
+        if nudge_sign and st.y is None:
+            raise ValueError("the nudged phase needs target codes")
         eps, lam, inv_lam = (int(r[t - 1]) for r in (cfg.eps_rom, cfg.lam_rom, cfg.inv_lam_rom))
-        q_prev = st.q
         new_s = [st.s[0]]
         for l in range(1, k + 1):
-            # synaptic accumulation: exact (see module docstring), so the float sum is an integer
-            if l == 1:
-                prod = self._input_drive(st, t)
-            else:
-                prod = q_prev[l - 1].astype(self._up[l].dtype) @ self._up[l]
-            if l < k:
-                prod = prod + q_prev[l + 1].astype(self._down[l].dtype) @ self._down[l]
-            acc = prod.astype(np.int64)
-            st.acc[l] = acc
-            # decoder: v + lambda (u - v)
-            vf = cfg.v
-            u = align(acc, self._acc_frac[l], vf.frac, vf.rounding)
-            v = st.v[l] + round_shift(lam * (u - st.v[l]), cfg.tables.lam_frac, vf.rounding)
-            st.v[l] = self._narrow(v, vf, "v", l, t)
-            # neuron input: v + b (+ nudge), summed exactly at the finest fraction, rounded once
-            xf, bf = cfg.x, cfg.biases[l - 1]
-            F = max(vf.frac, bf.frac, xf.frac)
-            total = align(st.v[l], vf.frac, F) + align(self.biases[l - 1], bf.frac, F)
-            if nudge_sign and l == k:
-                if st.y is None:
-                    raise ValueError("the nudged phase needs target codes")
-                nf = cfg.beta_frac + cfg.s.frac
-                nudge = (nudge_sign * cfg.beta2_code) * (st.y - st.s[l])
-                if nf <= F:
-                    total = total + align(nudge, nf, F)
-                else:
-                    total = align(total, F, nf) + nudge
-                    F = nf
-            x = align(total, F, xf.frac, xf.rounding)
-            st.x[l] = self._narrow(x, xf, "x", l, t)
-            # state: s + eps (x - s), then the algorithm's clip to [0, 1]
-            sf = cfg.s
-            G = max(xf.frac, sf.frac)
-            d = align(st.x[l], xf.frac, G) - align(st.s[l], sf.frac, G)
-            s = st.s[l] + round_shift(eps * d, cfg.tables.eps_frac + G - sf.frac, sf.rounding)
-            new_s.append(clip_unit(s, sf.frac))
+            narrow = lambda value, name, l=l: self._narrow(value, getattr(cfg, name), name, l, t)
+            st.acc[l] = self._synaptic_sum(st, l, t)
+            st.v[l] = datapath.decode_v(cfg, l, st.acc[l], st.v[l], lam, narrow, probe)
+            st.x[l] = datapath.neuron_input(cfg, l, st.v[l], self.biases[l - 1], st.y, st.s[l],
+                                            nudge_sign, narrow, probe)
+            new_s.append(datapath.state_step(cfg, st.x[l], st.s[l], eps, probe))
         st.s = new_s
         if not self._encode_input_from_lookahead(st, t):
             self._encode(st, 0, inv_lam, t)
         for l in range(1, k + 1):
             self._encode(st, l, inv_lam, t)
         return st.q
+
+    def _synaptic_sum(self, st: FixedState, l: int, t: int):
+        """Stage ``accumulate`` of layer ``l``: the previous tick's spikes times the shifted
+        weights, exact (module docstring)."""
+        q = st.q
+        prod = self._input_drive(st, t) if l == 1 else q[l - 1].astype(self._up[l].dtype) @ self._up[l]
+        if l < len(self.cfg.layers) - 1:
+            prod = prod + q[l + 1].astype(self._down[l].dtype) @ self._down[l]
+        return self._probe("acc: sum", prod.astype(self._int))
 
     def _encode(self, st: FixedState, l: int, inv_lam: int, t: int) -> None:
         narrow = lambda value, name: self._narrow(value, getattr(self.cfg, name), name, l, t)
@@ -298,16 +310,10 @@ class FixedModel:
         st.rho_last[l] = r
 
     def _encoder_step(self, r, rho_last, phi, inv_lam: int, narrow):
-        """Predictive encoder then sigma-delta; returns (a, phi, q). ``narrow(value, name)``."""
-        cfg = self.cfg
-        sf, af, pf = cfg.s, cfg.a, cfg.phi
-        # a = rho_last + (rho - rho_last) / lambda, with 1/lambda from the ROM (lambda = 1: a = rho)
-        F = cfg.tables.inv_lam_frac + sf.frac
-        num = (rho_last << cfg.tables.inv_lam_frac) + inv_lam * (r - rho_last)
-        a = narrow(align(num, F, af.frac, af.rounding), "a")
-        phi = narrow(phi + align(a, af.frac, pf.frac, pf.rounding), "phi")
-        q = (phi > (1 << (pf.frac - 1))).astype(np.int64)   # strict '>' against 1/2
-        return a, phi - (q << pf.frac), q
+        """Stages ``predictive_encode`` then ``sigma_delta``; returns (a, phi, q)."""
+        a = datapath.predictive_encode(self.cfg, r, rho_last, inv_lam, narrow, self._probe)
+        phi, q = datapath.sigma_delta(self.cfg, a, phi, narrow, self._probe)
+        return a, phi, q
 
     # -- input-layer look-ahead (speed only; results identical) ---------------------------------
     # The clamped input layer's registers depend only on its codes and the 1/lambda ROM, never on

@@ -41,8 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import datapath
 from .config import ConfigError, EqSpikeConfig
-from .fixed_model import FixedModel, _quantise
+from .fixed_model import FixedModel, Int64Audit, _quantise
 from .fixedpoint import quantise_real, saturate
 from .lfsr import Draws
 
@@ -104,10 +105,13 @@ class OnChipLearner:
         The LFSR stream (its ``state`` is the RTL's LFSR register between samples).
     """
 
-    def __init__(self, cfg: EqSpikeConfig, weights, biases):
+    def __init__(self, cfg: EqSpikeConfig, weights, biases, audit: Int64Audit | None = None):
         if cfg.learning is None:
             raise ConfigError("on-chip learning needs a config with a 'learning' section")
         self.cfg = cfg
+        self.audit = audit          # exact-integer audit of the int64 guard (FixedModel's ``audit``)
+        self._probe = datapath.passthrough if audit is None else audit
+        self._int = np.int64 if audit is None else object
         L = cfg.layers
         self.weights, self.biases = [], []
         for l, w in enumerate(weights):
@@ -115,13 +119,13 @@ class OnChipLearner:
             FixedModel._check_codes(f"W{l} (learning format)", w, cfg.learn_format(l))
             if w.shape != (L[l], L[l + 1]):
                 raise ConfigError(f"W{l} must have shape {(L[l], L[l + 1])}, not {w.shape}")
-            self.weights.append(w.astype(np.int64))
+            self.weights.append(w.astype(self._int))
         for l, b in enumerate(biases):
             b = np.asarray(b)
             FixedModel._check_codes(f"b{l + 1}", b, cfg.biases[l])
             if b.shape != (L[l + 1],):
                 raise ConfigError(f"b{l + 1} must have shape {(L[l + 1],)}, not {b.shape}")
-            self.biases.append(b.astype(np.int64))
+            self.biases.append(b.astype(self._int))
         if len(self.weights) != len(L) - 1 or len(self.biases) != len(L) - 1:
             raise ConfigError(f"need {len(L) - 1} weight matrices and bias vectors")
         self.draws = Draws(cfg.learning.seed, cfg.learning.rng_bits)
@@ -140,14 +144,11 @@ class OnChipLearner:
 
         Round, not floor: a floor would shift every weight by -1/2 inference LSB on average,
         which summed over a 784-input fan-in silences the hidden layer of a fresh network."""
-        e = self.cfg.learning.extra_frac
-        if e == 0:
-            return [w.copy() for w in self.weights]
-        return [np.minimum((w + (1 << (e - 1))) >> e, f.max_code) for w, f in zip(self.weights, self.cfg.weights)]
+        return [datapath.inference_weight(self.cfg, l, w, self._probe) for l, w in enumerate(self.weights)]
 
     def model(self) -> FixedModel:
         """A :class:`FixedModel` of the current weights (inference formats)."""
-        return FixedModel(self.cfg, self.inference_weights(), self.biases)
+        return FixedModel(self.cfg, self.inference_weights(), self.biases, audit=self.audit)
 
     def predict(self, x_codes, batch: int = 500) -> np.ndarray:
         model = self.model()
@@ -158,15 +159,9 @@ class OnChipLearner:
     # -- one sample ------------------------------------------------------------------------------
     def offsets(self, d, D: int) -> np.ndarray:
         """Rounding offsets ``R`` for right shift ``D`` from draws ``d`` (module docstring)."""
-        if D == 0:
-            return 0
-        if self.cfg.learning.rounding == "nearest":
-            return 1 << (D - 1)
-        r = self.cfg.learning.rng_bits
-        d = np.asarray(d, dtype=np.int64)
-        if D > r:
-            return (d << (D - r)) + (1 << (D - r - 1))
-        return d >> (r - D)
+        if d is not None and self.audit is not None:
+            d = np.asarray(d).astype(object)
+        return datapath.rounding_offset(self.cfg, D, d, self._probe)
 
     def train_sample(self, x_codes, y_codes) -> SampleResult:
         """One sample: sign draw, free and nudged phase, update of every weight and bias.
@@ -188,30 +183,24 @@ class OnChipLearner:
         return SampleResult(sign, int(np.argmax(s_free[-1])), s_free, s_nudged)
 
     def update(self, s_free: list, s_nudged: list, sign: int) -> None:
-        """Apply the integer update (module docstring) from the held states, drawing as the RTL."""
+        """Apply the integer update (stages ``weight_update`` and ``bias_update`` of
+        :mod:`golden_model.datapath`) from the held states, drawing as the RTL."""
         cfg, lrn = self.cfg, self.cfg.learning
         L, lanes = cfg.layers, cfg.lanes
         stochastic = lrn.rounding == "stochastic"
         for l in range(len(L) - 1):
-            a_m, a_p, b_m, b_p = s_free[l], s_nudged[l], s_free[l + 1], s_nudged[l + 1]
-            H = np.multiply.outer(a_m, b_p - b_m)
-            if l > 0:
-                H += np.multiply.outer(a_p - a_m, b_m)
-            G = (sign * lrn.rate_mult[l]) * H
-            D = cfg.update_shift(l)
             if stochastic:
                 padded = -(-L[l + 1] // lanes) * lanes
                 d = self.draws.take(L[l] * padded).reshape(L[l], padded)[:, :L[l + 1]]
-                R = self.offsets(d, D)
+                R = self.offsets(d, cfg.update_shift(l))
             else:
-                R = self.offsets(None, D)
-            fmt = cfg.learn_format(l)
-            self.weights[l] = self._saturate(self.weights[l] + ((G + R) >> D), fmt)
+                R = self.offsets(None, cfg.update_shift(l))
+            w = datapath.weight_update(cfg, l, self.weights[l], s_free, s_nudged, sign, R, self._probe)
+            self.weights[l] = self._saturate(w, cfg.learn_format(l))
         for l in range(len(L) - 1):
-            G = (sign * lrn.rate_mult[l]) * (s_nudged[l + 1] - s_free[l + 1])
-            D = cfg.bias_update_shift(l)
-            R = self.offsets(self.draws.take(L[l + 1]) if stochastic else None, D)
-            self.biases[l] = self._saturate(self.biases[l] + ((G + R) >> D), cfg.biases[l])
+            R = self.offsets(self.draws.take(L[l + 1]) if stochastic else None, cfg.bias_update_shift(l))
+            b = datapath.bias_update(cfg, l, self.biases[l], s_free, s_nudged, sign, R, self._probe)
+            self.biases[l] = self._saturate(b, cfg.biases[l])
 
     def _saturate(self, value: np.ndarray, fmt) -> np.ndarray:
         lo, hi = fmt.min_code, fmt.max_code
