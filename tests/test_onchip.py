@@ -251,3 +251,68 @@ def test_integer_rule_learns_digits_subset():
         ln.train_sample(x[i], y[i])
     after = np.mean(ln.predict(ln.encode(d.x_test[:150])) == d.y_test[:150])
     assert after > 0.6 > before + 0.3, (before, after)
+
+
+# -- the fused kernels (golden_model.onchip_kernels) against the reference ------------------------
+def _kernel_configs():
+    from golden_model.config import RegFormat, narrow_config
+    narrow = narrow_config((16, 12, 4))
+    wrap = narrow.replace(**{n: dataclasses.replace(getattr(narrow, n), overflow="wrap") for n in ("v", "x", "a", "phi")})
+    wide_w = learning_config((9, 7, 3), lr=(0.3,)).replace(weights=(RegFormat(18, 12),) * 2)
+    return {
+        "narrow": narrow.replace(learning=Learning.from_rates((0.9, 0.9), narrow.beta, extra_frac=2, seed=5)),
+        "narrow-wrap-nearest": wrap.replace(learning=Learning.from_rates((0.5, 0.5), wrap.beta, extra_frac=1,
+                                                                         rounding="nearest", seed=77)),
+        "narrow-noextra": narrow.replace(learning=Learning.from_rates((0.9, 0.9), narrow.beta, extra_frac=0, rng_bits=3)),
+        "default-4layer-lanes3": learning_config((11, 9, 8, 3), lr=(0.4,), seed=9).replace(lanes=3),
+        "int64-path": wide_w.replace(learning=Learning.from_rates((0.3, 0.3), wide_w.beta, rng_bits=13, seed=3)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_kernel_configs()))
+def test_fused_kernels_are_bit_exact_against_the_reference(name):
+    """train_sample's fused path against reference=True (FixedModel tick by tick, numpy update):
+    states, sign, weights, biases, LFSR state and saturation count equal after every sample, and
+    the kernel's overflow counts equal FixedModel's. The narrow configs saturate (or wrap) v, x,
+    a and phi and drive weights into the learning format's limits."""
+    from golden_model.fixed_model import FixedModel
+    cfg = _kernel_configs()[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    w = [rng.integers(f.min_code, f.max_code + 1, (a, b)) for f, a, b in
+         zip([cfg.learn_format(l) for l in range(len(cfg.layers) - 1)], cfg.layers[:-1], cfg.layers[1:])]
+    b = [rng.integers(f.min_code, f.max_code + 1, n) for f, n in zip(cfg.biases, cfg.layers[1:])]
+    fast, ref = OnChipLearner(cfg, w, b), OnChipLearner(cfg, w, b)
+    one = 1 << cfg.s.frac
+    overflowed = 0
+    for sample in range(6):
+        x = rng.integers(0, one + 1, cfg.layers[0]) * (rng.random(cfg.layers[0]) < 0.7)
+        y = np.zeros(cfg.layers[-1], dtype=np.int64)
+        y[sample % cfg.layers[-1]] = one
+        model = ref.model()
+        st = model.reset(x[None, :], y[None, :])
+        model.run(st, cfg.n_free, 0)
+        model.run(st, cfg.n_nudged, -1)
+        _, s_nudged, counts = fast.run_phases(x, y, -1)
+        assert [s.tolist() for s in s_nudged] == [s[0].tolist() for s in st.s]
+        assert counts == model.overflows
+        overflowed += sum(counts.values())
+        rf, rr = fast.train_sample(x, y), ref.train_sample(x, y, reference=True)
+        assert (rf.sign, rf.prediction) == (rr.sign, rr.prediction)
+        assert [s.tolist() for s in rf.s_free] == [s.tolist() for s in rr.s_free]
+        assert [s.tolist() for s in rf.s_nudged] == [s.tolist() for s in rr.s_nudged]
+        assert [a.tolist() for a in fast.weights] == [a.tolist() for a in ref.weights]
+        assert [a.tolist() for a in fast.biases] == [a.tolist() for a in ref.biases]
+        assert fast.draws.state == ref.draws.state
+        assert fast.saturations == ref.saturations
+    if name.startswith("narrow"):
+        assert overflowed > 0 and ref.saturations > 0      # the narrow paths were exercised
+
+
+@pytest.mark.parametrize("bits", [1, 3, 8, 13, 16])
+def test_kernel_draw_step_equals_lfsr_steps(bits):
+    from golden_model.onchip_kernels import draw_state_step
+    s = 0x9E3779B97F4A7C15
+    for _ in range(50):
+        got = int(draw_state_step(np.uint64(s), bits))
+        s = lfsr.step(s, bits)
+        assert got == s
