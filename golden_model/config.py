@@ -61,6 +61,22 @@ def _need_real(path: str, value: Any, lo: float, hi: float, lo_open: bool = Fals
     return value
 
 
+#: Limits of a config JSON document: a real config nests 3 levels and is a few kB.
+JSON_MAX_DEPTH = 8
+JSON_MAX_CHARS = 1 << 20
+
+
+def _check_depth(data: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` (iteratively: deep input must not recurse)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if depth > limit:
+                raise ConfigError(f"config JSON is nested more than {limit} levels deep")
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+
+
 def _check_keys(path: str, data: Any, cls) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must be a JSON object, not {data!r}")
@@ -594,7 +610,12 @@ class EqSpikeConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> "EqSpikeConfig":
+        """A config from its JSON dictionary. ``layers`` is required (the sizes are the one
+        thing no default can guess); every other field defaults as in :class:`EqSpikeConfig`."""
+        _check_depth(data, JSON_MAX_DEPTH)
         data = dict(_check_keys("config", data, cls))
+        if "layers" not in data:
+            raise ConfigError("config.layers is missing (layer sizes, input first, e.g. [64, 100, 10])")
         for key in ("weights", "biases"):
             if key in data:
                 if not isinstance(data[key], list):
@@ -616,18 +637,37 @@ class EqSpikeConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "EqSpikeConfig":
+        if len(text) > JSON_MAX_CHARS:
+            raise ConfigError(f"config JSON is {len(text)} characters, more than {JSON_MAX_CHARS}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"config is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ConfigError(f"config JSON is nested more than {JSON_MAX_DEPTH} levels deep") from None
+        except ValueError as e:  # e.g. an integer literal with thousands of digits
+            raise ConfigError(f"config JSON holds an unreadable value ({str(e).splitlines()[0][:80]})") from None
         return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str | Path) -> "EqSpikeConfig":
+        """Read a config JSON file (UTF-8); every problem is a one-line :class:`ConfigError`."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a directory")
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        return cls.from_json(path.read_text())
+        try:
+            raw = path.read_bytes()[:JSON_MAX_CHARS * 4 + 1]
+            text = raw.decode("utf-8")
+        except OSError as e:
+            raise ConfigError(f"config file {str(path)!r} cannot be read ({e.strerror or e})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+        try:
+            return cls.from_json(text)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n")
