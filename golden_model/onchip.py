@@ -272,7 +272,8 @@ class OnChipLearner:
         }
 
     def update(self, s_free: list, s_nudged: list, sign: int) -> None:
-        """Apply the integer update (module docstring) from the held states, drawing as the RTL."""
+        """Apply the integer update (stages ``weight_update`` and ``bias_update`` of
+        :mod:`golden_model.datapath`) from the held states, drawing as the RTL."""
         cfg, lrn = self.cfg, self.cfg.learning
         L, lanes = cfg.layers, cfg.lanes
         stochastic = lrn.rounding == "stochastic"
