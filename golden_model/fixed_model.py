@@ -294,9 +294,10 @@ class FixedModel:
             self._encode(st, l, inv_lam, t)
         return st.q
 
+    @datapath.stage("accumulate")
     def _synaptic_sum(self, st: FixedState, l: int, t: int):
-        """Stage ``accumulate`` of layer ``l``: the previous tick's spikes times the shifted
-        weights, exact (module docstring)."""
+        """Layer ``l``'s synaptic sum: the previous tick's spikes times the weights shifted to the
+        accumulator's fraction bits, exact (module docstring)."""
         q = st.q
         prod = self._input_drive(st, t) if l == 1 else q[l - 1].astype(self._up[l].dtype) @ self._up[l]
         if l < len(self.cfg.layers) - 1:
