@@ -17,7 +17,7 @@ from golden_model.config import EqSpikeConfig, Schedule, default_config
 from golden_model.fixed_model import FixedModel, fit_weight_formats, quantise_params
 from golden_model.float_model import OSA, Dynamics, FloatModel, Params, glorot_params
 
-__all__ = ["STUDY_LAYERS", "float_curves", "fixed_config", "ConvergenceStudy"]
+__all__ = ["STUDY_LAYERS", "float_curves", "fixed_config", "ConvergenceStudy", "run_seed", "run_study"]
 
 STUDY_LAYERS = (500, 500, 10)
 N_STEPS = 500
@@ -135,3 +135,33 @@ class ConvergenceStudy:
     def objective(self, mean_error: np.ndarray) -> float:
         """Mean of the errors at the last free step and the last step."""
         return float(0.5 * (mean_error[self.n_free - 1] + mean_error[self.n_steps - 1]))
+
+
+def run_seed(seed: int, study: ConvergenceStudy) -> dict:
+    """One run of ``study`` (an executor task: the study is the shared input)."""
+    return study.run_once(seed)
+
+
+def run_study(study: ConvergenceStudy, seeds, executor=None, results_dir=None, resume: bool = True) -> dict:
+    """Every run of ``seeds`` on ``executor`` (default: a local Ray on every CPU), one task per
+    seed; {curve name: [errors per step of each run, in seed order]}. Raises RuntimeError naming
+    the failed runs (a mean over the remaining runs would be another study). ``results_dir``:
+    runs saved as they finish and reused by a rerun of the same study (``resume``)."""
+    from pathlib import Path
+
+    from runtime.executor import Executor, source_digest
+
+    seeds = [int(s) for s in seeds]
+    root = Path(__file__).resolve().parents[1]
+    with (executor or Executor()) as ex:
+        outs = ex.map(run_seed, seeds, keys=[f"seed-{s}" for s in seeds], shared=study, results_dir=results_dir,
+                      resume=resume, desc="converge", unit="run",
+                      fingerprint=source_digest(root / "golden_model", root / "experiments" / "convergence.py"))
+    failed = [f"seed {s}: {o.error}" for s, o in zip(seeds, outs) if not o.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(seeds)} runs failed ({'; '.join(failed)})")
+    per_curve = {n: [] for n in study.curve_names}
+    for o in outs:
+        for name, err in o.value.items():
+            per_curve[name].append(np.asarray(err, dtype=float))
+    return per_curve

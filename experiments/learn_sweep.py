@@ -4,25 +4,25 @@ the learning weight format and the rounding of the updates.
 Each variant is :func:`golden_model.config.learning_config` with ``extra_frac = width -
 weight width`` and one rounding mode. It trains from the same quantised Glorot start for the
 same samples and epochs (:class:`~golden_model.onchip.OnChipLearner`), then measures test
-accuracy (free-phase readout of the inference weights ``W >> extra_frac``). Variants run in
-parallel worker processes.
+accuracy (free-phase readout of the inference weights ``W >> extra_frac``). Variants are tasks
+of a :class:`runtime.executor.Executor` (local Ray, a cluster, or in this process); every
+variant starts from the same seed, so results do not depend on where or in which order they run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
 from golden_model.config import ConfigError, EqSpikeConfig
 from golden_model.float_model import glorot_params
 from golden_model.onchip import OnChipLearner
-from runtime.parallel import map_processes
+from runtime.executor import Executor, source_digest
 
 __all__ = ["learn_variants", "run_learn_sweep", "cheapest_learning"]
-
-_SHARED: dict = {}
 
 
 def learn_variants(base: EqSpikeConfig, widths, roundings=("stochastic", "nearest")) -> list:
@@ -42,9 +42,9 @@ def learn_variants(base: EqSpikeConfig, widths, roundings=("stochastic", "neares
     return out
 
 
-def _run_variant(job):
+def _run_variant(job, shared):
     width, rounding, cfg = job
-    x, y, xt, yt, epochs, seed = (_SHARED[k] for k in ("x", "y", "xt", "yt", "epochs", "seed"))
+    x, y, xt, yt, epochs, seed = (shared[k] for k in ("x", "y", "xt", "yt", "epochs", "seed"))
     t0 = time.perf_counter()
     ln = OnChipLearner.from_float(cfg, glorot_params(cfg.layers, np.random.default_rng(seed)))
     xc, yc, xtc = ln.encode(x), ln.encode(np.eye(cfg.layers[-1])[y]), ln.encode(xt)
@@ -60,21 +60,34 @@ def _run_variant(job):
 
 
 def run_learn_sweep(variants: list, x, y, x_test, y_test, epochs: int, seed: int = 0,
-                    processes: int | None = None, progress=None) -> list:
-    """Train every variant; rows in variant order."""
-    _SHARED.update(x=np.asarray(x), y=np.asarray(y), xt=np.asarray(x_test), yt=np.asarray(y_test),
-                   epochs=int(epochs), seed=int(seed))
-    rows = []
-    for row in map_processes(_run_variant, variants, processes):
-        rows.append(row)
+                    executor: Executor | None = None, progress=None, results_dir=None,
+                    resume: bool = True) -> list:
+    """Train every variant, one task each on ``executor`` (default: a local Ray on every CPU).
+
+    Rows in variant order; a variant whose task failed gives ``{"width", "rounding", "error"}``.
+    ``progress(row)`` is called as rows finish. ``results_dir``: rows saved as they finish and
+    reused by a rerun with the same inputs and code (``resume``).
+    """
+    shared = dict(x=np.asarray(x), y=np.asarray(y), xt=np.asarray(x_test), yt=np.asarray(y_test),
+                  epochs=int(epochs), seed=int(seed))
+    rows = [None] * len(variants)
+
+    def done(i, out):
+        rows[i] = out.value if out.ok else {"width": variants[i][0], "rounding": variants[i][1], "error": out.error}
         if progress:
-            progress(row)
-    _SHARED.clear()
+            progress(rows[i])
+
+    root = Path(__file__).resolve().parents[1]
+    with (executor or Executor()) as ex:
+        ex.map(_run_variant, variants, keys=[f"{w}-{r}" for w, r, _ in variants], shared=shared,
+               results_dir=results_dir, resume=resume, desc="learn-sweep", unit="variant", on_result=done,
+               fingerprint=source_digest(root / "golden_model", root / "experiments" / "learn_sweep.py"))
     return rows
 
 
 def cheapest_learning(rows: list, tolerance: float = 0.01) -> dict | None:
     """The narrowest (width, rounding) row within ``tolerance`` of the best accuracy."""
+    rows = [r for r in rows if "error" not in r]
     if not rows:
         return None
     best = max(r["test_accuracy"] for r in rows)

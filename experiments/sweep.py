@@ -11,23 +11,27 @@ Two one-dimensional sweeps around a base config (normally the default config):
 
 Every variant runs the fixed-point free phase on the same samples; its predictions are compared
 with the labels and with the float binary run that uses the config's dynamics (``binary_hw``,
-computed once), so ``agreement`` isolates quantisation. Variants run in parallel processes.
+computed once), so ``agreement`` isolates quantisation. Variants are tasks of a
+:class:`runtime.executor.Executor` (local Ray, a cluster, or in this process).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
 from golden_model.config import ConfigError, EqSpikeConfig, RegFormat
 from golden_model.fixed_model import FixedModel, fit_weight_formats, quantise_params
 from golden_model.float_model import Dynamics, Params
-from runtime.parallel import map_processes
+from runtime.executor import Executor, source_digest
 
-__all__ = ["weight_bits_config", "state_frac_config", "sweep_variants", "run_sweep", "smallest_within"]
+__all__ = ["weight_bits_config", "state_frac_config", "sweep_variants", "run_sweep", "smallest_within",
+           "variant_key", "FAILED_COLUMNS"]
 
-_SHARED: dict = {}
+#: Columns of a variant whose task failed (its error in ``error``).
+FAILED_COLUMNS = ("sweep", "bits", "error")
 
 
 def weight_bits_config(base: EqSpikeConfig, params: Params, bits: int) -> EqSpikeConfig:
@@ -64,9 +68,14 @@ def _fixed_predict(cfg: EqSpikeConfig, params: Params, x: np.ndarray, batch: int
     return pred, report, dict(model.overflows)
 
 
-def _run_variant(job):
+def variant_key(variant) -> str:
+    """``weight_bits-5``: the name of a variant's result (and its result file)."""
+    return f"{variant[0]}-{variant[1]}"
+
+
+def _run_variant(job, shared):
     kind, bits, cfg = job
-    params, x, y, ref, batch = (_SHARED[k] for k in ("params", "x", "y", "ref", "batch"))
+    params, x, y, ref, batch = (shared[k] for k in ("params", "x", "y", "ref", "batch"))
     pred, report, overflows = _fixed_predict(cfg, params, x, batch)
     return {"sweep": kind, "bits": bits,
             "fixed_accuracy": float(np.mean(pred == y)),
@@ -78,28 +87,39 @@ def _run_variant(job):
 
 
 def run_sweep(params: Params, x, y, base: EqSpikeConfig, ref_pred: np.ndarray, variants: list,
-              processes: int | None = None, batch: int = 500, progress=None) -> list:
+              executor: Executor | None = None, batch: int = 500, progress=None, results_dir=None,
+              resume: bool = True) -> list:
     """Evaluate every variant (fixed point) against labels ``y`` and float predictions ``ref_pred``.
 
-    Runs in ``processes`` worker processes (default: the CPU count), one BLAS thread each.
+    One task per variant on ``executor`` (default: a local Ray on every CPU), one BLAS thread
+    each. Rows come back in variant order; a variant whose task failed gives a row
+    ``{"sweep", "bits", "error"}``. ``progress(row)`` is called as rows finish.
+    ``results_dir``: every row is saved there as it finishes, and a rerun with the same
+    weights, samples, variants and code reuses the saved rows (``resume``).
     """
     if tuple(params.layers) != base.layers:
         raise ConfigError(f"weights are for layers {list(params.layers)}, config has {list(base.layers)}")
-    _SHARED.update(params=params, x=np.asarray(x, dtype=np.float64), y=np.asarray(y),
-                   ref=np.asarray(ref_pred), batch=batch)
-    rows = []
-    for row in map_processes(_run_variant, variants, processes):   # forked: workers inherit _SHARED
-        rows.append(row)
+    shared = dict(params=params, x=np.asarray(x, dtype=np.float64), y=np.asarray(y),
+                  ref=np.asarray(ref_pred), batch=batch)
+    rows = [None] * len(variants)
+
+    def done(i, out):
+        rows[i] = out.value if out.ok else {"sweep": variants[i][0], "bits": variants[i][1], "error": out.error}
         if progress:
-            progress(row)
-    _SHARED.clear()
+            progress(rows[i])
+
+    root = Path(__file__).resolve().parents[1]
+    with (executor or Executor()) as ex:
+        ex.map(_run_variant, variants, keys=[variant_key(v) for v in variants], shared=shared,
+               results_dir=results_dir, resume=resume, desc="sweep", unit="variant", on_result=done,
+               fingerprint=source_digest(root / "golden_model", root / "experiments" / "sweep.py"))
     return rows
 
 
 def smallest_within(rows: list, kind: str, reference: float, tolerance: float = 0.005):
     """Smallest ``bits`` of sweep ``kind`` from which every larger value scores at least
     ``reference - tolerance`` (None if none does)."""
-    rs = sorted((r for r in rows if r["sweep"] == kind), key=lambda r: r["bits"])
+    rs = sorted((r for r in rows if r["sweep"] == kind and "error" not in r), key=lambda r: r["bits"])
     best = None
     for r in reversed(rs):
         if r["fixed_accuracy"] >= reference - tolerance:

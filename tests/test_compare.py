@@ -123,8 +123,9 @@ def test_sweep_parallel_equals_serial_and_more_bits_agree_more(trained):
     ref = predict(params, Dynamics.from_config(base), x)
     assert np.mean(ref == y) == res.binary_hw_accuracy
     variants = sweep_variants(base, params, weight_bits=(3, 12), state_fracs=(3, 12))
-    serial = run_sweep(params, x, y, base, ref, variants, processes=1)
-    parallel = run_sweep(params, x, y, base, ref, variants, processes=2)
+    from runtime.executor import Executor
+    serial = run_sweep(params, x, y, base, ref, variants, executor=Executor(jobs=1, quiet=True))
+    parallel = run_sweep(params, x, y, base, ref, variants, executor=Executor(jobs=2, quiet=True))
     assert serial == parallel
     by = {(r["sweep"], r["bits"]): r for r in serial}
     assert by[("weight_bits", 12)]["agreement"] >= by[("weight_bits", 3)]["agreement"]

@@ -73,6 +73,6 @@ def test_results_do_not_depend_on_worker_count(tmp_path):
     for jobs in ("1", "2"):
         out = tmp_path / f"j{jobs}.json"
         assert main(["converge", "--runs", "2", "--samples", "2", "--steps", "20", "--quiet", "--jobs", jobs,
-                     "--json", str(out), "--plot", str(tmp_path / "p.png")]) == 0
+                     "--json", str(out), "--plot", str(tmp_path / f"p{jobs}.png")]) == 0
         outs.append(json.loads(out.read_text()))
     assert outs[0] == outs[1]

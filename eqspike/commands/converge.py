@@ -21,41 +21,40 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="first run's seed; run i uses seed+i")
     p.add_argument("--plot", default="convergence.png", help="PNG path (default convergence.png)")
     p.add_argument("--json", help="write per-curve mean_error and objective to this path")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="worker processes, one BLAS thread each (default: CPU count); results do not depend on it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-resume", action="store_true",
+                   help="rerun runs already saved beside the plot (PLOT stem + .runs/; default: a rerun of the "
+                        "same study reuses them)")
+    from ._executor import add_executor_arguments
+    add_executor_arguments(p, "runs (one BLAS thread each)")
 
 
 def run(args) -> int:
     from golden_model.config import EqSpikeConfig
-    from experiments.convergence import ConvergenceStudy
-    from runtime.parallel import map_processes
+    from experiments.convergence import ConvergenceStudy, run_study
+    from experiments.plots import convergence_plot
 
     from ..cli import CLIError
-    from experiments.plots import convergence_plot
-    from runtime.progress import progress
+    from ._executor import executor_from
 
     for name in ("runs", "samples"):
         if getattr(args, name) < 1:
             raise CLIError(f"--{name} must be >= 1, not {getattr(args, name)}")
-    if args.jobs is not None and args.jobs < 1:
-        raise CLIError(f"--jobs must be >= 1, not {args.jobs}")
+    executor = executor_from(args)
     if args.steps < 4 or args.steps % 2:
         raise CLIError(f"--steps must be an even number >= 4, not {args.steps}")
     base = EqSpikeConfig.load(args.config) if args.config else None
     study = ConvergenceStudy(samples=args.samples, n_steps=args.steps, n_free=args.steps // 2, config=base)
     t0 = time.time()
-    per_curve = {n: [] for n in study.curve_names}
-    runs = map_processes(study.run_once, range(args.seed, args.seed + args.runs), args.jobs)
-    for result in progress(runs, total=args.runs, desc="converge", unit="run", disable=args.quiet):
-        for name, err in result.items():
-            per_curve[name].append(err)
+    plot = Path(args.plot)
+    per_curve = run_study(study, range(args.seed, args.seed + args.runs), executor,
+                          results_dir=plot.with_name(plot.stem + ".runs"), resume=not args.no_resume)
     seconds = time.time() - t0
 
     i_free, i_end = study.n_free - 1, study.n_steps - 1
     result = {}
     print(f"Convergence study: {'-'.join(map(str, study.layers))} net, {args.runs} runs x "
-          f"{args.samples} samples, {study.n_steps} steps (nudged from step {study.n_free}), {seconds:.1f} s")
+          f"{args.samples} samples, {study.n_steps} steps (nudged from step {study.n_free}), {seconds:.1f} s "
+          f"on {executor.describe()}")
     print(f"{'curve':<24} {'t=' + str(i_free):>10} {'t=' + str(i_end):>10} {'objective':>10}")
     for name, runs in per_curve.items():
         mean = np.mean(runs, axis=0)

@@ -25,8 +25,14 @@ def add_arguments(p) -> None:
                                                   "(default: learning_config for the data set)")
     p.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
     p.add_argument("--seed", type=int, default=0, help="Glorot initialisation seed (default 0)")
-    p.add_argument("--processes", type=int, default=None, help="worker processes (default: CPU count)")
-    p.add_argument("--out", default="out/learn-sweep", help="output folder (default out/learn-sweep)")
+    p.add_argument("--out", default="out/learn-sweep",
+                   help="output folder (default out/learn-sweep); each variant's result is kept in OUT/points "
+                        "as it finishes")
+    p.add_argument("--no-resume", action="store_true",
+                   help="retrain variants already in OUT/points (default: a rerun with the same inputs and "
+                        "code reuses them)")
+    from ._executor import add_executor_arguments
+    add_executor_arguments(p, "variants")
 
 
 def run(args) -> int:
@@ -34,9 +40,13 @@ def run(args) -> int:
     from golden_model.config import EqSpikeConfig, learning_config
     from experiments.learn_sweep import cheapest_learning, learn_variants, run_learn_sweep
 
+    from runtime.progress import write
+
     from ._common import load_data, parse_floats
+    from ._executor import executor_from
     from .sweep import _int_list
 
+    executor = executor_from(args)
     data = load_data(args)
     if args.epochs < 1:
         raise CLIError(f"--epochs must be >= 1, not {args.epochs}")
@@ -53,36 +63,45 @@ def run(args) -> int:
         base = learning_config(layers, parse_floats(args.lr, "--lr"))
     variants = learn_variants(base, _int_list(args.widths, "--widths"), roundings)
     print(f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test samples, "
-          f"{'-'.join(map(str, base.layers))}, {args.epochs} epochs per variant, {len(variants)} variants; "
+          f"{'-'.join(map(str, base.layers))}, {args.epochs} epochs per variant, {len(variants)} variants on "
+          f"{executor.describe()}; "
           f"inference weights {', '.join(f.describe() for f in base.weights)}")
     print(f"{'width':>5}  {'rounding':<10}  {'format':<8}  {'test acc':>8}  per epoch")
     t0 = time.perf_counter()
 
     def show(r):
-        print(f"{r['width']:>5}  {r['rounding']:<10}  {r['learn_format']:<8}  {100 * r['test_accuracy']:>7.2f}%  "
-              f"{r['history']}  ({r['saturations']} saturations, {r['seconds']} s)", flush=True)
+        if "error" in r:
+            write(f"{r['width']:>5}  {r['rounding']:<10}  FAILED: {r['error']}")
+            return
+        write(f"{r['width']:>5}  {r['rounding']:<10}  {r['learn_format']:<8}  {100 * r['test_accuracy']:>7.2f}%  "
+              f"{r['history']}  ({r['saturations']} saturations, {r['seconds']} s)")
 
-    rows = run_learn_sweep(variants, data.x_train, data.y_train, data.x_test, data.y_test, args.epochs,
-                           args.seed, args.processes, show)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    rows = run_learn_sweep(variants, data.x_train, data.y_train, data.x_test, data.y_test, args.epochs,
+                           args.seed, executor, show, results_dir=out / "points", resume=not args.no_resume)
+    failed = [r for r in rows if "error" in r]
+    fields = list(next((r for r in rows if "error" not in r), {}).keys()) or ["width", "rounding"]
     with open(out / "learn_sweep.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fields + ["error"], restval="")
         w.writeheader()
         w.writerows(rows)
     widths = sorted({r["width"] for r in rows})
     lines = ["| learning width | " + " | ".join(roundings) + " |", "|---" * (len(roundings) + 1) + "|"]
     for wd in widths:
-        cells = [next((f"{100 * r['test_accuracy']:.2f}%" for r in rows
+        cells = [next(("failed" if "error" in r else f"{100 * r['test_accuracy']:.2f}%" for r in rows
                        if r["width"] == wd and r["rounding"] == rd), "-") for rd in roundings]
         lines.append(f"| {wd} | " + " | ".join(cells) + " |")
     (out / "learn_sweep.md").write_text("\n".join(lines) + "\n")
     from experiments.training_plots import learn_sweep_plot
-    learn_sweep_plot(rows, out / "learn_sweep.png",
+    learn_sweep_plot([r for r in rows if "error" not in r], out / "learn_sweep.png",
                      f"{data.name} {'-'.join(map(str, base.layers))}: on-chip training, {args.epochs} epochs")
     best = cheapest_learning(rows)
     print("\n".join(lines))
-    print(f"cheapest learning format within 1 point of the best: {best['width']} bits, {best['rounding']} "
-          f"rounding ({100 * best['test_accuracy']:.2f}%)")
+    if best is not None:
+        print(f"cheapest learning format within 1 point of the best: {best['width']} bits, {best['rounding']} "
+              f"rounding ({100 * best['test_accuracy']:.2f}%)")
     print(f"{time.perf_counter() - t0:.1f} s; wrote {out}/learn_sweep.csv, .md and .png")
-    return 0
+    for r in failed:
+        print(f"FAILED: {r['width']} bits {r['rounding']}: {r['error']}")
+    return 1 if failed else 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 NAME = "sweep"
 HELP = ("accuracy of trained weights vs weight bits (3..12) and state fraction bits, "
-        "in parallel processes; writes a CSV and a PNG")
+        "one Ray task per variant (local, or a cluster with --address); writes a CSV and a PNG")
 
 
 def _int_list(text: str, what: str) -> list:
@@ -35,9 +35,14 @@ def add_arguments(p) -> None:
     p.add_argument("--weight-bits", default="3-12", help="weight widths to try (default 3-12)")
     p.add_argument("--state-fracs", default="4,5,6,7,8,10,12,14,16",
                    help="fraction bits of s, v, x, a, phi to try (default 4,5,6,7,8,10,12,14,16)")
-    p.add_argument("--processes", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--batch", type=int, default=500)
-    p.add_argument("--out", default=None, help="folder for sweep.csv and sweep.png (default WEIGHTS/sweep)")
+    p.add_argument("--out", default=None, help="folder for sweep.csv and sweep.png (default WEIGHTS/sweep); "
+                                               "each variant's result is kept in OUT/points as it finishes")
+    p.add_argument("--no-resume", action="store_true",
+                   help="recompute variants already in OUT/points (default: a rerun with the same weights, "
+                        "samples and code reuses them)")
+    from ._executor import add_executor_arguments
+    add_executor_arguments(p, "variants")
 
 
 def run(args) -> int:
@@ -46,9 +51,13 @@ def run(args) -> int:
     from golden_model.float_model import Dynamics
     from experiments.sweep import run_sweep, smallest_within, sweep_variants
     from experiments.training import predict
+    from runtime.progress import write
 
     from .compare import prepare
 
+    from ._executor import executor_from
+
+    executor = executor_from(args)
     ckpt, data, cfg, dyn = prepare(args)
     wb = _int_list(args.weight_bits, "--weight-bits")
     sf = _int_list(args.state_fracs, "--state-fracs")
@@ -59,28 +68,35 @@ def run(args) -> int:
     ref = {"binary_hw": float(np.mean(hw_pred == y))}
     if dyn.mode == "binary":
         ref["binary (training dynamics)"] = float(np.mean(predict(ckpt.params, dyn, x) == y))
-    print(f"{data.name}: {len(x)} test samples, {len(variants)} variants; float binary with the config's "
-          f"dynamics {100 * ref['binary_hw']:.2f}%")
+    print(f"{data.name}: {len(x)} test samples, {len(variants)} variants on {executor.describe()}; float binary "
+          f"with the config's dynamics {100 * ref['binary_hw']:.2f}%")
     print(f"{'sweep':<12}{'bits':>5}  {'accuracy':>9}  {'agreement':>9}  formats")
 
     def show(r):
-        print(f"{r['sweep']:<12}{r['bits']:>5}  {100 * r['fixed_accuracy']:>8.2f}%  {100 * r['agreement']:>8.2f}%  "
+        if "error" in r:
+            write(f"{r['sweep']:<12}{r['bits']:>5}  FAILED: {r['error']}")
+            return
+        write(f"{r['sweep']:<12}{r['bits']:>5}  {100 * r['fixed_accuracy']:>8.2f}%  {100 * r['agreement']:>8.2f}%  "
               f"W {r['weight_formats']}, s {r['state_format']}, {r['weights_clipped']} weights clipped, "
-              f"{r['overflows']} overflows", flush=True)
+              f"{r['overflows']} overflows")
 
-    rows = run_sweep(ckpt.params, x, y, cfg, hw_pred, variants, processes=args.processes,
-                     batch=args.batch, progress=show)
     out = Path(args.out) if args.out else ckpt.path / "sweep"
     out.mkdir(parents=True, exist_ok=True)
+    rows = run_sweep(ckpt.params, x, y, cfg, hw_pred, variants, executor=executor, batch=args.batch,
+                     progress=show, results_dir=out / "points", resume=not args.no_resume)
+    failed = [r for r in rows if "error" in r]
+    fields = list(next((r for r in rows if "error" not in r), {}).keys()) or ["sweep", "bits"]
     with open(out / "sweep.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fields + ["error"], restval="")
         w.writeheader()
         w.writerows(rows)
     from experiments.training_plots import sweep_plot
-    sweep_plot(rows, out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)",
+    sweep_plot([r for r in rows if "error" not in r], out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)",
                defaults={"weight_bits": cfg.weights[0].width, "state_frac": cfg.s.frac})
     for kind in ("weight_bits", "state_frac"):
         b = smallest_within(rows, kind, ref["binary_hw"])
         print(f"smallest {kind} within 0.5 point of binary_hw: {b if b is not None else 'none'}")
     print(f"{time.perf_counter() - t0:.1f} s; wrote {out / 'sweep.csv'} and {out / 'sweep.png'}")
-    return 0
+    for r in failed:
+        print(f"FAILED: {r['sweep']} {r['bits']}: {r['error']}")
+    return 1 if failed else 0
