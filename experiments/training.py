@@ -33,9 +33,15 @@ derives from one seed, so a run is reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import signal
+import threading
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -49,7 +55,7 @@ from golden_model.float_model import OSA, Dynamics, FloatModel, Params, glorot_p
 __all__ = [
     "MODES", "FIXED_MODES", "TrainSettings", "EpochMetrics", "Trainer", "eqprop_update", "predict",
     "accuracy", "dynamics_to_dict", "dynamics_from_dict", "fixed_model_for",
-    "save_checkpoint", "load_checkpoint", "Checkpoint",
+    "save_checkpoint", "load_checkpoint", "read_weights", "json_safe", "Checkpoint",
     "WEIGHTS_FILE", "CONFIG_FILE", "TRAINING_FILE", "METRICS_FILE",
 ]
 
@@ -353,18 +359,173 @@ def hardware_config(params: Params, base: EqSpikeConfig | None = None) -> EqSpik
     return fit_weight_formats(base, params)
 
 
-def save_checkpoint(out_dir, params: Params, config: EqSpikeConfig, training: dict, metrics: dict) -> Path:
+#: Limits of what a checkpoint may hold (no network this project builds comes near them).
+MAX_LAYER = 1 << 20          # as EqSpikeConfig.layers
+MAX_ARRAY_ELEMENTS = 1 << 26  # 512 MB of float64 per matrix
+MAX_PARAM = 1e6               # |weight|, |bias|: far beyond any weight format (at most 2^47)
+MAX_JSON_BYTES = 1 << 24
+
+
+def json_safe(obj):
+    """``obj`` with numpy values as Python values and non-finite floats as ``None``: JSON has no
+    NaN or infinity, and a bare ``NaN`` makes the file unreadable to strict parsers."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold Ctrl-C back while the block runs (the renames of a checkpoint commit), then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending = []
+    old = signal.signal(signal.SIGINT, lambda sig, frame: pending.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if pending:
+        raise KeyboardInterrupt
+
+
+def save_checkpoint(out_dir, params: Params, config: EqSpikeConfig, training: dict, metrics: dict,
+                    extra: dict | None = None) -> Path:
+    """Write an output folder (docs/training.md) so that it always holds one complete checkpoint.
+
+    Every file is written to a temporary name first; the renames onto the real names run with
+    Ctrl-C held back, so an interrupted run leaves either the previous checkpoint or this one,
+    never a mix. ``extra`` maps more file names to ``writer(path)`` functions (e.g. the on-chip
+    learner's state) committed with the rest. Non-finite numbers are written as ``null``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    params.astype(np.float64).save(out / WEIGHTS_FILE)
-    config.save(out / CONFIG_FILE)
-    (out / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    writers = {
+        WEIGHTS_FILE: lambda p: params.astype(np.float64).save(p),
+        CONFIG_FILE: config.save,
+        TRAINING_FILE: lambda p: p.write_text(json.dumps(json_safe(training), indent=2, allow_nan=False) + "\n"),
+        METRICS_FILE: lambda p: p.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"),
+    }
+    writers.update(extra or {})
+    # the temporary names keep the suffix: np.savez appends ".npz" to a name without it
+    tmp = {name: out / f".partial-{name}" for name in writers}
+    try:
+        for name, write in writers.items():
+            write(tmp[name])
+        with _sigint_deferred():
+            for name in writers:
+                os.replace(tmp[name], out / name)
+    finally:
+        for t in tmp.values():
+            t.unlink(missing_ok=True)
     return out
 
 
+def _array_header(z, key: str, where: str) -> tuple:
+    """Shape and dtype of array ``key`` of an open ``.npz``, read before the data (so that a
+    huge declared shape is refused without allocating it)."""
+    with z.zip.open(key + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    return shape, dtype
+
+
+def read_weights(path) -> Params:
+    """Weights and biases from a ``.npz`` (arrays ``W0..W{k-1}``, ``b1..bk``), every problem a
+    one-line ``ValueError`` naming the file: not an archive, missing or unexpected arrays, wrong
+    dimensions or sizes, non-numeric, NaN, infinite or absurdly large (> MAX_PARAM) values."""
+    where = str(path)
+
+    def bad(msg):
+        return ValueError(f"{where}: not a weights file ({msg})")
+
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as e:
+        raise bad((str(e).splitlines() or [type(e).__name__])[0][:80] or type(e).__name__) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise bad("a single array, not an archive of W0, b1, ...")
+    with z:
+        try:
+            names = list(z.files)
+            n = sum(1 for k in names if k.startswith("W"))
+            if n == 0:
+                raise bad("no weight matrices W0, W1, ...")
+            want = [f"W{i}" for i in range(n)] + [f"b{i + 1}" for i in range(n)]
+            missing = [k for k in want if k not in names]
+            unknown = sorted(set(names) - set(want))
+            if missing or unknown:
+                raise bad(f"missing array {missing[0]}" if missing else f"unexpected array {unknown[0]!r}")
+            arrays = {}
+            for k in want:
+                shape, dtype = _array_header(z, k, where)
+                if dtype.kind not in "fiu" or dtype.hasobject:
+                    raise bad(f"{k} holds {dtype}, not numbers")
+                if len(shape) != (2 if k[0] == "W" else 1):
+                    raise bad(f"{k} is {len(shape)}-D, expected {2 if k[0] == 'W' else 1}-D")
+                if min(shape) < 1 or max(shape) > MAX_LAYER or int(np.prod(shape)) > MAX_ARRAY_ELEMENTS:
+                    raise bad(f"{k} has shape {shape}")
+                arrays[k] = np.asarray(z[k], dtype=np.float64)
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+            if str(e).startswith(where):
+                raise
+            raise bad((str(e).splitlines() or [""])[0][:80] or type(e).__name__) from None
+    for k, a in arrays.items():
+        if not np.all(np.isfinite(a)):
+            raise bad(f"{k} holds NaN or infinite values")
+        if a.size and np.abs(a).max() > MAX_PARAM:
+            raise bad(f"{k} holds a value of magnitude {np.abs(a).max():.3g} (at most {MAX_PARAM:g})")
+    weights = [arrays[f"W{i}"] for i in range(n)]
+    biases = [arrays[f"b{i + 1}"] for i in range(n)]
+    for i in range(n):
+        if i and weights[i].shape[0] != weights[i - 1].shape[1]:
+            raise bad(f"W{i} has {weights[i].shape[0]} rows, W{i - 1} has {weights[i - 1].shape[1]} columns")
+        if biases[i].shape[0] != weights[i].shape[1]:
+            raise bad(f"b{i + 1} has {biases[i].shape[0]} entries, W{i} has {weights[i].shape[1]} columns")
+    return Params(weights, biases)
+
+
+def _read_json_dict(path: Path) -> dict:
+    """A JSON object from ``path`` (``{}`` when absent); one-line ``ConfigError`` otherwise."""
+    if not path.exists():
+        return {}
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path} is not a file")
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_JSON_BYTES} bytes")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path} cannot be read ({e.strerror or e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, huge integer literals
+        raise ConfigError(f"{path} is not valid JSON ({(str(e).splitlines() or [''])[0][:80]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
 def load_checkpoint(path) -> Checkpoint:
-    """Read an output folder (or a weights .npz with its siblings, when present)."""
+    """Read an output folder (or a weights .npz with its siblings, when present).
+
+    Every malformed part is refused with a one-line ``ValueError``/``ConfigError`` naming the
+    file: the weights (:func:`read_weights`), a config whose layers differ from the weights',
+    training.json and metrics.json that are not JSON objects, training dynamics that do not
+    rebuild.
+    """
     p = Path(path)
     if p.is_dir():
         folder, weights = p, p / WEIGHTS_FILE
@@ -372,13 +533,21 @@ def load_checkpoint(path) -> Checkpoint:
         folder, weights = p.parent, p
     if not weights.is_file():
         raise FileNotFoundError(f"weights file {str(weights)!r} does not exist")
-    try:
-        params = Params.load(weights)
-    except (OSError, KeyError, EOFError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{weights}: not a weights file ({msg[:80]})") from None
+    params = read_weights(weights)
     cfg_path = folder / CONFIG_FILE
-    config = EqSpikeConfig.load(cfg_path) if cfg_path.is_file() else hardware_config(params)
-    training = json.loads((folder / TRAINING_FILE).read_text()) if (folder / TRAINING_FILE).is_file() else {}
-    metrics = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).is_file() else {}
+    if cfg_path.exists():
+        config = EqSpikeConfig.load(cfg_path)
+        if config.layers != tuple(params.layers):
+            raise ConfigError(f"{cfg_path} is for layers {list(config.layers)}, "
+                              f"{weights} for {list(params.layers)}")
+    else:
+        config = hardware_config(params)
+    training = _read_json_dict(folder / TRAINING_FILE)
+    metrics = _read_json_dict(folder / METRICS_FILE)
+    if "dynamics" in training:
+        try:
+            dynamics_from_dict(training["dynamics"])
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+            msg = (str(e).splitlines() or [""])[0][:120] or type(e).__name__
+            raise ConfigError(f"{folder / TRAINING_FILE}: dynamics are malformed ({msg})") from None
     return Checkpoint(params, config, training, metrics, folder)

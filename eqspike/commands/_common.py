@@ -20,7 +20,7 @@ from golden_model.config import Schedule
 from golden_model.float_model import OSA
 
 __all__ = ["DATASET_DEFAULTS", "parse_floats", "parse_rates", "parse_layers", "parse_eps", "parse_lam",
-           "add_data_arguments", "load_data", "write_json", "json_safe",
+           "add_data_arguments", "load_data", "write_json",
            "int_at_least", "positive_int", "nonneg_int", "finite_float", "float_in",
            "check_output_file", "check_output_dir", "check_lanes"]
 
@@ -171,25 +171,10 @@ def load_data(args):
     return data
 
 
-def json_safe(obj):
-    """``obj`` with numpy scalars and arrays as Python values and non-finite floats as ``None``
-    (JSON has no NaN or infinity; a bare ``NaN`` makes the file unreadable to strict parsers)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def write_json(path, obj) -> None:
     """Write ``obj`` as JSON (via a temporary file, so an existing file is never half-written)."""
     if path:
+        from experiments.training import json_safe
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(json_safe(obj), indent=2, default=_default, allow_nan=False) + "\n"
