@@ -38,7 +38,12 @@ def register_profile_plot(registers, path, title: str = "") -> None:
                     ms=4, zorder=5)
         labels.append((y, f"L{r.layer} {r.name} ({r.fmt})"))
     ax.set_yticks([y for y, _ in labels], [t for _, t in labels], fontsize=8)
-    ax.set_xlabel("log2 |value|   (grey: representable LSB..max; blue: observed; dot: observed max)")
+    # The whisker spans the 1st..99th percentile of the *sampled* values; the dot is the largest
+    # magnitude seen over every tick (tracked exactly, not sampled), so it usually lies beyond it.
+    ax.set_xlabel("log2 |value|   grey: representable LSB..max;  blue box: quartiles of sampled values, "
+                  "whisker: their 1st-99th percentile;\ndot: largest |value| over all ticks "
+                  "(exact, beyond the whisker when the top 1% is rare; red if it reached the format's limit)",
+                  fontsize=8)
     ax.set_title(title or "fixed-point registers: observed values vs representable range")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()

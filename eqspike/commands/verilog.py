@@ -10,7 +10,7 @@ HELP = "generate the network's Verilog (config JSON written beside it)"
 
 def add_arguments(parser):
     parser.add_argument("--config", metavar="CFG.json", help="config file (default: the default config)")
-    parser.add_argument("-o", "--output", metavar="OUT.v", default="eqspike_top.v",
+    parser.add_argument("-o", "--output", metavar="OUT.v", default="out/eqspike_top.v",
                         help="Verilog file to write (default: %(default)s); OUT.json gets the config")
 
 
