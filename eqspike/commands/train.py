@@ -15,8 +15,24 @@ from experiments.training import (
     save_checkpoint,
 )
 
-from ._common import (DATASET_DEFAULTS, add_data_arguments, load_data, parse_eps, parse_floats,
-                      parse_lam, parse_layers, write_json)
+from ._common import (DATASET_DEFAULTS, add_data_arguments, check_output_dir, check_output_file,
+                      float_in, int_at_least, load_data, nonneg_int, parse_eps, parse_lam,
+                      parse_layers, parse_rates, positive_int, write_json)
+
+#: Most phase steps accepted (as EqSpikeConfig.n_free / n_nudged).
+MAX_STEPS = 1 << 16
+
+
+def _lfsr_seed(text: str) -> int:
+    """argparse type: a nonzero 64-bit LFSR state, decimal or 0x..."""
+    import argparse
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer (decimal or 0x...), not {text!r}") from None
+    if not 1 <= v < 1 << 64:
+        raise argparse.ArgumentTypeError(f"must be in 1..2^64-1 (a nonzero 64-bit state), not {v}")
+    return v
 
 NAME = "train"
 HELP = "train a network with equilibrium propagation (continuous, binary or fixed-point dynamics)"
@@ -31,22 +47,22 @@ def add_arguments(p) -> None:
     p.add_argument("--layers", default=None,
                    help="layer sizes, input first, e.g. 64,100,10 (default: data inputs, a data-set "
                         "hidden width, classes)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 30 digits, 3 fashion-mnist)")
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--epochs", type=nonneg_int, default=None, help="epochs (default: 30 digits, 3 fashion-mnist)")
+    p.add_argument("--batch", type=positive_int, default=None,
                    help="minibatch size (default 20; onchip: 1, its updates are per sample)")
     p.add_argument("--lr", default=None,
                    help="learning rate per matrix, comma-separated (default: 0.1,0.05 digits; "
                         "0.05,0.025 fashion-mnist)")
-    p.add_argument("--lr-decay", type=float, default=None,
+    p.add_argument("--lr-decay", type=float_in(0.0, 1.0, lo_open=True), default=None,
                    help="per-epoch learning-rate factor (default: 0.9 digits, 1 otherwise)")
-    p.add_argument("--lr-decay-start", type=int, default=1,
+    p.add_argument("--lr-decay-start", type=positive_int, default=1,
                    help="last epoch E at the full rate: epoch e uses lr * decay^max(0, e - E) "
                         "(default 1)")
-    p.add_argument("--beta", type=float, default=None,
+    p.add_argument("--beta", type=float_in(0.0, 16.0, lo_open=True), default=None,
                    help="nudging strength magnitude; sign random per minibatch (default 0.5)")
-    p.add_argument("--free-steps", type=int, default=None,
+    p.add_argument("--free-steps", type=int_at_least(1, MAX_STEPS), default=None,
                    help="free-phase steps (default 100 binary, 20 continuous; fixed: the config's)")
-    p.add_argument("--nudged-steps", type=int, default=None,
+    p.add_argument("--nudged-steps", type=int_at_least(1, MAX_STEPS), default=None,
                    help="nudged-phase steps (default 50 binary, 4 continuous; fixed: the config's)")
     p.add_argument("--eps", default=None,
                    help="step size: osa[:NU_BAR[:E]] (binary default osa:0.0346), VALUE, or "
@@ -61,20 +77,24 @@ def add_arguments(p) -> None:
                         "needs a 'learning' section, default: learning_config with --lr)")
     p.add_argument("--rounding", choices=("stochastic", "nearest"), default=None,
                    help="onchip: rounding of the weight updates (default: the config's, stochastic)")
-    p.add_argument("--lfsr-seed", type=lambda t: int(t, 0), default=None,
+    p.add_argument("--lfsr-seed", type=_lfsr_seed, default=None,
                    help="onchip: initial state of the 64-bit LFSR (beta signs, rounding bits); "
                         "default: the config's (1)")
-    p.add_argument("--learn-width", type=int, default=None,
+    p.add_argument("--learn-width", type=int_at_least(1, 64), default=None,
                    help="onchip: bits of the learning weight format (inference width + extra "
                         "fraction bits; default: the config's, 14 for 8-bit weights)")
     p.add_argument("--init", default=None, help="start from the weights of an output folder or .npz")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the training set every epoch")
     p.add_argument("--float64", action="store_true", help="float64 float models (default float32)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="BLAS threads (default 1: minibatch-20 products gain little from a second "
                         "thread, and spinning BLAS threads on a busy machine cost up to 2x)")
-    p.add_argument("--out", default=None, help="output folder (default out/train-DATASET-MODE)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default out/train-DATASET-MODE); a checkpoint of another mode, "
+                        "layers or data set there is not replaced without --force")
+    p.add_argument("--force", action="store_true",
+                   help="replace a checkpoint in --out even if it is of another mode, layers or data set")
     p.add_argument("--json", default=None, help="write train/test accuracy, epochs and seconds here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -87,7 +107,7 @@ def build_settings(args, data) -> TrainSettings:
         raise CLIError(f"layers start with {layers[0]} inputs but {data.name} has {data.n_inputs}")
     if layers[-1] < data.n_classes:
         raise CLIError(f"layers end with {layers[-1]} outputs but {data.name} has {data.n_classes} classes")
-    lr = parse_floats(args.lr, "--lr") if args.lr else tuple(defaults["lr"])
+    lr = parse_rates(args.lr, "--lr") if args.lr else tuple(defaults["lr"])
     if len(lr) == 1:
         lr = lr * (len(layers) - 1)
     if len(lr) != len(layers) - 1:
@@ -165,10 +185,39 @@ def _hw_config(settings: TrainSettings, trainer: Trainer) -> EqSpikeConfig:
     return hardware_config(trainer.params, default_config(settings.layers).replace(beta=settings.dynamics.beta))
 
 
+def _learner_state(trainer: Trainer) -> dict:
+    """The on-chip learner's state file, committed with the checkpoint (onchip mode)."""
+    return {} if trainer.learner is None else {"learning_state.npz": trainer.learner.save}
+
+
+def _check_outputs(out, json_path, settings: TrainSettings, dataset: str, force: bool) -> None:
+    """Before training: ``out`` and ``--json`` must be writable, and a checkpoint already in
+    ``out`` is replaced only by a run of the same mode, layers and data set (or with --force)."""
+    import json
+    from pathlib import Path
+
+    from experiments.training import TRAINING_FILE, WEIGHTS_FILE
+
+    check_output_dir(out, "--out")
+    check_output_file(json_path, "--json")
+    folder = Path(out)
+    if force or not (folder / WEIGHTS_FILE).exists() and not (folder / TRAINING_FILE).exists():
+        return
+    try:
+        old = json.loads((folder / TRAINING_FILE).read_text())
+        old = (old.get("mode"), tuple(old.get("layers") or ()), old.get("dataset"))
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+        old = None
+    new = (settings.mode, tuple(settings.layers), dataset)
+    if old != new:
+        what = ("an unreadable checkpoint" if old is None else
+                f"a {old[0]} checkpoint of {'-'.join(map(str, old[1]))} on {old[2]}")
+        raise CLIError(f"--out {folder} holds {what}; this run is {new[0]} "
+                       f"{'-'.join(map(str, new[1]))} on {new[2]}: pass --force to replace it, or another --out")
+
+
 def run(args) -> int:
     if args.threads is not None:
-        if args.threads < 1:
-            raise CLIError(f"--threads must be >= 1, not {args.threads}")
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
     data = load_data(args)
@@ -179,12 +228,16 @@ def run(args) -> int:
         if tuple(init.layers) != settings.layers:
             raise ConfigError(f"--init weights are for layers {list(init.layers)}, "
                               f"training uses {list(settings.layers)}")
-    trainer = Trainer(settings, init)
     out = args.out or f"out/train-{data.name}-{settings.mode}"
+    _check_outputs(out, args.json, settings, data.name, args.force)
+    trainer = Trainer(settings, init)
     training = settings.to_dict()
     training["dataset"] = data.name
     training["n_train"] = int(len(data.x_train))
     training["n_test"] = int(len(data.x_test))
+    # "epochs" counts the epochs in the saved weights (as metrics.json); the plan is epochs_planned
+    training["epochs_planned"] = settings.epochs
+    training["epochs"] = 0
     print(f"training {'-'.join(map(str, settings.layers))} on {data.name} ({len(data.x_train)} train, "
           f"{len(data.x_test)} test), {settings.mode}: {settings.dynamics.describe()}, "
           f"lr {list(settings.lr)}" + (f" x {settings.lr_decay}^max(0, epoch-{settings.lr_decay_start})"
@@ -216,9 +269,9 @@ def run(args) -> int:
         metrics = {"dataset": data.name, "epochs": epoch, "test_accuracy": test_acc,
                    "train_running_accuracy": run_acc, "seconds": time.perf_counter() - t0,
                    "history": history}
-        save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics)
-        if trainer.learner is not None:
-            trainer.learner.save(f"{out}/learning_state.npz")
+        training["epochs"] = epoch
+        save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics,
+                        extra=_learner_state(trainer))
     # "train" accuracy: fresh inference on (up to) the first 10,000 training samples (spec 5)
     n_tr = min(len(data.x_train), 10000)
     train_acc = accuracy(trainer.predict(data.x_train[:n_tr]), data.y_train[:n_tr])
@@ -228,7 +281,8 @@ def run(args) -> int:
     seconds = time.perf_counter() - t0
     metrics.update({"train_accuracy": train_acc, "train_accuracy_samples": n_tr, "seconds": seconds,
                     "seconds_per_epoch": (float(np.mean([h["seconds"] for h in history])) if history else 0.0)})
-    save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics)
+    save_checkpoint(out, trainer.params, _hw_config(settings, trainer), training, metrics,
+                    extra=_learner_state(trainer))
     print(f"done: train acc {100 * train_acc:.2f}% (first {n_tr}), test acc {100 * metrics['test_accuracy']:.2f}%, "
           f"{seconds:.1f} s; checkpoint in {out}")
     write_json(args.json, {"train_accuracy": train_acc, "test_accuracy": metrics["test_accuracy"],
