@@ -37,6 +37,8 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DIGITS_SEED = 0          # the fixed shuffle of the digits split
 DIGITS_TEST = 360        # 1,437 train / 360 test (spec section 8)
 DATASETS = ("digits", "fashion-mnist")
+#: Input size of each built-in data set (known without loading it; tests check it against the data).
+INPUT_SIZES = {"digits": 64, "fashion-mnist": 784}
 
 _IDX_TYPES = {0x08: np.uint8}
 #: Most classes an IDX folder may have (labels are bytes; MNIST and Fashion-MNIST have 10).

@@ -36,9 +36,7 @@ FAILED_COLUMNS = ("sweep", "bits", "error")
 
 def weight_bits_config(base: EqSpikeConfig, params: Params, bits: int) -> EqSpikeConfig:
     """``base`` with ``bits``-bit weights, fraction bits fitted per matrix."""
-    cfg = base.replace(weights=tuple(dataclasses.replace(f, width=int(bits), frac=min(f.frac, int(bits) + 16))
-                                     for f in base.weights))
-    return fit_weight_formats(cfg, params)
+    return fit_weight_formats(base.with_weight_bits(bits), params)   # fractions refitted from params
 
 
 def state_frac_config(base: EqSpikeConfig, params: Params, frac: int) -> EqSpikeConfig:

@@ -582,6 +582,12 @@ class EqSpikeConfig:
         return self.replace(weights=tuple(dataclasses.replace(f, frac=int(fr))
                                           for f, fr in zip(self.weights, fracs)))
 
+    def with_weight_bits(self, bits: int) -> "EqSpikeConfig":
+        """Copy with every weight matrix ``bits`` wide, each format keeping its integer bits
+        (``frac + bits - width``, at least 0). The one rule for weight-width sweeps."""
+        return self.replace(weights=tuple(dataclasses.replace(f, width=int(bits), frac=max(0, f.frac + int(bits) - f.width))
+                                          for f in self.weights))
+
     def with_layers(self, layers) -> "EqSpikeConfig":
         """Copy for other layer sizes, same formats (first matrix/bias format repeated if needed)."""
         n_mat = len(layers) - 1

@@ -10,7 +10,6 @@ read back instead of rebuilt (``resume``) when it was built from the same RTL so
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from golden_model.config import EqSpikeConfig
 
 from .build import build, rtl_digest
 
-__all__ = ["sweep_points", "weight_format", "run_sweep", "COLUMNS", "write_table", "plot_sweep"]
+__all__ = ["sweep_points", "run_sweep", "COLUMNS", "write_table", "plot_sweep"]
 
 COLUMNS = ["board", "layers", "lanes", "weight_bits", "luts", "ffs", "logic_cells", "brams", "spram", "dsp",
            "lutram_write_ports",
@@ -26,17 +25,11 @@ COLUMNS = ["board", "layers", "lanes", "weight_bits", "luts", "ffs", "logic_cell
            "build_seconds", "error"]
 
 
-def weight_format(cfg: EqSpikeConfig, bits: int) -> EqSpikeConfig:
-    """``cfg`` with every weight matrix ``bits`` wide, keeping each format's integer bits."""
-    fmts = tuple(dataclasses.replace(f, width=bits, frac=max(0, f.frac + bits - f.width)) for f in cfg.weights)
-    return cfg.replace(weights=fmts)
-
-
 def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=()) -> list:
     """The configs of a one-factor-at-a-time grid around ``base`` (duplicates removed, base first)."""
     pts = [base]
     pts += [base.replace(lanes=n) for n in lanes]
-    pts += [weight_format(base, b) for b in weight_bits]
+    pts += [base.with_weight_bits(b) for b in weight_bits]
     pts += [base.with_layers(ls) for ls in layers]
     out = []
     for p in pts:
@@ -75,7 +68,8 @@ def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resum
 
 
 def _dataset_fits(dataset: str, cfg: EqSpikeConfig) -> bool:
-    return {"digits": 64, "fashion-mnist": 784}.get(dataset) == cfg.layers[0]
+    from experiments.data import INPUT_SIZES
+    return INPUT_SIZES.get(dataset) == cfg.layers[0]
 
 
 def _cell(row: dict, key: str):

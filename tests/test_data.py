@@ -142,3 +142,9 @@ def test_train_and_test_images_must_have_the_same_size(tmp_path):
     _write(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 5, 5)))
     with pytest.raises(D.DataError, match="20 pixels, test images 25"):
         D.load_idx_dir(tmp_path)
+
+
+def test_input_sizes_match_the_data():
+    assert D.load_digits().n_inputs == D.INPUT_SIZES["digits"]
+    if (D.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        assert D.load_fashion_mnist().n_inputs == D.INPUT_SIZES["fashion-mnist"]

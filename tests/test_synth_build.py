@@ -13,7 +13,7 @@ import pytest
 from golden_model.config import default_config
 from synth.build import (BOARDS, activity, parse_nextpnr_report, parse_yosys_stat, summarise, throughput,
                          tool_env)
-from synth.sweep import plot_sweep, sweep_points, weight_format, write_table
+from synth.sweep import plot_sweep, sweep_points, write_table
 from synth.top import ecp5_pll_params
 
 YOSYS_STAT_OLD = """
@@ -114,7 +114,7 @@ def test_sweep_points_one_factor_at_a_time():
     pts = sweep_points(base, lanes=(1, 4, 10), weight_bits=(4, 8), layers=((64, 32, 10), (64, 100, 10)))
     assert pts[0] == base and len(pts) == 1 + 2 + 1 + 1      # duplicates of the base removed
     assert [p.lanes for p in pts] == [1, 4, 10, 1, 1]
-    w4 = weight_format(base, 4)
+    w4 = base.with_weight_bits(4)
     assert all((f.width, f.width - f.frac) == (4, 8 - 6) for f in w4.weights)   # integer bits kept
     assert pts[-1].layers == (64, 32, 10)
 
