@@ -98,6 +98,12 @@ def parse_rates(text: str, what: str = "--lr") -> tuple:
     return vals
 
 
+#: Limits of --layers: the config's largest layer, and synapses whose float64 weights fit 512 MB.
+MAX_LAYERS = 64
+MAX_LAYER_SIZE = 1 << 20
+MAX_SYNAPSES = 1 << 26
+
+
 def parse_layers(text: str) -> tuple:
     try:
         vals = tuple(int(v) for v in str(text).replace("-", ",").split(",") if v)
@@ -105,6 +111,12 @@ def parse_layers(text: str) -> tuple:
         raise ValueError(f"layers must be sizes like 64,100,10, not {text!r}") from None
     if len(vals) < 2 or min(vals) < 1:
         raise ValueError(f"layers must be at least two positive sizes, not {text!r}")
+    if len(vals) > MAX_LAYERS or max(vals) > MAX_LAYER_SIZE:
+        raise ValueError(f"layers must be at most {MAX_LAYERS} sizes of at most {MAX_LAYER_SIZE}, not {text!r}")
+    synapses = sum(a * b for a, b in zip(vals[:-1], vals[1:]))
+    if synapses > MAX_SYNAPSES:
+        raise ValueError(f"layers {'-'.join(map(str, vals))} have {synapses:,} synapses, more than "
+                         f"{MAX_SYNAPSES:,} (memory for the weights alone would be {8 * synapses / 2**30:.0f} GB)")
     return vals
 
 

@@ -11,7 +11,7 @@ HELP = ("compare trained weights in float (continuous, binary, binary with the c
 
 
 def add_arguments(p, plots: bool = True) -> None:
-    from ._common import add_data_arguments
+    from ._common import add_data_arguments, positive_int
     p.add_argument("--weights", required=True,
                    help="output folder of 'eqspike train' (weights.npz, config.json, training.json) or a .npz")
     add_data_arguments(p)
@@ -19,7 +19,7 @@ def add_arguments(p, plots: bool = True) -> None:
                    help="fixed-point config JSON (default: the folder's config.json, else the default config)")
     p.add_argument("--no-fit", action="store_true",
                    help="use the config's weight formats as given (default: fit fraction bits per matrix)")
-    p.add_argument("--batch", type=int, default=500, help="inference batch size (default 500)")
+    p.add_argument("--batch", type=positive_int, default=500, help="inference batch size (default 500)")
     p.add_argument("--json", default=None,
                    help="write float_accuracy, binary_accuracy, binary_hw_accuracy, fixed_accuracy, "
                         "agreement and spikes_per_inference (per layer) here")
@@ -56,8 +56,11 @@ def prepare(args):
 def run(args, plots: bool = True) -> int:
     from experiments.evaluation import JSON_KEYS, compare
 
-    from ._common import write_json
+    from ._common import check_output_dir, check_output_file, write_json
 
+    check_output_file(args.json, "--json")
+    if plots:
+        check_output_dir(args.out, "--out")
     ckpt, data, cfg, dyn = prepare(args)
     t0 = time.perf_counter()
     res = compare(ckpt.params, data.x_test, data.y_test, cfg, dyn, fit=not args.no_fit, batch=args.batch)

@@ -14,14 +14,15 @@ HELP = "co-simulate the generated Verilog (Verilator or Icarus) on data-set samp
 
 
 def add_arguments(p) -> None:
+    from ._common import nonneg_int, positive_int
     p.add_argument("--weights", default=None, metavar="DIR",
                    help="checkpoint folder of `eqspike train` (weights.npz + config.json) or a weights "
                         ".npz (default: out/train-DATASET-binary)")
     p.add_argument("--dataset", default="digits", help="digits (default), fashion-mnist, or idx/mnist with --data-dir")
     p.add_argument("--data-dir", default=None, help="directory of MNIST-format IDX files")
-    p.add_argument("--samples", type=int, default=200,
+    p.add_argument("--samples", type=positive_int, default=200,
                    help="test samples to run, or training samples with --train (default 200)")
-    p.add_argument("--first", type=int, default=0, help="index of the first test sample (default 0)")
+    p.add_argument("--first", type=nonneg_int, default=0, help="index of the first test sample (default 0)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("--waves", action="store_true",
                    help="record a waveform (Verilator: VCD, Icarus: FST) of every run")
@@ -37,7 +38,7 @@ def add_arguments(p) -> None:
                    help="compare every register every K ticks (default 1: every tick); spikes every tick")
     p.add_argument("--jobs", type=int, default=None,
                    help="parallel simulator processes (default: one per core, at most 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the host-side idle/backpressure pattern")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the host-side idle/backpressure pattern")
     p.add_argument("--idle", type=float, default=0.0, help="probability of idle cycles before a host command")
     p.add_argument("--backpressure", type=float, default=0.0,
                    help="probability of holding a host response (rsp.ready low)")
@@ -99,9 +100,13 @@ def run(args) -> int:
 
 
 def _checked_common(args, config_path):
-    """Checks shared by both modes (``--lanes``, the simulator installed); returns the config
-    loaded from ``config_path`` (None without one)."""
+    """Checks shared by both modes (``--lanes``, ``--json`` writable, the simulator installed);
+    returns the config loaded from ``config_path`` (None without one)."""
     from sim.runner import require_simulator
+
+    from ._common import check_output_file
+
+    check_output_file(args.json, "--json")
 
     if args.lanes is not None and args.lanes < 1:
         raise ValueError(f"--lanes must be >= 1, not {args.lanes}")

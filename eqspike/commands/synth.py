@@ -13,19 +13,21 @@ HELP = ("build an FPGA bitstream (iCEBreaker, ULX3S-85F) with amaranth-boards an
 
 def add_arguments(p) -> None:
     from synth.build import BOARDS
+
+    from ._common import float_in, int_at_least, nonneg_int, positive_int
     p.add_argument("--board", choices=sorted(BOARDS), default="icebreaker", help="target board (default icebreaker)")
     p.add_argument("--config", default=None, help="config JSON (default: the default config)")
     p.add_argument("--layers", default=None, help="override the config's layer sizes, e.g. 64,100,10")
-    p.add_argument("--lanes", type=int, default=None, help="override the config's lane count")
-    p.add_argument("--clock-mhz", type=float, default=None,
+    p.add_argument("--lanes", type=positive_int, default=None, help="override the config's lane count")
+    p.add_argument("--clock-mhz", type=float_in(0.0, 1000.0, lo_open=True), default=None,
                    help="core clock (default: 12 MHz oscillator on iCEBreaker, 50 MHz PLL on ULX3S)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    p.add_argument("--small-ram-depth", type=int, default=None,
+    p.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--small-ram-depth", type=nonneg_int, default=None,
                    help="memories of at most this many words go to LUT RAM (ECP5) or logic instead of "
                         "block RAM (default: 1024 on ECP5, 0 = Yosys decides on iCE40)")
     p.add_argument("--counters", action=argparse.BooleanOptionalAction, default=None,
                    help="build the performance counters (STATUS reads; default: on, off on iCEBreaker)")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate (default %(default)s)")
+    p.add_argument("--baud", type=int_at_least(300, 12_000_000), default=115200, help="UART baud rate (default %(default)s)")
     p.add_argument("--dataset", default="digits",
                    help="data set for the cycles-per-tick and inferences/s estimate (default digits; "
                         "'none' skips it); its input count must match the network")
@@ -53,13 +55,14 @@ def _ints(text: str, what: str) -> tuple:
 def _config(args):
     from golden_model.config import EqSpikeConfig, default_config
 
-    from ._common import parse_layers
+    from ._common import check_lanes, parse_layers
 
     cfg = EqSpikeConfig.load(args.config) if args.config else default_config()
     if args.layers:
         cfg = cfg.with_layers(parse_layers(args.layers))
     if args.lanes is not None:
         cfg = cfg.replace(lanes=args.lanes)
+    check_lanes(cfg)
     return cfg
 
 
@@ -88,8 +91,10 @@ def _print_summary(s: dict) -> None:
 def run(args) -> int:
     from synth.build import build
 
-    from ._common import parse_layers, write_json
+    from ._common import check_output_dir, check_output_file, parse_layers, write_json
 
+    check_output_dir(args.out, "--out")
+    check_output_file(args.json, "--json")
     cfg = _config(args)
     dataset = None if args.dataset in (None, "none") else args.dataset
     if not args.sweep:
