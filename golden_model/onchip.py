@@ -209,8 +209,7 @@ class OnChipLearner:
         """
         from . import onchip_kernels as K
         p = self._plan
-        w_up = np.empty(p["up_off"][-1], dtype=p["wdtype"])
-        w_down = np.empty(p["down_off"][-1], dtype=p["wdtype"])
+        w_up, w_down, bias = p["w_up"], p["w_down"], p["bias"]     # reused: fully overwritten
         e = self.cfg.learning.extra_frac
         for l, (w, f) in enumerate(zip(self.weights, self.cfg.weights)):
             view = w_up[p["up_off"][l]:p["up_off"][l + 1]].reshape(w.shape)
@@ -220,7 +219,6 @@ class OnChipLearner:
                 K.inference_weights(w, e, f.max_code, view)
             if l >= 1:
                 w_down[p["down_off"][l]:p["down_off"][l + 1]].reshape(w.shape[::-1])[...] = view.T
-        bias = np.zeros(p["off"][-1], dtype=np.int64)
         for l, b in enumerate(self.biases):
             bias[p["off"][l + 1]:p["off"][l + 2]] = b
         s_free, s_nudged, counts = K.run_phases(
@@ -238,10 +236,12 @@ class OnChipLearner:
         from . import onchip_kernels as K
         cfg, L = self.cfg, self.cfg.layers
         k = len(L) - 1
-        # narrow integers where provably exact: int16 weights, int32 sums bounded by fan-in
+        # narrow integers where provably exact: int8/int16 weights, int32 sums bounded by fan-in
         bound = max(n * (1 << (f.width - 1)) for n, f in
                     [(L[l], cfg.weights[l]) for l in range(k)] + [(L[l + 1], cfg.weights[l]) for l in range(k)])
         narrow = all(f.width <= 16 for f in cfg.weights) and bound < (1 << 31)
+        # 8-bit weights: the 784x500 matrix (392 kB) stays in a core's L2 cache
+        wdtype = (np.int8 if all(f.width <= 8 for f in cfg.weights) else np.int16) if narrow else np.int64
         fmt = np.zeros((5, 7), dtype=np.int64)
         for r, f in zip((K.REG_V, K.REG_X, K.REG_A, K.REG_PHI, K.REG_S), (cfg.v, cfg.x, cfg.a, cfg.phi, cfg.s)):
             fmt[r] = (f.frac, f.min_code, f.max_code, f.width, f.signed, f.overflow == "wrap",
@@ -263,10 +263,12 @@ class OnChipLearner:
             "eps_rom": arr(cfg.eps_rom), "lam_rom": arr(cfg.lam_rom), "inv_lam_rom": arr(cfg.inv_lam_rom),
             "tables_frac": arr([cfg.tables.eps_frac, cfg.tables.lam_frac, cfg.tables.inv_lam_frac]),
             "beta_frac": cfg.beta_frac, "beta2": int(cfg.beta2_code),
-            "wdtype": np.int16 if narrow else np.int64,
             "acc_up": np.zeros(max(L), dtype=np.int32 if narrow else np.int64),
             "acc_down": np.zeros(max(L), dtype=np.int32 if narrow else np.int64),
             "padded": padded,
+            "w_up": np.empty(sum(L[l] * L[l + 1] for l in range(k)), dtype=wdtype),
+            "w_down": np.empty(sum(L[l] * L[l + 1] for l in range(1, k)), dtype=wdtype),
+            "bias": np.zeros(sum(L), dtype=np.int64),
             "row_jump": [K.jump_columns(lrn.rng_bits * p) for p in padded]
             if lrn.rounding == "stochastic" else [np.zeros(64, dtype=np.uint64)] * k,
         }
@@ -289,13 +291,16 @@ class OnChipLearner:
         self._update_biases(s_free, s_nudged, sign)
 
     def _update_fast(self, s_free: list, s_nudged: list, sign: int) -> None:
-        """:meth:`update` with the weight matrices in the fused kernel (same integers, same draws)."""
+        """:meth:`update` with the weight matrices in the fused kernel (same integers, same draws).
+
+        The weight arrays are updated in place (a fresh 3 MB array per sample costs more than the
+        update itself); copy ``weights`` to keep a snapshot."""
         from .onchip_kernels import update_weights
         cfg, lrn, p = self.cfg, self.cfg.learning, self._plan
         state = np.uint64(self.draws.state)
         for l in range(len(cfg.layers) - 1):
             fmt = cfg.learn_format(l)
-            self.weights[l], state, n = update_weights(
+            state, n = update_weights(
                 self.weights[l], s_free[l], s_nudged[l], s_free[l + 1], s_nudged[l + 1], l > 0,
                 sign * lrn.rate_mult[l], cfg.update_shift(l), fmt.min_code, fmt.max_code,
                 lrn.rounding == "stochastic", lrn.rng_bits, p["padded"][l], state, p["row_jump"][l])

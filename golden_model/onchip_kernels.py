@@ -67,9 +67,10 @@ def _fit(value, lo, hi, wrap, width, signed):
 
 
 @njit(cache=True)
-def _encode_layer(s, rho_last, phi, a, q, spikes, start, n, inv_lam, inv_lam_frac, fmt, counts):
-    """Predictive encoder then sigma-delta for units ``start .. start+n`` (FixedModel._encoder_step);
-    writes the spiking units' indices to ``spikes[start:]`` and returns their count."""
+def _encode_layer(s, rho_last, phi, a, q, spikes, start, units, n_units, inv_lam, inv_lam_frac, fmt, counts):
+    """Predictive encoder then sigma-delta (FixedModel._encoder_step) for the units
+    ``start + units[:n_units]`` of a layer starting at ``start``; writes the spiking units'
+    indices (within the layer) to ``spikes[start:]`` and returns their count."""
     # format constants as scalars: read from ``fmt`` inside the loop they would be reloaded on
     # every store (LLVM cannot prove the int64 arrays do not alias), 3x slower
     s_frac, a_frac, p_frac = fmt[REG_S, _FRAC], fmt[REG_A, _FRAC], fmt[REG_PHI, _FRAC]
@@ -84,7 +85,8 @@ def _encode_layer(s, rho_last, phi, a, q, spikes, start, n, inv_lam, inv_lam_fra
     count = 0
     n_a = 0
     n_p = 0
-    for i in range(start, start + n):
+    for k in range(n_units):
+        i = start + units[k]
         r = s[i]
         num = (rho_last[i] << inv_lam_frac) + inv_lam * (r - rho_last[i])
         ai = _round_shift(num, a_shift, a_half)
@@ -97,14 +99,11 @@ def _encode_layer(s, rho_last, phi, a, q, spikes, start, n, inv_lam, inv_lam_fra
             p = _fit(p, p_lo, p_hi, p_wrap, p_w, p_sg)
         a[i] = ai
         rho_last[i] = r
-        if p > half:                                   # strict '>' against 1/2
-            q[i] = 1
-            phi[i] = p - one
-            spikes[start + count] = i - start
-            count += 1
-        else:
-            q[i] = 0
-            phi[i] = p
+        spike = np.int64(p > half)                     # strict '>' against 1/2
+        q[i] = spike
+        phi[i] = p - spike * one
+        spikes[start + count] = units[k]               # branch-free: kept only when it spiked
+        count += spike
     counts[REG_A] += n_a
     counts[REG_PHI] += n_p
     return count
@@ -147,6 +146,10 @@ def run_phases(sizes, off, w_up, up_off, w_down, down_off, shift_up, shift_down,
     counts = np.zeros(5, np.int64)
     s[:sizes[0]] = x
     s_new[:sizes[0]] = x
+    units = np.arange(sizes.max())
+    # an input at 0 never spikes and its registers stay 0 (a = 0, phi = 0 <= 1/2): skip it
+    inputs = np.nonzero(x)[0]
+    n_inputs = inputs.shape[0]
     s_free = s.copy()
     eps_frac, lam_frac, inv_lam_frac = tables_frac[0], tables_frac[1], tables_frac[2]
     v_frac, x_frac, s_frac = fmt[REG_V, _FRAC], fmt[REG_X, _FRAC], fmt[REG_S, _FRAC]
@@ -207,8 +210,12 @@ def run_phases(sizes, off, w_up, up_off, w_down, down_off, shift_up, shift_down,
         for i in range(off[1], total):
             s[i] = s_new[i]
         for l in range(k + 1):
-            n_spk[l] = _encode_layer(s, rho_last, phi, a, q, spikes, off[l], sizes[l],
-                                     inv_lam, inv_lam_frac, fmt, counts)
+            if l == 0:
+                n_spk[0] = _encode_layer(s, rho_last, phi, a, q, spikes, 0, inputs, n_inputs,
+                                         inv_lam, inv_lam_frac, fmt, counts)
+            else:
+                n_spk[l] = _encode_layer(s, rho_last, phi, a, q, spikes, off[l], units, sizes[l],
+                                         inv_lam, inv_lam_frac, fmt, counts)
         if t == n_free:
             s_free[:] = s
     return s_free, s.copy(), counts[:4].copy()
@@ -237,14 +244,13 @@ def _jump(state, cols):
 @njit(cache=True)
 def update_weights(w, a_m, a_p, b_m, b_p, hebb_second, gain, D, lo, hi, stochastic, bits,
                    padded, state, row_jump):
-    """``OnChipLearner.update`` for one matrix: returns (new weights, new LFSR state, saturations).
+    """``OnChipLearner.update`` for one matrix, IN PLACE: returns (new LFSR state, saturations).
 
     ``gain = sign * m_l``; ``hebb_second``: add the ``(a+ - a-) b-`` term (l >= 1); ``padded``
     draws per row (``ceil(n/lanes) * lanes``, stochastic rounding only); ``row_jump``: the
     columns of ``A^(bits * padded)``, used for rows whose Hebbian term is zero.
     """
     n_in, n_out = w.shape
-    out = np.empty_like(w)
     draws = np.zeros(padded, np.int64)
     db = np.empty(n_out, np.int64)
     for j in range(n_out):
@@ -257,7 +263,6 @@ def update_weights(w, a_m, a_p, b_m, b_p, hebb_second, gain, D, lo, hi, stochast
         da = a_p[i] - am if hebb_second else np.int64(0)
         if am == 0 and da == 0:
             # H = 0 on the whole row: dW = R >> D = 0 since 0 <= R < 2^D; draws only advance
-            out[i, :] = w[i, :]
             if stochastic:
                 state = _jump(state, row_jump)
             continue
@@ -265,6 +270,7 @@ def update_weights(w, a_m, a_p, b_m, b_p, hebb_second, gain, D, lo, hi, stochast
             for g in range(padded):
                 state = draw_state_step(state, bits)
                 draws[g] = np.int64(state & mask)
+        row = w[i]
         for j in range(n_out):
             H = am * db[j] + da * b_m[j]
             if D == 0:
@@ -275,15 +281,15 @@ def update_weights(w, a_m, a_p, b_m, b_p, hebb_second, gain, D, lo, hi, stochast
                 R = (draws[j] << (D - bits)) + (np.int64(1) << (D - bits - 1))
             else:
                 R = draws[j] >> (bits - D)
-            nw = w[i, j] + ((gain * H + R) >> D)
+            nw = row[j] + ((gain * H + R) >> D)
             if nw < lo:
                 nw = lo
                 saturated += 1
             elif nw > hi:
                 nw = hi
                 saturated += 1
-            out[i, j] = nw
-    return out, state, saturated
+            row[j] = nw
+    return state, saturated
 
 
 @njit(cache=True)
