@@ -12,19 +12,19 @@ HELP = ("on-chip (integer, minibatch-1) training accuracy vs learning-weight wid
 
 
 def add_arguments(p) -> None:
-    from ._common import add_data_arguments
+    from ._common import add_data_arguments, int_at_least, nonneg_int, positive_int
     add_data_arguments(p)
     p.add_argument("--widths", default="8,10,12,14,16",
                    help="learning-weight widths in bits (default 8,10,12,14,16; the inference width is "
                         "the config's, 8)")
     p.add_argument("--roundings", default="stochastic,nearest", help="default stochastic,nearest")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs per variant (default 3)")
+    p.add_argument("--epochs", type=positive_int, default=3, help="training epochs per variant (default 3)")
     p.add_argument("--lr", default="0.1,0.05",
                    help="paper-equivalent rates at minibatch 20, one per matrix (default 0.1,0.05)")
     p.add_argument("--config", default=None, help="base config JSON with a learning section "
                                                   "(default: learning_config for the data set)")
-    p.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="Glorot initialisation seed (default 0)")
+    p.add_argument("--hidden", type=int_at_least(1, 1 << 20), default=100, help="hidden units (default 100)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="Glorot initialisation seed (default 0)")
     p.add_argument("--out", default="out/learn-sweep",
                    help="output folder (default out/learn-sweep); each variant's result is kept in OUT/points "
                         "as it finishes")
@@ -42,10 +42,11 @@ def run(args) -> int:
 
     from runtime.progress import write
 
-    from ._common import load_data, parse_floats
+    from ._common import check_output_dir, load_data, parse_rates
     from ._executor import executor_from
     from .sweep import _int_list
 
+    check_output_dir(args.out, "--out")
     executor = executor_from(args)
     data = load_data(args)
     if args.epochs < 1:
@@ -60,7 +61,7 @@ def run(args) -> int:
         if base.layers[0] != data.n_inputs:
             raise CLIError(f"config has {base.layers[0]} inputs but {data.name} has {data.n_inputs}")
     else:
-        base = learning_config(layers, parse_floats(args.lr, "--lr"))
+        base = learning_config(layers, parse_rates(args.lr, "--lr"))
     variants = learn_variants(base, _int_list(args.widths, "--widths"), roundings)
     print(f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test samples, "
           f"{'-'.join(map(str, base.layers))}, {args.epochs} epochs per variant, {len(variants)} variants on "

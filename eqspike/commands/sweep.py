@@ -11,31 +11,32 @@ HELP = ("accuracy of trained weights vs weight bits (3..12) and state fraction b
         "one Ray task per variant (local, or a cluster with --address); writes a CSV and a PNG")
 
 
-def _int_list(text: str, what: str) -> list:
+def _int_list(text: str, what: str, hi: int = 64) -> list:
+    """Integers like ``3-12`` or ``4,6,8``, each in ``1..hi`` (bit counts: at most 64)."""
     out = []
     try:
         for part in str(text).split(","):
             if "-" in part:
                 a, b = part.split("-")
-                out += list(range(int(a), int(b) + 1))
+                out += list(range(max(int(a), 0), min(int(b), hi + 1) + 1))
             elif part:
                 out.append(int(part))
     except ValueError:
         raise ValueError(f"{what} must be integers like 3-12 or 4,6,8, not {text!r}") from None
-    if not out or min(out) < 1:
-        raise ValueError(f"{what} must be positive integers, not {text!r}")
+    if not out or min(out) < 1 or max(out) > hi:
+        raise ValueError(f"{what} must be integers in 1..{hi}, not {text!r}")
     return out
 
 
 def add_arguments(p) -> None:
-    from ._common import add_data_arguments
+    from ._common import add_data_arguments, positive_int
     p.add_argument("--weights", required=True, help="output folder of 'eqspike train' or a .npz")
     add_data_arguments(p)
     p.add_argument("--config", default=None, help="base fixed-point config JSON (default: the folder's)")
     p.add_argument("--weight-bits", default="3-12", help="weight widths to try (default 3-12)")
     p.add_argument("--state-fracs", default="4,5,6,7,8,10,12,14,16",
                    help="fraction bits of s, v, x, a, phi to try (default 4,5,6,7,8,10,12,14,16)")
-    p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--batch", type=positive_int, default=500)
     p.add_argument("--out", default=None, help="folder for sweep.csv and sweep.png (default WEIGHTS/sweep); "
                                                "each variant's result is kept in OUT/points as it finishes")
     p.add_argument("--no-resume", action="store_true",
@@ -53,10 +54,11 @@ def run(args) -> int:
     from experiments.training import predict
     from runtime.progress import write
 
+    from ._common import check_output_dir
+    from ._executor import executor_from
     from .compare import prepare
 
-    from ._executor import executor_from
-
+    check_output_dir(args.out, "--out")
     executor = executor_from(args)
     ckpt, data, cfg, dyn = prepare(args)
     wb = _int_list(args.weight_bits, "--weight-bits")
