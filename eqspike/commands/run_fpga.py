@@ -25,8 +25,13 @@ def add_arguments(p) -> None:
     p.add_argument("--samples", type=int, default=10, help="test samples to run (default 10)")
     p.add_argument("--ticks", type=int, default=None, help="free-phase ticks per sample (default: the config's n_free)")
     p.add_argument("--no-load", action="store_true", help="the board already holds the weights")
-    p.add_argument("--timeout", type=float, default=5.0, help="serial read timeout in seconds (default 5)")
+    p.add_argument("--timeout", type=_timeout, default=5.0, help="serial read timeout in seconds (default 5)")
     p.add_argument("--json", default=None, help="write predictions, agreement and timing here")
+
+
+def _timeout(text):
+    from ._common import float_in
+    return float_in(0.0, 3600.0, lo_open=True)(text)
 
 
 def _model(args, cfg_arg):
@@ -57,8 +62,9 @@ def run(args) -> int:
     from experiments.data import load_dataset
     from synth.driver import Board, HostLinkError, LinkTimeout, open_serial
 
-    from ._common import write_json
+    from ._common import check_output_file, write_json
 
+    check_output_file(args.json, "--json")
     if args.samples < 1:
         raise ValueError(f"samples must be >= 1, not {args.samples}")
     cfg, model = _model(args, args.config)
