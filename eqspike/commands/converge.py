@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -12,13 +11,18 @@ NAME = "converge"
 HELP = "Convergence of the spiking dynamics to the continuous fixed point (paper Figure 2)."
 
 
+def _nonneg_int(text):
+    from ._common import nonneg_int
+    return nonneg_int(text)
+
+
 def add_arguments(p):
     p.add_argument("--runs", type=int, default=20, help="independent runs (fresh network each; default 20)")
     p.add_argument("--samples", type=int, default=20, help="samples per run (default 20)")
     p.add_argument("--steps", type=int, default=500, help="steps per run, nudge from the midpoint (default 500)")
     p.add_argument("--config", help="fixed-point config JSON whose formats the fixed curve uses "
                                     "(layers and schedules are the study's); default: the shipped default")
-    p.add_argument("--seed", type=int, default=0, help="first run's seed; run i uses seed+i")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="first run's seed; run i uses seed+i")
     p.add_argument("--plot", default="convergence.png", help="PNG path (default convergence.png)")
     p.add_argument("--json", help="write per-curve mean_error and objective to this path")
     p.add_argument("--no-resume", action="store_true",
@@ -34,14 +38,17 @@ def run(args) -> int:
     from experiments.plots import convergence_plot
 
     from ..cli import CLIError
+    from ._common import check_output_file, write_json
     from ._executor import executor_from
 
     for name in ("runs", "samples"):
         if getattr(args, name) < 1:
             raise CLIError(f"--{name} must be >= 1, not {getattr(args, name)}")
     executor = executor_from(args)
-    if args.steps < 4 or args.steps % 2:
-        raise CLIError(f"--steps must be an even number >= 4, not {args.steps}")
+    if not 4 <= args.steps <= 1 << 16 or args.steps % 2:
+        raise CLIError(f"--steps must be an even number in 4..65536, not {args.steps}")
+    check_output_file(args.plot, "--plot")
+    check_output_file(args.json, "--json")
     base = EqSpikeConfig.load(args.config) if args.config else None
     study = ConvergenceStudy(samples=args.samples, n_steps=args.steps, n_free=args.steps // 2, config=base)
     t0 = time.time()
@@ -68,6 +75,6 @@ def run(args) -> int:
                      f"Convergence to the continuous fixed point ({args.runs} runs, mean $\\pm$ std)")
     print(f"plot written to {args.plot}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result))
+        write_json(args.json, result)
         print(f"json written to {args.json}")
     return 0
