@@ -22,7 +22,8 @@ TIERS = (
     ("test_cli_", "cli"), ("test_compare", "cli"), ("test_converge", "cli"),
     ("test_fuzz_inputs", "cli"), ("test_executor", "cli"), ("test_run_fpga", "cli"),
     ("test_rtl_", "rtl"), ("test_hostlink", "rtl"),
-    ("test_hostlink_fuzz", "cosim"), ("test_cosim_", "cosim"), ("test_sim", "cosim"), ("test_verify", "cosim"),
+    ("test_sim", "rtl"),
+    ("test_hostlink_fuzz", "cosim"), ("test_cosim_", "cosim"), ("test_verify", "cosim"),
     ("test_synth", "synth"),
 )
 

@@ -1,4 +1,4 @@
-"""Co-simulation components that need no simulator: command packing, scoreboard reports, spike
+"""sim/ helpers that need no simulator: command packing, scoreboard reports, spike
 monitor bookkeeping, build cache keys, random stimulus."""
 
 import numpy as np
