@@ -69,7 +69,7 @@ def _error(capsys, argv):
     (["--mode", "onchip", "--lr-decay", "0.9"], "no --lr-decay"),
     (["--mode", "binary", "--rounding", "nearest"], "are for --mode onchip"),
     (["--mode", "binary", "--lfsr-seed", "5"], "are for --mode onchip"),
-    (["--mode", "onchip", "--lfsr-seed", "0"], "learning.seed must be >= 1"),
+    (["--mode", "onchip", "--lfsr-seed", "0"], "--lfsr-seed: must be in 1..2^64-1"),
     (["--mode", "onchip", "--learn-width", "30"], "--learn-width 30 must be 0..16 bits wider"),
 ])
 def test_onchip_bad_options(capsys, tmp_path, extra, message):

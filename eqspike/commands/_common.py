@@ -199,8 +199,20 @@ def write_json(path, obj) -> None:
 
 
 # -- checks before the work starts ------------------------------------------------------------
+def _check_name(path: Path, what: str) -> None:
+    """No NUL byte and no name longer than the file system takes (both fail only when written)."""
+    if "\0" in str(path):
+        raise ValueError(f"{what} {str(path)!r} contains a NUL byte")
+    if str(path) == "":
+        raise ValueError(f"{what} must not be empty")
+    for part in path.parts:
+        if len(os.fsencode(part)) > 255:
+            raise ValueError(f"{what}: the name {part[:20]!r}... is {len(os.fsencode(part))} bytes long (at most 255)")
+
+
 def _writable_parent(path: Path, what: str) -> None:
     """The nearest existing ancestor of ``path`` must be a writable directory."""
+    _check_name(path, what)
     parent = path.parent
     while not parent.exists():
         if parent.is_symlink():
@@ -215,9 +227,10 @@ def _writable_parent(path: Path, what: str) -> None:
 def check_output_file(path, what: str = "output") -> None:
     """Refuse, before any work, an output file that could not be written (a directory, a path
     under a regular file, a read-only location). ``None`` passes (no output)."""
-    if not path:
+    if path is None:
         return
     p = Path(path)
+    _check_name(p, what)
     if p.is_dir():
         raise ValueError(f"{what} {str(p)!r} is a directory, not a file")
     if p.exists() and not os.access(p, os.W_OK):
@@ -227,9 +240,10 @@ def check_output_file(path, what: str = "output") -> None:
 
 def check_output_dir(path, what: str = "output folder") -> None:
     """Refuse, before any work, an output folder that could not be created or written."""
-    if not path:
+    if path is None:
         return
     p = Path(path)
+    _check_name(p, what)
     if p.exists():
         if not p.is_dir():
             raise ValueError(f"{what} {str(p)!r} is a file, not a directory")
