@@ -57,9 +57,10 @@ def _run_to_fixed_point(model: FloatModel, st, n_steps: int, beta: float) -> Non
     running all ``n_steps``.
     """
     for _ in range(n_steps):
-        before = [s.copy() for s in st.s[1:]]
+        # the input layer too: continuous step 1 reads s_0 = 0 and only clamps it to x (spec 2)
+        before = [s.copy() for s in st.s]
         model.tick(st, beta)
-        if all(np.array_equal(a, b) for a, b in zip(st.s[1:], before)):
+        if all(np.array_equal(a, b) for a, b in zip(st.s, before)):
             return
 
 

@@ -242,6 +242,7 @@ class Trainer:
                               f"training uses {list(settings.layers)}")
         self.params = self.params.astype(settings.dtype if settings.mode not in FIXED_MODES else np.float64)
         self.learner = None
+        self._float_model = None
         self.clipped = 0
         if settings.mode == "onchip":
             from golden_model.onchip import OnChipLearner, learning_codes
@@ -267,7 +268,10 @@ class Trainer:
             s_free = model.state_values(fs)
             model.run(fs, st.config.n_nudged, 1 if beta > 0 else -1)
             return s_free, model.state_values(fs)
-        model = FloatModel(self.params, dyn, rng=self.enc_rng, dtype=st.dtype)
+        model = self._float_model
+        if model is None or model.params is not self.params or model.dyn is not dyn:
+            # built once: it reads self.params live, which eqprop_update changes in place
+            model = self._float_model = FloatModel(self.params, dyn, rng=self.enc_rng, dtype=st.dtype)
         fs = model.reset(x, y1h)
         model.run(fs, dyn.n_free, 0.0)
         s_free = [s.copy() for s in fs.s]

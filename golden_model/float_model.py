@@ -181,16 +181,32 @@ class FloatModel:
     """Float network dynamics, batched. ``reset`` a batch, then ``tick(state, beta)``.
 
     ``beta`` is the signed nudging strength of the tick (0 in the free phase).
+
+    Parameters
+    ----------
+    params : Params
+        Weights and biases. When they already have ``dtype`` the model reads them live (no
+        copy): a trainer updates them in place between samples and keeps the model.
+    dynamics : Dynamics
+    rng : numpy Generator, optional
+        Stochastic encoders' random numbers.
+    dtype : numpy dtype
+    reference : bool
+        Run the readable numpy path only. By default the binary sigma-delta tick runs the
+        fused kernels of :mod:`golden_model.float_kernels` (same operations in the same order
+        and precision) and the continuous tick reuses the input layer's constant drive
+        ``rho(x) @ W_0`` within a sample (the same product, computed once).
     """
 
     def __init__(self, params: Params, dynamics: Dynamics, rng: np.random.Generator | None = None,
-                 dtype=np.float64):
-        self.params = params.astype(dtype)
+                 dtype=np.float64, reference: bool = False):
+        same = all(a.dtype == np.dtype(dtype) for a in params.weights + params.biases)
+        self.params = params if same else params.astype(dtype)
         self.dyn = dynamics
         self.dtype = dtype
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.layers = params.layers
-        self._weights_T = [np.ascontiguousarray(w.T) for w in self.params.weights]
+        self.reference = reference
 
     # -- transaction-level API ---------------------------------------------------------------
     def reset(self, x: np.ndarray, y: np.ndarray | None = None) -> FloatState:
@@ -199,8 +215,11 @@ class FloatModel:
             raise ValueError(f"inputs must have shape (batch, {self.layers[0]}), not {x.shape}")
         B = x.shape[0]
         zeros = [np.zeros((B, n), dtype=self.dtype) for n in self.layers]
+        # continuous: the input is clamped inside the step (spec 2), so step 1 reads s_0 = 0;
+        # binary: s_0 = x is first read by the input encoder at the end of step 1 (spec 3)
+        s0 = x.copy() if self.dyn.mode == "binary" else zeros[0].copy()
         st = FloatState(t=0, x=x, y=None if y is None else np.asarray(y, dtype=self.dtype),
-                        s=[x.copy()] + [z.copy() for z in zeros[1:]])
+                        s=[s0] + [z.copy() for z in zeros[1:]])
         if self.dyn.mode == "binary":
             st.q = [z.copy() for z in zeros]
             st.v = [None] + [z.copy() for z in zeros[1:]]
@@ -245,15 +264,23 @@ class FloatModel:
         return (2.0 * beta) * (st.y - st.s[l])
 
     def _tick_continuous(self, st: FloatState, beta: float) -> None:
-        W, WT, b = self.params.weights, self._weights_T, self.params.biases
+        """Spec section 2: every layer from the previous step's states, then ``s_0 = x``."""
+        W, b = self.params.weights, self.params.biases
         k = len(self.layers) - 1
         eps = float(self.dyn.eps.at(st.t))
-        r = [rho(s) for s in st.s]
-        new = [st.s[0]]
+        cached = not self.reference and st.s[0] is st.x
+        r = [None if (l == 0 and cached) else rho(s) for l, s in enumerate(st.s)]
+        new = [st.x]                                            # the input, clamped in the step
         for l in range(1, k + 1):
-            pressure = b[l - 1] + r[l - 1] @ W[l - 1]
+            if l == 1 and cached:
+                # rho(x) @ W_0 is the same product every step of a sample: computed once
+                if st.drive is None:
+                    st.drive = (0, rho(st.x) @ W[0])
+                pressure = b[0] + st.drive[1]
+            else:
+                pressure = b[l - 1] + r[l - 1] @ W[l - 1]
             if l < k:
-                pressure = pressure + r[l + 1] @ WT[l]
+                pressure = pressure + r[l + 1] @ W[l].T
             drive = rho_prime(st.s[l]) * pressure
             nudge = self._nudge(st, l, beta)
             if nudge is not None:
@@ -306,8 +333,21 @@ class FloatModel:
         phi -= q
         return phi, q
 
+    def _synaptic_sum(self, st: FloatState, l: int, t: int) -> np.ndarray:
+        """``u = q_{l-1} @ W_{l-1} + q_{l+1} @ W_l.T`` from the previous step's spikes (a new array)."""
+        W = self.params.weights
+        if l == 1 and self.dyn.encoder == "sigma_delta":
+            u = self._input_drive(st, t).copy()
+        else:
+            u = st.q[l - 1] @ W[l - 1]
+        if l < len(self.layers) - 1:
+            u += st.q[l + 1] @ W[l].T
+        return u
+
     def _tick_binary(self, st: FloatState, beta: float) -> None:
-        W, WT, b = self.params.weights, self._weights_T, self.params.biases
+        if not self.reference and self.dyn.encoder == "sigma_delta":
+            return self._tick_binary_fused(st, beta)
+        W, b = self.params.weights, self.params.biases
         k = len(self.layers) - 1
         t = st.t
         lam = float(self.dyn.lam.at(t))
@@ -317,12 +357,7 @@ class FloatModel:
             st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
         new_s = [st.s[0]]
         for l in range(1, k + 1):
-            if l == 1 and self.dyn.encoder == "sigma_delta":
-                u = self._input_drive(st, t).copy()
-            else:
-                u = st.q[l - 1] @ W[l - 1]
-            if l < k:
-                u += st.q[l + 1] @ WT[l]
+            u = self._synaptic_sum(st, l, t)
             v = st.v[l] * (1.0 - lam)                           # decoder uses lambda^t
             u *= lam
             v += u
@@ -346,6 +381,37 @@ class FloatModel:
             st.rho_last[l] = r
             st.a[l] = a
             st.q[l] = self._encode(st, l, a)
+
+    def _tick_binary_fused(self, st: FloatState, beta: float) -> None:
+        """:meth:`_tick_binary` (sigma-delta) with each layer's elementwise work in one kernel."""
+        from .float_kernels import binary_layer, encode_layer
+        b = self.params.biases
+        k = len(self.layers) - 1
+        t = st.t
+        lam = float(self.dyn.lam.at(t))
+        osa = isinstance(self.dyn.eps, OSA)
+        if osa:
+            st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
+        eps = 0.0 if osa else float(self.dyn.eps.at(t))
+        e = self.dyn.eps.e if osa else 0.0
+        new_s = [st.s[0]]
+        for l in range(1, k + 1):
+            u = self._synaptic_sum(st, l, t)
+            gain = 2.0 * beta if (beta != 0.0 and l == k) else 0.0
+            if gain != 0.0 and st.y is None:
+                raise ValueError("the nudged phase needs targets y")
+            y = st.y if gain != 0.0 else st.s[l]
+            reg = st.osa[l] if osa else None
+            regs = ((reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"]) if osa
+                    else (st.s[l],) * 4)
+            st.v[l], s, *out = binary_layer(u, st.v[l], b[l - 1], st.s[l], y, gain, lam, eps, osa,
+                                            *regs, st.osa_nu, e, t == 1)
+            if osa:
+                reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"] = out
+            new_s.append(s)
+        st.s = new_s
+        for l in range(k + 1):                                  # every layer sends, input too
+            st.rho_last[l], st.a[l], st.phi[l], st.q[l] = encode_layer(st.s[l], st.rho_last[l], st.phi[l], lam)
 
     def _encode(self, st: FloatState, l: int, a):
         if self.dyn.encoder == "stochastic":

@@ -176,3 +176,75 @@ def test_bad_input_shape():
     p, _ = _net()
     with pytest.raises(ValueError, match=r"inputs must have shape \(batch, 6\)"):
         FloatModel(p, Dynamics()).reset(np.zeros((2, 5)))
+
+
+# -- continuous dynamics: the input is clamped inside the step (spec section 2) ---------------------
+def test_continuous_step_one_reads_the_reset_input_state_zero():
+    """Step 1: the hidden layer still sees s_0 = 0 (only its bias); rho(x) @ W_0 arrives at step 2."""
+    p, rng = _net((8, 6, 4), seed=7, bias=0.1)
+    x = rng.uniform(0, 1, (2, 8))
+    for reference in (True, False):
+        m = FloatModel(p, Dynamics.continuous(), reference=reference)
+        st_ = m.reset(x)
+        assert np.array_equal(st_.s[0], np.zeros_like(x))
+        m.tick(st_)
+        assert np.array_equal(st_.s[0], x)
+        assert np.allclose(st_.s[1], np.clip(0.5 * p.biases[0], 0, 1), atol=1e-15)
+        s1, s2 = st_.s[1].copy(), st_.s[2].copy()
+        m.tick(st_)
+        want = np.clip(0.5 * s1 + 0.5 * (p.biases[0] + x @ p.weights[0] + s2 @ p.weights[1].T), 0, 1)
+        assert np.allclose(st_.s[1], want, atol=1e-12)
+
+
+def test_binary_reset_keeps_the_input_state_at_x():
+    """Binary (spec 3): s_0 = x is read by the input encoder at the end of step 1; unchanged."""
+    p, rng = _net((8, 6, 4), seed=8)
+    x = rng.uniform(0, 1, (2, 8))
+    st_ = FloatModel(p, Dynamics()).reset(x)
+    assert np.array_equal(st_.s[0], x) and not st_.q[0].any()
+
+
+# -- the fast paths (golden_model.float_kernels, cached input drive) against the reference ----------
+#: Largest state difference the fast path may show against ``reference=True`` over a whole
+#: free + nudged run. The kernels do the reference's operations in the same order and precision,
+#: so in practice they are bit-identical; the bound is a few float rounding steps.
+FAST_PATH_ATOL = {np.float32: 1e-6, np.float64: 1e-13}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dyn", [
+    Dynamics(n_free=40, n_nudged=15),                                           # OSA + lambda 0.275
+    Dynamics(eps=Schedule.power(0.775, 0.313), lam=Schedule.power(0.67, 0.578), n_free=40, n_nudged=15),
+    Dynamics(eps=OSA(0.0503, 1e-7), lam=Schedule.constant(1.0), n_free=40, n_nudged=15),
+    Dynamics.continuous(20, 4),
+], ids=["osa-lambda", "scheduled", "osa-no-pc", "continuous"])
+def test_fast_path_equals_the_reference_to_float_rounding(dtype, dyn):
+    p, rng = _net((30, 20, 8, 5), seed=11, bias=0.05)
+    p = p.astype(dtype)
+    x = rng.uniform(0, 1, (7, 30)) * (rng.random((7, 30)) < 0.6)
+    y = np.eye(5)[rng.integers(0, 5, 7)]
+    runs = []
+    for reference in (True, False):
+        m = FloatModel(p, dyn, dtype=dtype, reference=reference)
+        st_ = m.reset(x, y)
+        trace = []
+        m.run(st_, dyn.n_free, 0.0, callback=lambda s: trace.append([a.copy() for a in s.s]))
+        m.run(st_, dyn.n_nudged, -dyn.beta, callback=lambda s: trace.append([a.copy() for a in s.s]))
+        runs.append((trace, None if st_.q is None else [q.copy() for q in st_.q]))
+    (ref, q_ref), (fast, q_fast) = runs
+    worst = max(float(np.abs(a - b).max()) for r, f in zip(ref, fast) for a, b in zip(r, f))
+    assert worst <= FAST_PATH_ATOL[dtype]
+    if q_ref is not None:
+        assert all(np.array_equal(a, b) for a, b in zip(q_ref, q_fast))      # the same spikes
+
+
+def test_model_reads_shared_params_live():
+    """Params of the model's dtype are not copied: an in-place update is seen by the next sample."""
+    p, rng = _net((8, 6, 4), seed=3, bias=0.1)
+    x = rng.uniform(0, 1, (2, 8))
+    for dyn in (Dynamics(n_free=30, n_nudged=5), Dynamics.continuous()):
+        m = FloatModel(p, dyn)
+        assert m.params is p
+        p.weights[1] *= -1.5
+        p.biases[0] += 0.2
+        assert np.array_equal(m.free_phase(x).s[-1], FloatModel(p.copy(), dyn).free_phase(x).s[-1])

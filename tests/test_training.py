@@ -169,3 +169,24 @@ def test_digits_acceptance_of_issue_6(digits):
     assert res.agreement >= 0.99
     assert abs(res.fixed_accuracy - res.binary_hw_accuracy) <= 0.005
     assert abs(res.binary_hw_accuracy - res.binary_accuracy) <= 0.01
+
+
+@pytest.mark.parametrize("mode", ["continuous", "binary"])
+def test_trainer_keeps_one_float_model_that_reads_the_updated_weights(digits, mode):
+    """No per-minibatch rebuild: one FloatModel reads the trainer's params live, and after each
+    update its phases equal those of a freshly built reference model of the new weights."""
+    dyn = FAST_BINARY if mode == "binary" else Dynamics.continuous()
+    tr = Trainer(TrainSettings(layers=(64, 12, 10), mode=mode, dynamics=dyn, seed=4))
+    x, y = digits.x_train[:60].astype(np.float32), digits.one_hot(digits.y_train[:60])
+    tr.step(x[:20], y[:20])
+    model = tr._float_model
+    for i in (20, 40):
+        tr.step(x[i:i + 20], y[i:i + 20])
+        assert tr._float_model is model and model.params is tr.params
+        free, nudged = tr.phases(x[:20], y[:20], -0.5)
+        fresh = FloatModel(tr.params.copy(), dyn, dtype=np.float32, reference=True)
+        st = fresh.reset(x[:20], y[:20])
+        fresh.run(st, dyn.n_free)
+        assert all(np.abs(a - b).max() <= 1e-6 for a, b in zip(free, st.s))
+        fresh.run(st, dyn.n_nudged, -0.5)
+        assert all(np.abs(a - b).max() <= 1e-6 for a, b in zip(nudged, st.s))
