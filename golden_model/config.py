@@ -510,6 +510,11 @@ class EqSpikeConfig:
     def n_layers(self) -> int:
         return len(self.layers)
 
+    def chunks(self, l: int) -> int:
+        """Lane-packed words per source row of layer ``l`` in the RTL: ``ceil(n_l / lanes)``
+        (accumulator words, weight words per spike, learning-engine chunks)."""
+        return -(-self.layers[l] // self.lanes)
+
     def fan_in(self, l: int) -> tuple[int, int]:
         """(inputs from below, inputs from above) of non-input layer ``l``."""
         below = self.layers[l - 1]

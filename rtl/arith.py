@@ -14,6 +14,7 @@ saturate, ``"floor"`` rounds floor where the format says half_up.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 from amaranth.hdl import Cat, Const, Mux, Shape, Value, signed, unsigned
 
@@ -22,7 +23,7 @@ from golden_model.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES
 
 __all__ = ["FAULTS", "reg_shape", "shift_right_floor", "shift_right_half_up", "round_shift",
            "align", "saturate", "wrap", "narrow", "overflows", "clip_unit", "mul", "const_mul",
-           "small_dsp", "dsp_width", "add_round_shift"]
+           "small_dsp", "dsp_width", "check_dsp_width", "add_round_shift"]
 
 #: Deliberate arithmetic faults the RTL can be built with (tests only).
 FAULTS = (None, "wrap", "floor")
@@ -125,31 +126,40 @@ def clip_unit(x: Value, frac: int) -> Value:
 
 
 # -- multipliers -------------------------------------------------------------------------------
-#: Operand width of the target's hardware multipliers while :func:`small_dsp` is active; None:
-#: plain ``*`` everywhere (Yosys maps each product as it likes).
-_DSP_WIDTH = None
+# The DSP operand width is a build option passed down explicitly (``Network(cfg, dsp_width=..)``
+# -> cores -> the neuron's expression builders -> ``mul(.., dsp=..)``); ``None`` maps every
+# product as a plain ``*``.
+
+#: Transitional: the width set by the :func:`small_dsp` block, read only by ``Network`` when it
+#: is built without ``dsp_width`` (synth/build.py still elaborates under ``small_dsp``).
+_legacy_dsp = contextvars.ContextVar("eqspike_small_dsp", default=None)
+
+
+def check_dsp_width(width):
+    """``width`` as an int >= 2, or None (no DSP mapping)."""
+    if width is None:
+        return None
+    if isinstance(width, bool) or not isinstance(width, int) or width < 2:
+        raise ValueError(f"dsp width must be an int >= 2 or None, not {width!r}")
+    return int(width)
 
 
 @contextlib.contextmanager
 def small_dsp(width: int = 16):
-    """Within this block, designs *elaborated* map their products for small DSP blocks
-    (``width`` x ``width`` bits, iCE40UP's MAC16): :func:`mul` keeps one hardware product per
-    multiply and does the rest in logic, :func:`const_mul` uses shifts and adds. Results are
-    the same integers (bit-exact); only the mapping changes. The synthesis flow uses it for
-    iCE40 (``synth.build``); nothing else does."""
-    global _DSP_WIDTH
-    if width < 2:
-        raise ValueError(f"width must be >= 2, not {width!r}")
-    saved, _DSP_WIDTH = _DSP_WIDTH, int(width)
+    """Deprecated (use ``Network(cfg, dsp_width=width)``): within this block, a
+    :class:`~rtl.network.Network` built without ``dsp_width`` and *elaborated* here maps its
+    products for ``width`` x ``width`` DSP blocks (iCE40UP's MAC16). Kept until the synthesis
+    flow passes the width to the network."""
+    token = _legacy_dsp.set(check_dsp_width(width))
     try:
         yield
     finally:
-        _DSP_WIDTH = saved
+        _legacy_dsp.reset(token)
 
 
 def dsp_width():
-    """The DSP operand width set by :func:`small_dsp`, or None."""
-    return _DSP_WIDTH
+    """The DSP operand width set by a :func:`small_dsp` block, or None."""
+    return _legacy_dsp.get()
 
 
 def _shift_add(a: Value, b: Value) -> Value:
@@ -166,13 +176,13 @@ def _shift_add(a: Value, b: Value) -> Value:
     return out
 
 
-def mul(a: Value, b: Value) -> Value:
-    """``a * b`` (exact). Under :func:`small_dsp` a product whose wider operand is too wide for
-    one DSP block is split: ``b = b_hi * 2**k + b_lo`` with ``b_lo`` the low ``k`` bits
+def mul(a: Value, b: Value, dsp=None) -> Value:
+    """``a * b`` (exact). With ``dsp`` (the DSP blocks' operand width) a product whose wider
+    operand is too wide for one DSP block is split: ``b = b_hi * 2**k + b_lo`` with ``b_lo`` the low ``k`` bits
     (unsigned), ``a * b_lo`` one DSP block and ``a * b_hi`` (a few bits) shifts and adds. Without
     it, or when both operands fit, plain ``a * b``."""
     a, b = Value.cast(a), Value.cast(b)
-    w = _DSP_WIDTH
+    w = check_dsp_width(dsp)
     if w is None:
         return a * b
     if a.shape().width > b.shape().width:
@@ -189,15 +199,15 @@ def mul(a: Value, b: Value) -> Value:
     return out.as_signed() if (a_shape.signed or b_shape.signed) else out   # the exact product's width
 
 
-def const_mul(x: Value, c: int) -> Value:
-    """``x * c`` for a constant integer ``c >= 0`` (exact). Under :func:`small_dsp`, shifts and
+def const_mul(x: Value, c: int, dsp=None) -> Value:
+    """``x * c`` for a constant integer ``c >= 0`` (exact). With ``dsp`` set, shifts and
     adds over ``c``'s canonical signed digits (500 = 512 - 16 + 4: two adders) instead of a
     DSP block; otherwise plain ``x * c``."""
     x = Value.cast(x)
     c = int(c)
     if c < 0:
         raise ValueError(f"c must be >= 0, not {c!r}")
-    if _DSP_WIDTH is None:
+    if check_dsp_width(dsp) is None:
         return x * c
     digits, i, n = [], 0, c         # canonical signed-digit (non-adjacent) form of c
     while n:

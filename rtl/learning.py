@@ -13,16 +13,16 @@ reproduces it bit for bit.
 
 :class:`LearningEngine`
     Runs after the nudged phase of a ``TRAIN`` command. It owns the cores' learning ports
-    (:func:`learning_members`) while busy and sequences these segments back to back, each
+    (:func:`rtl.ports.learning_signature`) while busy and sequences these segments back to back, each
     issuing one operation per cycle into one shared pipeline:
 
-    ``W0 .. W(k-1)``  weight pass of matrix ``l``: row ``i`` of layer ``l``, chunk ``g`` of
-                      ``C_{l+1}``: ``lanes`` synapses per cycle (``lanes`` draws per cycle);
-    drain             until the last weight word is written;
-    ``C1 .. C(k-1)``  copy pass: every updated ``W_l[i, j]`` (``l >= 1``) into core ``l``'s
-                      transposed ``w_above`` (one weight per cycle);
-    ``B0 .. B(k-1)``  bias pass of layer ``l+1``, one bias per cycle (one draw per cycle);
-    drain             until the last bias is written.
+    ``UPDATE_WEIGHTS_l``  weight pass of matrix ``l``: row ``i`` of layer ``l``, chunk ``g``
+                          of ``C_{l+1}``: ``lanes`` synapses per cycle (``lanes`` draws per cycle);
+    ``DRAIN_WEIGHTS``     until the last weight word is written;
+    ``COPY_WEIGHTS_l``    copy pass: every updated ``W_l[i, j]`` (``l >= 1``) into core ``l``'s
+                          transposed ``w_above`` (one weight per cycle);
+    ``UPDATE_BIASES_l``   bias pass of layer ``l+1``, one bias per cycle (one draw per cycle);
+    ``DRAIN_END``         until the last bias is written.
 
     Pipeline (no stalls): stage 0 presents the addresses (and takes the draws), stage 1
     registers the read words (weight word, held states ``s^-``/``s^+`` of the column lanes and
@@ -37,7 +37,9 @@ the existing memory ports while ``l_own`` is high.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,7 +47,9 @@ from golden_model.config import EqSpikeConfig
 from golden_model.lfsr import WIDTH as LFSR_WIDTH
 from golden_model.lfsr import jump_matrix
 
-__all__ = ["LEARN_FAULTS", "PIPE_STAGES", "DRAIN_CYCLES", "learning_members", "inference_weight", "LFSR",
+from .ports import learning_signature
+
+__all__ = ["LEARN_FAULTS", "PIPE_STAGES", "DRAIN_CYCLES", "inference_weight", "LFSR", "segments",
            "LearningEngine",
            "weight_pass_cycles", "copy_pass_cycles", "bias_pass_cycles", "train_update_cycles",
            "TRAIN_OVERHEAD_CYCLES", "clear_cycles", "train_cycles"]
@@ -60,14 +64,10 @@ PIPE_STAGES = ("register the read words", "H per lane", "gain, offset, shift, ad
 DRAIN_CYCLES = len(PIPE_STAGES) + 1
 
 
-def _chunks(cfg, l):
-    return -(-cfg.layers[l] // cfg.lanes)
-
-
 def weight_pass_cycles(cfg: EqSpikeConfig) -> int:
     """Issue cycles of the weight passes: ``sum_l n_l * C_{l+1}`` (``lanes`` synapses each)."""
     L = cfg.layers
-    return sum(L[l] * _chunks(cfg, l + 1) for l in range(len(L) - 1))
+    return sum(L[l] * cfg.chunks(l + 1) for l in range(len(L) - 1))
 
 
 def copy_pass_cycles(cfg: EqSpikeConfig) -> int:
@@ -113,43 +113,6 @@ def train_cycles(cfg: EqSpikeConfig, tick_cycles_list) -> int:
     (:func:`rtl.network.tick_cycles` of that tick's spikes; what the CYCLES counter sums).
     """
     return TRAIN_OVERHEAD_CYCLES + clear_cycles(cfg) + int(sum(tick_cycles_list)) + train_update_cycles(cfg)
-
-
-def learning_members(cfg: EqSpikeConfig, l: int) -> dict:
-    """The learning port of core ``l`` (empty without ``cfg.learning``).
-
-    Every core: ``l_own`` (the engine drives the port this cycle), ``l_s_addr`` and the held
-    states read from it the next cycle (``l_s_free``, ``l_s_nudged``; input core: the
-    ``inputs`` word at address ``l_s_addr``, both the same). Non-input cores also take the
-    hold select ``l_nudged`` (update pass writes ``s_nudged`` instead of ``s_free``) and have
-    read/write ports of ``w_below`` and ``bias`` and a write port of ``w_above``.
-    """
-    if cfg.learning is None:
-        return {}
-    from .layer import mem_depth
-    from amaranth.utils import ceil_log2
-    L, sw = cfg.lanes, cfg.s.width
-    if l == 0:
-        return {"l_own": In(1), "l_s_addr": In(range(mem_depth(cfg.layers[0]))),
-                "l_s_free": Out(unsigned(sw)), "l_s_nudged": Out(unsigned(sw))}
-    n = cfg.layers
-    C = _chunks(cfg, l)
-    addr = lambda words: unsigned(ceil_log2(mem_depth(words)))
-    wbw = cfg.learn_format(l - 1).width
-    members = {
-        "l_own": In(1), "l_nudged": In(1),
-        "l_s_addr": In(addr(C)),
-        "l_s_free": Out(unsigned(L * sw)), "l_s_nudged": Out(unsigned(L * sw)),
-        "l_wb_raddr": In(addr(n[l - 1] * C)), "l_wb_rdata": Out(unsigned(L * wbw)),
-        "l_wb_waddr": In(addr(n[l - 1] * C)), "l_wb_wdata": In(unsigned(L * wbw)), "l_wb_wen": In(L),
-        "l_b_raddr": In(addr(n[l])), "l_b_rdata": Out(signed(cfg.biases[l - 1].width)),
-        "l_b_waddr": In(addr(n[l])), "l_b_wdata": In(signed(cfg.biases[l - 1].width)), "l_b_wen": In(1),
-    }
-    if l + 1 < len(n):
-        waw = cfg.learn_format(l).width
-        members.update({"l_wa_waddr": In(addr(n[l + 1] * C)), "l_wa_wdata": In(unsigned(L * waw)),
-                        "l_wa_wen": In(L)})
-    return members
 
 
 def _xor_bits(state, rows):
@@ -227,253 +190,296 @@ def _update(value, H, neg, mult: int, D: int, R, fmt):
     return sat.as_unsigned()[:fmt.width]
 
 
-class LearningEngine(Elaboratable):
+def segments(cfg: EqSpikeConfig) -> list:
+    """The engine's segments in order, ``(state name, kind, matrix)``: kind ``weights``,
+    ``drain``, ``copy`` or ``biases`` (see the module docstring)."""
+    k = cfg.n_layers - 1
+    return ([(f"UPDATE_WEIGHTS_{l}", "weights", l) for l in range(k)] + [("DRAIN_WEIGHTS", "drain", None)]
+            + [(f"COPY_WEIGHTS_{l}", "copy", l) for l in range(1, k)]
+            + [(f"UPDATE_BIASES_{l}", "biases", l) for l in range(k)] + [("DRAIN_END", "drain", None)])
+
+
+class LearningEngine(wiring.Component):
     """Weight-update, copy and bias passes over the cores (see the module docstring).
 
     Parameters
     ----------
     cfg : EqSpikeConfig
         With a ``learning`` section.
-    cores : list
-        The network's cores (input core first); the engine drives their learning ports.
     fault : None or "learn_round"
         Deliberately broken rounding (tests only).
 
     Members
     -------
-    sign_draw : In-like Signal
+    sign_draw : In(1)
         Pulse: take one draw; its bit 0 is beta's sign (``neg``) for this sample.
-    start : Signal
+    start : In(1)
         Pulse: run the passes (the held states must be complete).
-    neg : Signal
+    nudged : In(1)
+        The ticks running are nudged: the cores' update passes write ``s_nudged``, not ``s_free``.
+    neg : Out(1)
         Beta's sign of the current sample is negative.
-    busy : Signal
+    busy : Out(1)
         Passes running (the engine owns the cores' learning ports).
+    core0, core1, ... : Out(:func:`rtl.ports.learning_signature`)
+        The learning port of each core (connect to the core's ``learn``).
     """
 
-    def __init__(self, cfg: EqSpikeConfig, cores, fault=None):
+    def __init__(self, cfg: EqSpikeConfig, fault=None):
         if cfg.learning is None:
             raise ValueError("the learning engine needs a config with a 'learning' section")
         if fault not in LEARN_FAULTS:
             raise ValueError(f"fault must be one of {LEARN_FAULTS}, not {fault!r}")
-        self.cfg, self.cores, self.fault = cfg, cores, fault
+        self.cfg, self.fault = cfg, fault
         lrn = cfg.learning
         self.stochastic = lrn.rounding == "stochastic"
         self.lfsr = LFSR(lrn.seed, lrn.rng_bits, cfg.lanes if self.stochastic else 1)
-        self.sign_draw = Signal()
-        self.start = Signal()
-        self.neg = Signal()
-        self.busy = Signal()
+        members = {"sign_draw": In(1), "start": In(1), "nudged": In(1), "neg": Out(1), "busy": Out(1)}
+        members.update({f"core{l}": Out(learning_signature(cfg, l)) for l in range(cfg.n_layers)})
+        super().__init__(members)
+        self.ports = [getattr(self, f"core{l}") for l in range(cfg.n_layers)]
 
     def elaborate(self, platform):
         m = Module()
-        cfg, cores, lfsr = self.cfg, self.cores, self.lfsr
-        lrn = cfg.learning
-        m.submodules.lfsr = lfsr
-        n = cfg.layers
-        k = len(n) - 1
-        L, r, sw = cfg.lanes, lrn.rng_bits, cfg.s.width
-        C = [_chunks(cfg, l) for l in range(k + 1)]
-        wfmt = [cfg.learn_format(l) for l in range(k)]
-        bfmt = list(cfg.biases)
-        wmax = max(f.width for f in wfmt)
-        bmax = max(f.width for f in bfmt)
-
-        # -- sign draw ---------------------------------------------------------------------------
-        with m.If(self.sign_draw):
+        lfsr = m.submodules.lfsr = self.lfsr
+        with m.If(self.sign_draw):      # the sample's sign draw
             m.d.comb += lfsr.step_one.eq(1)
             m.d.sync += self.neg.eq(lfsr.draws[0])
+        c = self._issue_counters()
+        P, iss = self._pipeline(m, c)
+        self._sequencer(m, c, P, iss)
+        for port in self.ports:
+            m.d.comb += port.own.eq(self.busy)
+        for port in self.ports[1:]:     # held states: FREE ticks write s_free, NUDGE ticks s_nudged
+            m.d.comb += port.nudged.eq(self.nudged)
+        w2, cf2, cn2, am2, ap2, b2 = self._read_stage(m, P[1])
+        st3 = self._gain_inputs_stage(m, P[2], w2, cf2, cn2, am2, ap2, b2)
+        res4, bres4, cv4 = self._update_stage(m, P[3], st3)
+        self._write_stage(m, P[4], res4, bres4, cv4)
+        return m
 
-        # -- counters of the issue stage ---------------------------------------------------------
+    # -- issue stage ---------------------------------------------------------------------------
+    def _issue_counters(self):
+        """Counters of the issue stage: row ``i`` (its chunk word and lane), its weight base
+        ``i * C_{l+1}``, chunk ``g`` of the weight pass, column ``j`` (its word, lane and base
+        ``j * C_l``) of the copy and bias passes."""
+        cfg, n, L = self.cfg, self.cfg.layers, self.cfg.lanes
+        k, C = len(n) - 1, [cfg.chunks(l) for l in range(len(n))]
         nmax = max(n)
-        i = Signal(range(nmax + 1))                     # row (layer l) / column j of the bias pass
-        row_word, row_lane = Signal(range(nmax + 1)), Signal(range(max(L, 2)))
-        row_base = Signal(range(max(n[l] * C[l + 1] for l in range(k)) + 1))      # i * C_{l+1}
-        g = Signal(range(max(C) + 1))                   # chunk of the weight pass
-        j, j_word, j_lane = Signal(range(nmax + 1)), Signal(range(nmax + 1)), Signal(range(max(L, 2)))
-        col_base = Signal(range(max([n[l + 1] * C[l] for l in range(1, k)] + [1]) + 1))   # j * C_l
+        c = SimpleNamespace()
+        c.i = Signal(range(nmax + 1), name="i")                 # row (layer l) / column j of the bias pass
+        c.row_word, c.row_lane = Signal(range(nmax + 1), name="row_word"), Signal(range(max(L, 2)), name="row_lane")
+        c.row_base = Signal(range(max(n[l] * C[l + 1] for l in range(k)) + 1), name="row_base")   # i * C_{l+1}
+        c.g = Signal(range(max(C) + 1), name="g")               # chunk of the weight pass
+        c.j, c.j_word = Signal(range(nmax + 1), name="j"), Signal(range(nmax + 1), name="j_word")
+        c.j_lane = Signal(range(max(L, 2)), name="j_lane")
+        c.col_base = Signal(range(max([n[l + 1] * C[l] for l in range(1, k)] + [1]) + 1), name="col_base")  # j*C_l
+        c.clear_rows = [c.i.eq(0), c.row_word.eq(0), c.row_lane.eq(0), c.row_base.eq(0)]
+        c.clear_cols = [c.j.eq(0), c.j_word.eq(0), c.j_lane.eq(0), c.col_base.eq(0), c.g.eq(0)]
+        c.C = C
+        return c
 
-        def step_lane(word, lane):
-            if L == 1:
-                return [word.eq(word + 1)]
-            return [lane.eq(Mux(lane == L - 1, 0, lane + 1)), word.eq(Mux(lane == L - 1, word + 1, word))]
+    def _step_lane(self, word, lane):
+        if self.cfg.lanes == 1:
+            return [word.eq(word + 1)]
+        last = lane == self.cfg.lanes - 1
+        return [lane.eq(Mux(last, 0, lane + 1)), word.eq(Mux(last, word + 1, word))]
 
-        clear_rows = [i.eq(0), row_word.eq(0), row_lane.eq(0), row_base.eq(0)]
-        clear_cols = [j.eq(0), j_word.eq(0), j_lane.eq(0), col_base.eq(0), g.eq(0)]
-
-        # -- pipeline registers: stage s holds what was issued s cycles ago ---------------------
-        S = len(PIPE_STAGES)     # stages 1..S
+    def _pipeline(self, m, c):
+        """Stage registers: stage s holds what was issued s cycles ago (``iss``: the issue stage's
+        values, driven by the sequencer)."""
+        L, r, k = self.cfg.lanes, self.cfg.learning.rng_bits, self.cfg.n_layers - 1
+        waddr_bits = max(len(c.row_base), len(c.col_base) + len(c.row_word), len(c.i)) + 1
 
         def stage_regs(s):
             return dict(
                 vw=Signal(name=f"lp{s}_vw"), vc=Signal(name=f"lp{s}_vc"), vb=Signal(name=f"lp{s}_vb"),
                 mat=Signal(range(max(k, 2)), name=f"lp{s}_mat"),
-                waddr=Signal(max(row_base.shape().width, col_base.shape().width + row_word.shape().width,
-                                 i.shape().width) + 1, name=f"lp{s}_waddr"),
+                waddr=Signal(waddr_bits, name=f"lp{s}_waddr"),
                 wlane=Signal(range(max(L, 2)), name=f"lp{s}_wlane"),
                 rlane=Signal(range(max(L, 2)), name=f"lp{s}_rlane"),
                 mask=Signal(L, name=f"lp{s}_mask"),
                 draws=Signal(L * r if self.stochastic else 1, name=f"lp{s}_draws"),
             )
 
+        S = len(PIPE_STAGES)     # stages 1..S
         P = [None] + [stage_regs(s) for s in range(1, S + 1)]
         iss = stage_regs(0)
         for s in range(1, S + 1):
             prev = iss if s == 1 else P[s - 1]
             m.d.sync += [P[s][name].eq(prev[name]) for name in P[s]]
-        pipe_busy = Cat(P[s][v] for s in range(1, S + 1) for v in ("vw", "vc", "vb")).any()
         if self.stochastic:
-            m.d.comb += iss["draws"].eq(lfsr.draws)
+            m.d.comb += iss["draws"].eq(self.lfsr.draws)
+        self._pipe_busy = Cat(P[s][v] for s in range(1, S + 1) for v in ("vw", "vc", "vb")).any()
+        return P, iss
 
-        # -- segment sequencer (issue stage) ---------------------------------------------------
-        segs = [("W", l) for l in range(k)] + [("DRAIN_W", None)] + [("C", l) for l in range(1, k)] \
-            + [("B", l) for l in range(k)] + [("DRAIN_END", None)]
-        names = [f"{kind}{'' if l is None else l}" for kind, l in segs]
-        ins = cores[0]
-
-        def end_of_row(l, nxt):
-            """Last column of row i of W_l: next row, or the next segment after the last row."""
-            with m.If(i == n[l] - 1):
-                m.d.sync += clear_rows
-                m.next = nxt
-            with m.Else():
-                m.d.sync += [i.eq(i + 1), row_base.eq(row_base + C[l + 1])]
-                m.d.sync += step_lane(row_word, row_lane)
-
+    def _sequencer(self, m, c, P, iss):
+        """The segment FSM (issue stage): one operation per cycle into the pipeline."""
+        segs = segments(self.cfg)
         with m.FSM(name="learn_fsm") as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += clear_rows + clear_cols
-                    m.next = names[0]
-            for si, ((kind, l), name) in enumerate(zip(segs, names)):
-                nxt = names[si + 1] if si + 1 < len(segs) else "IDLE"
+                    m.d.sync += c.clear_rows + c.clear_cols
+                    m.next = segs[0][0]
+            for si, (name, kind, l) in enumerate(segs):
+                nxt = segs[si + 1][0] if si + 1 < len(segs) else "IDLE"
                 with m.State(name):
-                    if kind == "W":
-                        lo, hi = cores[l], cores[l + 1]
-                        last_g = g == C[l + 1] - 1
-                        rem = n[l + 1] - (C[l + 1] - 1) * L          # real lanes of the last chunk
-                        m.d.comb += [
-                            iss["vw"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(row_base + g),
-                            iss["rlane"].eq(row_lane),
-                            iss["mask"].eq(Mux(last_g, (1 << rem) - 1, (1 << L) - 1)),
-                            hi.l_wb_raddr.eq(row_base + g), hi.l_s_addr.eq(g),
-                            lo.l_s_addr.eq(i if l == 0 else row_word),
-                        ]
-                        if self.stochastic:
-                            m.d.comb += lfsr.step_many.eq(1)
-                        with m.If(last_g):
-                            m.d.sync += g.eq(0)
-                            end_of_row(l, nxt)
-                        with m.Else():
-                            m.d.sync += g.eq(g + 1)
-                    elif kind == "C":
-                        lo, hi = cores[l], cores[l + 1]
-                        m.d.comb += [
-                            iss["vc"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(col_base + row_word),
-                            iss["wlane"].eq(row_lane), iss["rlane"].eq(j_lane),
-                            hi.l_wb_raddr.eq(row_base + j_word),
-                        ]
-                        with m.If(j == n[l + 1] - 1):
-                            m.d.sync += clear_cols
-                            end_of_row(l, nxt)
-                        with m.Else():
-                            m.d.sync += [j.eq(j + 1), col_base.eq(col_base + C[l])]
-                            m.d.sync += step_lane(j_word, j_lane)
-                    elif kind == "B":
-                        hi = cores[l + 1]
-                        m.d.comb += [
-                            iss["vb"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(j), iss["wlane"].eq(j_lane),
-                            hi.l_b_raddr.eq(j), hi.l_s_addr.eq(j_word),
-                        ]
-                        if self.stochastic:
-                            m.d.comb += lfsr.step_one.eq(1)
-                        with m.If(j == n[l + 1] - 1):
-                            m.d.sync += clear_cols
-                            m.next = nxt
-                        with m.Else():
-                            m.d.sync += j.eq(j + 1)
-                            m.d.sync += step_lane(j_word, j_lane)
+                    if kind == "weights":
+                        self._issue_weights(m, c, iss, l, nxt)
+                    elif kind == "copy":
+                        self._issue_copy(m, c, iss, l, nxt)
+                    elif kind == "biases":
+                        self._issue_biases(m, c, iss, l, nxt)
                     else:   # drain: until the last issued operation is written
-                        with m.If(~pipe_busy):
+                        with m.If(~self._pipe_busy):
                             m.next = nxt
             m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
-        for core in cores:
-            m.d.comb += core.l_own.eq(self.busy)
 
-        # -- stage 1 -> 2: register the read words -------------------------------------------
-        p1, p2 = P[1], P[2]
-        w2 = Signal(L * wmax)
-        cf2, cn2 = Signal(L * sw), Signal(L * sw)
-        am2, ap2 = Signal(sw), Signal(sw)
-        b2 = Signal(signed(bmax))
+    def _end_of_row(self, m, c, l, nxt):
+        """Last column of row i of W_l: next row, or the next segment after the last row."""
+        with m.If(c.i == self.cfg.layers[l] - 1):
+            m.d.sync += c.clear_rows
+            m.next = nxt
+        with m.Else():
+            m.d.sync += [c.i.eq(c.i + 1), c.row_base.eq(c.row_base + c.C[l + 1])]
+            m.d.sync += self._step_lane(c.row_word, c.row_lane)
+
+    def _issue_weights(self, m, c, iss, l, nxt):
+        L, n = self.cfg.lanes, self.cfg.layers
+        lo, hi = self.ports[l], self.ports[l + 1]
+        last_g = c.g == c.C[l + 1] - 1
+        rem = n[l + 1] - (c.C[l + 1] - 1) * L          # real lanes of the last chunk
+        m.d.comb += [
+            iss["vw"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(c.row_base + c.g), iss["rlane"].eq(c.row_lane),
+            iss["mask"].eq(Mux(last_g, (1 << rem) - 1, (1 << L) - 1)),
+            hi.wb_raddr.eq(c.row_base + c.g), hi.s_addr.eq(c.g),
+            lo.s_addr.eq(c.i if l == 0 else c.row_word),
+        ]
+        if self.stochastic:
+            m.d.comb += self.lfsr.step_many.eq(1)
+        with m.If(last_g):
+            m.d.sync += c.g.eq(0)
+            self._end_of_row(m, c, l, nxt)
+        with m.Else():
+            m.d.sync += c.g.eq(c.g + 1)
+
+    def _issue_copy(self, m, c, iss, l, nxt):
+        hi = self.ports[l + 1]
+        m.d.comb += [
+            iss["vc"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(c.col_base + c.row_word),
+            iss["wlane"].eq(c.row_lane), iss["rlane"].eq(c.j_lane),
+            hi.wb_raddr.eq(c.row_base + c.j_word),
+        ]
+        with m.If(c.j == self.cfg.layers[l + 1] - 1):
+            m.d.sync += c.clear_cols
+            self._end_of_row(m, c, l, nxt)
+        with m.Else():
+            m.d.sync += [c.j.eq(c.j + 1), c.col_base.eq(c.col_base + c.C[l])]
+            m.d.sync += self._step_lane(c.j_word, c.j_lane)
+
+    def _issue_biases(self, m, c, iss, l, nxt):
+        hi = self.ports[l + 1]
+        m.d.comb += [
+            iss["vb"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(c.j), iss["wlane"].eq(c.j_lane),
+            hi.b_raddr.eq(c.j), hi.s_addr.eq(c.j_word),
+        ]
+        if self.stochastic:
+            m.d.comb += self.lfsr.step_one.eq(1)
+        with m.If(c.j == self.cfg.layers[l + 1] - 1):
+            m.d.sync += c.clear_cols
+            m.next = nxt
+        with m.Else():
+            m.d.sync += c.j.eq(c.j + 1)
+            m.d.sync += self._step_lane(c.j_word, c.j_lane)
+
+    # -- stage 1 -> 2: register the read words ---------------------------------------------------
+    def _read_stage(self, m, p1):
+        cfg, ports = self.cfg, self.ports
+        L, sw, k = cfg.lanes, cfg.s.width, cfg.n_layers - 1
+        wmax = max(cfg.learn_format(l).width for l in range(k))
+        bmax = max(f.width for f in cfg.biases)
+        w2 = Signal(L * wmax, name="w2")
+        cf2, cn2 = Signal(L * sw, name="cf2"), Signal(L * sw, name="cn2")
+        am2, ap2 = Signal(sw, name="am2"), Signal(sw, name="ap2")
+        b2 = Signal(signed(bmax), name="b2")
         with m.Switch(p1["mat"]):
             for l in range(k):
                 with m.Case(l):
-                    lo, hi = cores[l], cores[l + 1]
+                    lo, hi = ports[l], ports[l + 1]
                     if l == 0:
-                        row_m = row_p = ins.l_s_free
+                        row_m = row_p = lo.s_free
                     else:
-                        row_m = Array(lo.l_s_free[t * sw:(t + 1) * sw] for t in range(L))[p1["rlane"]]
-                        row_p = Array(lo.l_s_nudged[t * sw:(t + 1) * sw] for t in range(L))[p1["rlane"]]
-                    m.d.sync += [w2.eq(hi.l_wb_rdata), cf2.eq(hi.l_s_free), cn2.eq(hi.l_s_nudged),
-                                 am2.eq(row_m), ap2.eq(row_p), b2.eq(hi.l_b_rdata)]
+                        row_m = Array(lo.s_free[t * sw:(t + 1) * sw] for t in range(L))[p1["rlane"]]
+                        row_p = Array(lo.s_nudged[t * sw:(t + 1) * sw] for t in range(L))[p1["rlane"]]
+                    m.d.sync += [w2.eq(hi.wb_rdata), cf2.eq(hi.s_free), cn2.eq(hi.s_nudged),
+                                 am2.eq(row_m), ap2.eq(row_p), b2.eq(hi.b_rdata)]
+        return w2, cf2, cn2, am2, ap2, b2
 
-        # -- stage 2 -> 3: H per lane (weights), H of the bias lane, the weight to copy ---------
+    # -- stage 2 -> 3: H per lane (weights), H of the bias lane, the weight to copy ---------------
+    def _gain_inputs_stage(self, m, p2, w2, cf2, cn2, am2, ap2, b2):
+        cfg = self.cfg
+        L, sw, k = cfg.lanes, cfg.s.width, cfg.n_layers - 1
+        wmax = max(cfg.learn_format(l).width for l in range(k))
+        bmax = max(f.width for f in cfg.biases)
         lanes_f = [cf2[t * sw:(t + 1) * sw] for t in range(L)]
         lanes_n = [cn2[t * sw:(t + 1) * sw] for t in range(L)]
         H = [am2 * (bn - bf) + (ap2 - am2) * bf for bf, bn in zip(lanes_f, lanes_n)]
         hw = max(h.shape().width for h in H)
-        H3 = [Signal(signed(hw), name=f"lh3_{t}") for t in range(L)]
-        Hb3 = Signal(signed(sw + 1))
-        w3, b3 = Signal(L * wmax), Signal(signed(bmax))
-        cv3 = Signal(signed(wmax))
-        m.d.sync += [h3.eq(h) for h3, h in zip(H3, H)]
-        m.d.sync += [Hb3.eq(Array(bn - bf for bf, bn in zip(lanes_f, lanes_n))[p2["wlane"]]),
-                     w3.eq(w2), b3.eq(b2)]
+        st = SimpleNamespace(H=[Signal(signed(hw), name=f"lh3_{t}") for t in range(L)],
+                             Hb=Signal(signed(sw + 1), name="Hb3"), w=Signal(L * wmax, name="w3"),
+                             b=Signal(signed(bmax), name="b3"), cv=Signal(signed(wmax), name="cv3"))
+        m.d.sync += [h3.eq(h) for h3, h in zip(st.H, H)]
+        m.d.sync += [st.Hb.eq(Array(bn - bf for bf, bn in zip(lanes_f, lanes_n))[p2["wlane"]]),
+                     st.w.eq(w2), st.b.eq(b2)]
         with m.Switch(p2["mat"]):
             for l in range(k):
                 with m.Case(l):
-                    W = wfmt[l].width
-                    m.d.sync += cv3.eq(Array(w2[t * W:(t + 1) * W].as_signed() for t in range(L))[p2["rlane"]])
+                    W = cfg.learn_format(l).width
+                    m.d.sync += st.cv.eq(Array(w2[t * W:(t + 1) * W].as_signed() for t in range(L))[p2["rlane"]])
+        return st
 
-        # -- stage 3 -> 4: gain, rounding offset, shift, add, saturate ------------------------
-        p3 = P[3]
-        res4 = Signal(L * wmax)      # updated weight word (matrix p3.mat's lane width)
-        bres4 = Signal(bmax)         # updated bias
-        cv4 = Signal(wmax)           # weight to copy
-        m.d.sync += cv4.eq(cv3)
+    # -- stage 3 -> 4: gain, rounding offset, shift, add, saturate --------------------------------
+    def _update_stage(self, m, p3, st):
+        cfg, lrn = self.cfg, self.cfg.learning
+        L, r, k = cfg.lanes, lrn.rng_bits, cfg.n_layers - 1
+        wmax = max(cfg.learn_format(l).width for l in range(k))
+        bmax = max(f.width for f in cfg.biases)
+        res4 = Signal(L * wmax, name="res4")      # updated weight word (matrix p3.mat's lane width)
+        bres4 = Signal(bmax, name="bres4")        # updated bias
+        cv4 = Signal(wmax, name="cv4")            # weight to copy
+        m.d.sync += cv4.eq(st.cv)
         draws = [p3["draws"][t * r:(t + 1) * r] for t in range(L)] if self.stochastic else [None] * L
         with m.Switch(p3["mat"]):
             for l in range(k):
                 with m.Case(l):
-                    W, D, Db = wfmt[l].width, cfg.update_shift(l), cfg.bias_update_shift(l)
+                    wf, bf = cfg.learn_format(l), cfg.biases[l]
+                    W, D, Db = wf.width, cfg.update_shift(l), cfg.bias_update_shift(l)
                     mult = lrn.rate_mult[l]
                     new = []
                     for t in range(L):
                         R = _offset(draws[t], D, r, lrn.rounding)
                         if self.fault == "learn_round":
                             R = Const(0, 1)
-                        new.append(_update(w3[t * W:(t + 1) * W].as_signed(), H3[t], self.neg, mult, D, R, wfmt[l]))
+                        new.append(_update(st.w[t * W:(t + 1) * W].as_signed(), st.H[t], self.neg, mult, D, R, wf))
                     Rb = _offset(draws[0], Db, r, lrn.rounding)
                     m.d.sync += [res4.eq(Cat(new)),
-                                 bres4.eq(_update(b3[:bfmt[l].width].as_signed(), Hb3, self.neg, mult, Db, Rb,
-                                                  bfmt[l]))]
+                                 bres4.eq(_update(st.b[:bf.width].as_signed(), st.Hb, self.neg, mult, Db, Rb, bf))]
+        return res4, bres4, cv4
 
-        # -- stage 4: writes -------------------------------------------------------------------
-        p4 = P[4]
-        for l in range(k):
-            lo, hi = cores[l], cores[l + 1]
-            W = wfmt[l].width
-            mine = p4["mat"] == l
+    # -- stage 4: writes ---------------------------------------------------------------------------
+    def _write_stage(self, m, p4, res4, bres4, cv4):
+        cfg, L = self.cfg, self.cfg.lanes
+        for l in range(cfg.n_layers - 1):
+            lo, hi = self.ports[l], self.ports[l + 1]
+            W, mine = cfg.learn_format(l).width, p4["mat"] == l
             m.d.comb += [
-                hi.l_wb_waddr.eq(p4["waddr"]), hi.l_wb_wdata.eq(res4[:L * W]),
-                hi.l_wb_wen.eq(Mux(p4["vw"] & mine, p4["mask"], 0)),
-                hi.l_b_waddr.eq(p4["waddr"]), hi.l_b_wdata.eq(bres4[:bfmt[l].width]),
-                hi.l_b_wen.eq(p4["vb"] & mine),
+                hi.wb_waddr.eq(p4["waddr"]), hi.wb_wdata.eq(res4[:L * W]),
+                hi.wb_wen.eq(Mux(p4["vw"] & mine, p4["mask"], 0)),
+                hi.b_waddr.eq(p4["waddr"]), hi.b_wdata.eq(bres4[:cfg.biases[l].width]),
+                hi.b_wen.eq(p4["vb"] & mine),
             ]
             if l >= 1:
                 m.d.comb += [
-                    lo.l_wa_waddr.eq(p4["waddr"]), lo.l_wa_wdata.eq(Cat(cv4[:W] for _ in range(L))),
-                    lo.l_wa_wen.eq(Mux(p4["vc"] & mine, Cat(p4["wlane"] == t for t in range(L)), 0)),
+                    lo.wa_waddr.eq(p4["waddr"]), lo.wa_wdata.eq(Cat(cv4[:W] for _ in range(L))),
+                    lo.wa_wen.eq(Mux(p4["vc"] & mine, Cat(p4["wlane"] == t for t in range(L)), 0)),
                 ]
-        return m

@@ -27,6 +27,8 @@ One tick (Jacobi: tick t reads only the spikes of tick t-1):
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -34,9 +36,11 @@ from amaranth.utils import ceil_log2
 
 from golden_model.config import EqSpikeConfig
 
+from .arith import check_dsp_width, dsp_width
 from .bus import Fork, Throttle
-from .layer import HostSel, InputCore, LayerCore, host_data_width, index_shape, mem_depth
+from .layer import INPUT_STAGES, UPDATE_STAGES, InputCore, LayerCore
 from .learning import LEARN_FAULTS, LearningEngine
+from .ports import HostSel, host_data_width, index_shape, mem_depth, tick_signature
 
 __all__ = ["Op", "Space", "Reg", "Status", "Phase", "command_layout", "response_layout",
            "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "update_cycles",
@@ -114,9 +118,8 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
     and the weight word; +1 is the cycle in which every core is idle (the last adder write,
     and the start of the update pass).
     """
-    from .layer import chunks
     ev = events_per_layer(cfg, spikes_prev)
-    most = max(ev[l] * chunks(cfg, l) for l in range(1, cfg.n_layers))
+    most = max(ev[l] * cfg.chunks(l) for l in range(1, cfg.n_layers))
     return 1 + most + (2 if most > 0 else 0)
 
 
@@ -126,7 +129,6 @@ def update_cycles(cfg: EqSpikeConfig) -> int:
     Each core streams one neuron per cycle through its pipeline (address stage, then
     ``INPUT_STAGES`` / ``UPDATE_STAGES``) and is done the cycle after its last write.
     """
-    from .layer import INPUT_STAGES, UPDATE_STAGES
     return max([cfg.layers[0] + len(INPUT_STAGES) + 1] + [n + len(UPDATE_STAGES) + 1 for n in cfg.layers[1:]])
 
 
@@ -170,6 +172,11 @@ class Network(wiring.Component):
         Build the performance counters (:class:`Status` CYCLES ... OVERFLOWS, 32 bits each).
         Without them (small FPGAs: they and their read multiplexer cost about 1k LUTs) a
         STATUS read of any of them answers 0; TICK is always there.
+    dsp_width : int or None
+        Operand width of the target's DSP blocks (iCE40UP: 16): products are split to one DSP
+        block each, constant multiplies become shifts and adds (:func:`rtl.arith.mul`); None:
+        plain ``*`` (or, transitionally, the width of an enclosing :func:`rtl.arith.small_dsp`
+        block at elaboration).
 
     Members
     -------
@@ -179,23 +186,25 @@ class Network(wiring.Component):
         A command is being executed.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, fault=None, bus_stall=None, counters=True):
+    def __init__(self, cfg: EqSpikeConfig, fault=None, bus_stall=None, counters=True, dsp_width=None):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         self.cfg, self.fault, self.bus_stall = cfg, fault, bus_stall
         self.counters = bool(counters)
+        self.dsp_width = check_dsp_width(dsp_width)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(cfg))),
             "rsp": Out(stream.Signature(response_layout(cfg))),
             "running": Out(1),
         })
         core_fault = None if fault in LEARN_FAULTS else fault
-        self.cores = [InputCore(cfg, core_fault)] + [LayerCore(cfg, l, core_fault) for l in range(1, cfg.n_layers)]
+        self.cores = [InputCore(cfg, core_fault, self.dsp_width)]
+        self.cores += [LayerCore(cfg, l, core_fault, self.dsp_width) for l in range(1, cfg.n_layers)]
         self.engine = None
         if cfg.learning is not None:     # on-chip learning (rtl.learning): TRAIN command
             if cfg.n_free < 1 or cfg.n_nudged < 1:
                 raise ValueError("on-chip learning needs n_free >= 1 and n_nudged >= 1")
-            self.engine = LearningEngine(cfg, self.cores, fault if fault in LEARN_FAULTS else None)
+            self.engine = LearningEngine(cfg, fault if fault in LEARN_FAULTS else None)
         elif fault in LEARN_FAULTS and fault is not None:
             raise ValueError(f"fault {fault!r} needs a config with a 'learning' section")
         self.roms = {name: memory.Memory(shape=unsigned(cfg.rom_width(name)), depth=mem_depth(cfg.n_steps),
@@ -206,11 +215,43 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, cores = self.cfg, self.cores
-        k = cfg.n_layers - 1
+        if self.dsp_width is None and dsp_width() is not None:   # transitional small_dsp block
+            for core in cores:
+                core.dsp = dsp_width()
         for l, core in enumerate(cores):
             m.submodules[f"core{l}"] = core
+        self._spike_bus(m)
+        ctl = SimpleNamespace(c=Signal(command_layout(cfg), name="c"), t_done=Signal(range(cfg.n_steps + 1),
+                                                                                    name="t_done"),
+                              remaining=Signal(range(cfg.n_steps + 1), name="remaining"),
+                              rsp_valid=Signal(name="rsp_valid"),
+                              rsp_data=Signal(signed(host_data_width(cfg)), name="rsp_data"),
+                              host_we=Signal(name="host_we"), training=Signal(name="training"),
+                              clear_counters=Signal(name="clear_counters"),
+                              tick=tick_signature(cfg).create(path=("tick",)))
+        wiring.connect(m, ctl.tick, *(core.tick for core in cores))
+        self._schedule_roms(m, ctl)
+        nudge = Mux(ctl.c.phase == Phase.NUDGE_POS, 1, Mux(ctl.c.phase == Phase.NUDGE_NEG, -1, 0))
+        m.d.comb += cores[-1].nudge.eq(nudge)
+        if self.engine is not None:
+            m.submodules.learning = self.engine
+            for port, core in zip(self.engine.ports, cores):
+                wiring.connect(m, port, core.learn)
+            m.d.comb += self.engine.nudged.eq(ctl.c.phase != Phase.FREE)
+        ctl.counters = self._counters(m, ctl)
+        self._host_decode(m, ctl)
+        self._read_values(m, ctl)
+        m.d.comb += [self.rsp.valid.eq(ctl.rsp_valid), self.rsp.payload.data.eq(ctl.rsp_data)]
+        with m.If(self.rsp.ready):
+            m.d.sync += ctl.rsp_valid.eq(0)
+        ctl.all_idle = Signal(name="all_idle")
+        m.d.comb += ctl.all_idle.eq(~Cat(core.busy for core in cores).any())
+        self._controller(m, ctl)
+        return m
 
-        # -- spike bus: layer l -> l+1 (from below) and l -> l-1 (from above, l-1 >= 1) --------
+    # -- spike bus: layer l -> l+1 (from below) and l -> l-1 (from above, l-1 >= 1) ---------------
+    def _spike_bus(self, m):
+        cores, k = self.cores, self.cfg.n_layers - 1
         throttles = []
 
         def link(src, dst):
@@ -241,191 +282,140 @@ class Network(wiring.Component):
                 for o, d in zip(fork.o, dests):
                     link(o, d)
 
-        # -- schedule ROMs, indexed by the ticks done (tick t uses entry t-1) --------------------
-        # Each word is re-registered (block-RAM clock-to-out stays off the neuron datapath):
-        # t_done changes at a tick's end; the port shows the new word one cycle later, the
-        # register two; the next update pass needs it (lambda, stage 2) three cycles later at
-        # the earliest.
-        t_done = Signal(range(cfg.n_steps + 1))
-        rom_data = {}
+    def _schedule_roms(self, m, ctl):
+        """ROMs indexed by the ticks done (tick t uses entry t-1). Each word is re-registered
+        (block-RAM clock-to-out stays off the neuron datapath): t_done changes at a tick's end;
+        the port shows the new word one cycle later, the register two; the next update pass
+        needs it (lambda, stage 2) three cycles later at the earliest."""
         for name, rom in self.roms.items():
             m.submodules[f"rom_{name}"] = rom
             port = rom.read_port()
-            m.d.comb += port.addr.eq(t_done)
-            rom_data[name] = Signal.like(port.data, name=f"{name}_word")
-            m.d.sync += rom_data[name].eq(port.data)
-        for l, core in enumerate(cores):
-            m.d.comb += core.inv_lam.eq(rom_data["inv_lam"])
-            if l > 0:
-                m.d.comb += [core.eps.eq(rom_data["eps"]), core.lam.eq(rom_data["lam"])]
+            m.d.comb += port.addr.eq(ctl.t_done)
+            word = Signal.like(port.data, name=f"{name}_word")
+            m.d.sync += word.eq(port.data)
+            m.d.comb += getattr(ctl.tick, name).eq(word)
 
-        # -- command register and responses -----------------------------------------------------
-        c = Signal(command_layout(cfg))
-        rsp_valid = Signal()
-        rsp_data = Signal(signed(host_data_width(cfg)))
-        m.d.comb += [self.rsp.valid.eq(rsp_valid), self.rsp.payload.data.eq(rsp_data)]
-        with m.If(self.rsp.ready):
-            m.d.sync += rsp_valid.eq(0)
-
-        remaining = Signal(range(cfg.n_steps + 1))
-        nudge = Mux(c.phase == Phase.NUDGE_POS, 1, Mux(c.phase == Phase.NUDGE_NEG, -1, 0))
-        m.d.comb += cores[k].nudge.eq(nudge)
-        engine = self.engine
-        training = Signal()          # a TRAIN command is running its phases
-        if engine is not None:
-            m.submodules.learning = engine
-            for core in cores[1:]:   # held states: FREE ticks write s_free, NUDGE ticks s_nudged
-                m.d.comb += core.l_nudged.eq(c.phase != Phase.FREE)
-
-        # -- counters ----------------------------------------------------------------------------
-        cw = COUNTER_WIDTH
-        cycles, acc_cycles, upd_cycles = Signal(cw), Signal(cw), Signal(cw)
-        issues = [Signal(cw, name=f"issues{l}") for l in range(k + 1)]
-        events = [Signal(cw, name=f"events{l}") for l in range(k + 1)]
-        spikes = [Signal(cw, name=f"spikes{l}") for l in range(k + 1)]
-        ovfs = [Signal(cw, name=f"overflows{l}") for l in range(k + 1)]
-        clear_counters = Signal()
-        all_counters = [cycles, acc_cycles, upd_cycles] + issues + events + spikes + ovfs
+    # -- performance counters -----------------------------------------------------------------------
+    def _counters(self, m, ctl):
+        k, cw = self.cfg.n_layers - 1, COUNTER_WIDTH
+        ctr = SimpleNamespace(cycles=Signal(cw, name="cycles"), acc_cycles=Signal(cw, name="acc_cycles"),
+                              upd_cycles=Signal(cw, name="upd_cycles"))
+        for name in ("issues", "events", "spikes", "overflows"):
+            setattr(ctr, name, [Signal(cw, name=f"{name}{l}") for l in range(k + 1)])
+        everything = [ctr.cycles, ctr.acc_cycles, ctr.upd_cycles] + ctr.issues + ctr.events + ctr.spikes
+        everything += ctr.overflows
         if not self.counters:    # constant zero: Yosys removes them and their read multiplexer
-            m.d.comb += [ctr.eq(0) for ctr in all_counters]
-        else:
-            with m.If(clear_counters):
-                m.d.sync += [ctr.eq(0) for ctr in all_counters]
-            with m.Else():
-                for l, core in enumerate(cores):
-                    m.d.sync += [
-                        spikes[l].eq(spikes[l] + (core.spikes.valid & core.spikes.ready)),
-                        ovfs[l].eq(ovfs[l] + core.ovf),
-                    ]
-                    if l > 0:
-                        m.d.sync += [issues[l].eq(issues[l] + core.acc_issue),
-                                     events[l].eq(events[l] + core.acc_pop)]
+            m.d.comb += [c.eq(0) for c in everything]
+            return ctr
+        with m.If(ctl.clear_counters):
+            m.d.sync += [c.eq(0) for c in everything]
+        with m.Else():
+            for l, core in enumerate(self.cores):
+                m.d.sync += [ctr.spikes[l].eq(ctr.spikes[l] + (core.spikes.valid & core.spikes.ready)),
+                             ctr.overflows[l].eq(ctr.overflows[l] + core.ovf)]
+                if l > 0:
+                    m.d.sync += [ctr.issues[l].eq(ctr.issues[l] + core.accumulate.issue),
+                                 ctr.events[l].eq(ctr.events[l] + core.accumulate.pop)]
+        return ctr
 
-        # -- host port of every core: driven from the command register ---------------------------
-        host_we = Signal()
-        for l, core in enumerate(cores):
-            m.d.comb += [core.h_data.eq(c.data), core.h_rd_addr.eq(c.row), core.h_we.eq(host_we)]
+    # -- host port of every core: driven from the command register ------------------------------------
+    def _host_decode(self, m, ctl):
+        cores, c, k = self.cores, ctl.c, self.cfg.n_layers - 1
+        for core in cores:
+            m.d.comb += [core.host.data.eq(c.data), core.host.rd_addr.eq(c.row), core.host.we.eq(ctl.host_we)]
         with m.Switch(c.space):
             with m.Case(Space.WEIGHT):
                 for l, core in enumerate(cores):
                     if l >= 1:     # W_{l-1} by rows: row j (layer l-1), lane k (layer l)
                         with m.If(c.layer == l - 1):
-                            m.d.comb += [core.h_sel.eq(HostSel.W_BELOW), core.h_row.eq(c.row),
-                                         core.h_col.eq(c.col)]
+                            m.d.comb += [core.host.sel.eq(HostSel.W_BELOW), core.host.row.eq(c.row),
+                                         core.host.col.eq(c.col)]
                     if 1 <= l < k:  # W_l transposed: row k (layer l+1), lane j (layer l)
                         with m.If(c.layer == l):
-                            m.d.comb += [core.h_sel.eq(HostSel.W_ABOVE), core.h_row.eq(c.col),
-                                         core.h_col.eq(c.row)]
+                            m.d.comb += [core.host.sel.eq(HostSel.W_ABOVE), core.host.row.eq(c.col),
+                                         core.host.col.eq(c.row)]
             with m.Case(Space.BIAS):
                 for l, core in enumerate(cores[1:], start=1):
                     with m.If(c.layer == l):
-                        m.d.comb += [core.h_sel.eq(HostSel.BIAS), core.h_row.eq(c.row)]
+                        m.d.comb += [core.host.sel.eq(HostSel.BIAS), core.host.row.eq(c.row)]
             with m.Case(Space.INPUT):
-                m.d.comb += [cores[0].h_sel.eq(HostSel.INPUT), cores[0].h_row.eq(c.row)]
+                m.d.comb += [cores[0].host.sel.eq(HostSel.INPUT), cores[0].host.row.eq(c.row)]
             with m.Case(Space.TARGET):
-                m.d.comb += [cores[k].h_sel.eq(HostSel.TARGET), cores[k].h_row.eq(c.row)]
+                m.d.comb += [cores[k].host.sel.eq(HostSel.TARGET), cores[k].host.row.eq(c.row)]
 
-        state_value = Signal(signed(host_data_width(cfg)))
+    def _read_values(self, m, ctl):
+        """What a READ answers: ``ctl.state_value`` (a register), ``ctl.param_value`` (a stored
+        parameter), ``ctl.status_value`` (a counter)."""
+        cores, c, k, width = self.cores, ctl.c, self.cfg.n_layers - 1, host_data_width(self.cfg)
+        ctl.state_value = Signal(signed(width), name="state_value")
         with m.Switch(c.layer):
             for l, core in enumerate(cores):
                 with m.Case(l):
-                    fields = core.h_rd_data
+                    fields = core.host.rd_state
                     with m.Switch(c.reg):
                         for reg in Reg:
                             name = reg.name.lower()
                             if name in fields.shape().members:
                                 with m.Case(reg):
-                                    m.d.comb += state_value.eq(getattr(fields, name))
-        param_value = Signal(signed(host_data_width(cfg)))   # read-back of host-written parameters
+                                    m.d.comb += ctl.state_value.eq(getattr(fields, name))
+        ctl.param_value = Signal(signed(width), name="param_value")   # read-back of host-written parameters
         with m.Switch(c.space):
-            with m.Case(Space.WEIGHT):
-                with m.Switch(c.layer):
-                    for l in range(1, k + 1):
-                        with m.Case(l - 1):
-                            m.d.comb += param_value.eq(cores[l].h_rd_weight)
-            with m.Case(Space.BIAS):
-                with m.Switch(c.layer):
-                    for l in range(1, k + 1):
-                        with m.Case(l):
-                            m.d.comb += param_value.eq(cores[l].h_rd_bias)
+            for space, attr, shift in ((Space.WEIGHT, "rd_weight", 1), (Space.BIAS, "rd_bias", 0)):
+                with m.Case(space):
+                    with m.Switch(c.layer):
+                        for l in range(1, k + 1):
+                            with m.Case(l - shift):    # WEIGHT: matrix l-1 is read from core l
+                                m.d.comb += ctl.param_value.eq(getattr(cores[l].host, attr))
             with m.Case(Space.INPUT):
-                m.d.comb += param_value.eq(cores[0].h_rd_data.s)
+                m.d.comb += ctl.param_value.eq(cores[0].host.rd_state.s)
             with m.Case(Space.TARGET):
-                m.d.comb += param_value.eq(cores[k].h_rd_target)
-        status_value = Signal(signed(host_data_width(cfg)))
+                m.d.comb += ctl.param_value.eq(cores[k].host.rd_target)
+        ctl.status_value = Signal(signed(width), name="status_value")
+        ctr = ctl.counters
         with m.Switch(c.reg):
-            for st, ctr in ((Status.TICK, t_done), (Status.CYCLES, cycles),
-                            (Status.ACC_CYCLES, acc_cycles), (Status.UPD_CYCLES, upd_cycles)):
+            for st, value in ((Status.TICK, ctl.t_done), (Status.CYCLES, ctr.cycles),
+                              (Status.ACC_CYCLES, ctr.acc_cycles), (Status.UPD_CYCLES, ctr.upd_cycles)):
                 with m.Case(st):
-                    m.d.comb += status_value.eq(ctr)
-            for st, ctrs in ((Status.ISSUES, issues), (Status.EVENTS, events),
-                             (Status.SPIKES, spikes), (Status.OVERFLOWS, ovfs)):
+                    m.d.comb += ctl.status_value.eq(value)
+            for st, values in ((Status.ISSUES, ctr.issues), (Status.EVENTS, ctr.events),
+                               (Status.SPIKES, ctr.spikes), (Status.OVERFLOWS, ctr.overflows)):
                 with m.Case(st):
                     with m.Switch(c.layer):
                         for l in range(k + 1):
                             with m.Case(l):
-                                m.d.comb += status_value.eq(ctrs[l])
+                                m.d.comb += ctl.status_value.eq(values[l])
 
-        acc_cores = cores[1:]
-        all_idle = Signal()
-        m.d.comb += all_idle.eq(~Cat(core.busy for core in cores).any())
-        acc_done = Signal()
-        m.d.comb += acc_done.eq(Cat(core.acc_idle for core in acc_cores).all())
+    # -- controller ------------------------------------------------------------------------------------
+    def _respond(self, m, ctl, value):
+        m.d.sync += [ctl.rsp_valid.eq(1), ctl.rsp_data.eq(value)]
+        m.next = "IDLE"
 
-        def respond(value):
-            m.d.sync += [rsp_valid.eq(1), rsp_data.eq(value)]
-            m.next = "IDLE"
+    def _finish(self, m, ctl, value, train_next):
+        """End of a RESET or RUN: answer it, or continue the TRAIN sequence."""
+        if self.engine is None:
+            self._respond(m, ctl, value)
+            return
+        with m.If(ctl.training):
+            m.next = train_next
+        with m.Else():
+            self._respond(m, ctl, value)
 
-        def finish(value, train_next):
-            # end of a RESET or RUN: answer it, or continue the TRAIN sequence
-            if engine is None:
-                respond(value)
-                return
-            with m.If(training):
-                m.next = train_next
-            with m.Else():
-                respond(value)
-
+    def _controller(self, m, ctl):
+        """IDLE > DECODE > {WRITE | READ_ADDRESS > READ_WORD > READ | CLEAR | RUN > (ACCUMULATE >
+        UPDATE)*} > IDLE; TRAIN: CLEAR > RUN ... > TRAIN_NEXT > RUN ... > TRAIN_NEXT > LEARN."""
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(~rsp_valid)
-                with m.If(self.cmd.valid & ~rsp_valid):
-                    m.d.sync += c.eq(self.cmd.payload)
+                m.d.comb += self.cmd.ready.eq(~ctl.rsp_valid)
+                with m.If(self.cmd.valid & ~ctl.rsp_valid):
+                    m.d.sync += ctl.c.eq(self.cmd.payload)
                     m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += self.running.eq(1)
-                with m.Switch(c.op):
-                    # the cores register the host weight address this cycle (from c): writes
-                    # and reads use it one cycle later
-                    with m.Case(Op.WRITE):
-                        m.next = "WRITE"
-                    with m.Case(Op.READ):
-                        m.next = "READ_ADDR"
-                    with m.Case(Op.RUN):
-                        left = cfg.n_steps - t_done
-                        count = c.data.as_unsigned()
-                        m.d.sync += remaining.eq(Mux(count < left, count, left))
-                        m.next = "RUN"
-                    with m.Case(Op.RESET):
-                        for core in cores:
-                            m.d.comb += core.clr_start.eq(1)
-                        m.d.comb += clear_counters.eq(1)
-                        m.d.sync += t_done.eq(0)
-                        m.next = "CLEAR"
-                    if engine is not None:
-                        with m.Case(Op.TRAIN):   # RESET, sign draw, then the free phase
-                            for core in cores:
-                                m.d.comb += core.clr_start.eq(1)
-                            m.d.comb += [clear_counters.eq(1), engine.sign_draw.eq(1)]
-                            m.d.sync += [t_done.eq(0), training.eq(1), c.phase.eq(Phase.FREE),
-                                         remaining.eq(cfg.n_free)]
-                            m.next = "CLEAR"
-                    with m.Default():
-                        respond(0)
+                self._decode(m, ctl)
             with m.State("WRITE"):
-                m.d.comb += [self.running.eq(1), host_we.eq(1)]
-                respond(0)
-            with m.State("READ_ADDR"):
+                m.d.comb += [self.running.eq(1), ctl.host_we.eq(1)]
+                self._respond(m, ctl, 0)
+            with m.State("READ_ADDRESS"):
                 m.d.comb += self.running.eq(1)
                 m.next = "READ_WORD"      # the word is read this cycle
             with m.State("READ_WORD"):
@@ -433,59 +423,95 @@ class Network(wiring.Component):
                 m.next = "READ"           # the cores register the weight word read
             with m.State("READ"):
                 m.d.comb += self.running.eq(1)
-                with m.Switch(c.space):
+                with m.Switch(ctl.c.space):
                     with m.Case(Space.STATUS):
-                        respond(status_value)
+                        self._respond(m, ctl, ctl.status_value)
                     with m.Case(Space.STATE):
-                        respond(state_value)
+                        self._respond(m, ctl, ctl.state_value)
                     with m.Case(Space.WEIGHT, Space.BIAS, Space.INPUT, Space.TARGET):
-                        respond(param_value)
+                        self._respond(m, ctl, ctl.param_value)
                     with m.Default():
-                        respond(0)
+                        self._respond(m, ctl, 0)
             with m.State("CLEAR"):
                 m.d.comb += self.running.eq(1)
-                with m.If(all_idle):
-                    finish(0, "RUN")
-            with m.State("RUN"):
-                m.d.comb += self.running.eq(1)
-                with m.If(remaining == 0):
-                    finish(t_done, "TRAIN_NEXT")
+                with m.If(ctl.all_idle):
+                    self._finish(m, ctl, 0, "RUN")
+            self._tick_states(m, ctl)
+            if self.engine is not None:
+                self._train_states(m, ctl)
+
+    def _decode(self, m, ctl):
+        """DECODE: the cores register the host weight address this cycle (from the command
+        register): writes and reads use it one cycle later."""
+        cfg, c, engine = self.cfg, ctl.c, self.engine
+        with m.Switch(c.op):
+            with m.Case(Op.WRITE):
+                m.next = "WRITE"
+            with m.Case(Op.READ):
+                m.next = "READ_ADDRESS"
+            with m.Case(Op.RUN):
+                left = cfg.n_steps - ctl.t_done
+                count = c.data.as_unsigned()
+                m.d.sync += ctl.remaining.eq(Mux(count < left, count, left))
+                m.next = "RUN"
+            with m.Case(Op.RESET):
+                m.d.comb += [ctl.tick.clr_start.eq(1), ctl.clear_counters.eq(1)]
+                m.d.sync += ctl.t_done.eq(0)
+                m.next = "CLEAR"
+            if engine is not None:
+                with m.Case(Op.TRAIN):   # RESET, sign draw, then the free phase
+                    m.d.comb += [ctl.tick.clr_start.eq(1), ctl.clear_counters.eq(1), engine.sign_draw.eq(1)]
+                    m.d.sync += [ctl.t_done.eq(0), ctl.training.eq(1), c.phase.eq(Phase.FREE),
+                                 ctl.remaining.eq(cfg.n_free)]
+                    m.next = "CLEAR"
+            with m.Default():
+                self._respond(m, ctl, 0)
+
+    def _tick_states(self, m, ctl):
+        """RUN > (ACCUMULATE > UPDATE) per tick until ``remaining`` ticks are done."""
+        ctr = ctl.counters
+        acc_done = Signal(name="acc_done")
+        m.d.comb += acc_done.eq(Cat(core.accumulate.idle for core in self.cores[1:]).all())
+        with m.State("RUN"):
+            m.d.comb += self.running.eq(1)
+            with m.If(ctl.remaining == 0):
+                self._finish(m, ctl, ctl.t_done, "TRAIN_NEXT")
+            with m.Else():
+                m.next = "ACCUMULATE"
+        with m.State("ACCUMULATE"):
+            m.d.comb += self.running.eq(1)
+            if self.counters:
+                m.d.sync += [ctr.cycles.eq(ctr.cycles + 1), ctr.acc_cycles.eq(ctr.acc_cycles + 1)]
+            m.d.comb += [core.accumulate.en.eq(1) for core in self.cores[1:]]
+            with m.If(acc_done):     # start the update pass in the accumulate phase's last cycle
+                m.d.comb += ctl.tick.upd_start.eq(1)
+                m.next = "UPDATE"
+        with m.State("UPDATE"):
+            m.d.comb += self.running.eq(1)
+            if self.counters:
+                m.d.sync += [ctr.cycles.eq(ctr.cycles + 1), ctr.upd_cycles.eq(ctr.upd_cycles + 1)]
+            with m.If(ctl.all_idle):
+                m.d.sync += [ctl.t_done.eq(ctl.t_done + 1), ctl.remaining.eq(ctl.remaining - 1)]
+                with m.If(ctl.remaining == 1):
+                    self._finish(m, ctl, ctl.t_done + 1, "TRAIN_NEXT")
                 with m.Else():
                     m.next = "ACCUMULATE"
-            with m.State("ACCUMULATE"):
-                m.d.comb += self.running.eq(1)
-                if self.counters:
-                    m.d.sync += [cycles.eq(cycles + 1), acc_cycles.eq(acc_cycles + 1)]
-                for core in acc_cores:
-                    m.d.comb += core.acc_en.eq(1)
-                with m.If(acc_done):     # start the update pass in the accumulate phase's last cycle
-                    for core in cores:
-                        m.d.comb += core.upd_start.eq(1)
-                    m.next = "UPDATE"
-            with m.State("UPDATE"):
-                m.d.comb += self.running.eq(1)
-                if self.counters:
-                    m.d.sync += [cycles.eq(cycles + 1), upd_cycles.eq(upd_cycles + 1)]
-                with m.If(all_idle):
-                    m.d.sync += [t_done.eq(t_done + 1), remaining.eq(remaining - 1)]
-                    with m.If(remaining == 1):
-                        finish(t_done + 1, "TRAIN_NEXT")
-                    with m.Else():
-                        m.next = "ACCUMULATE"
-            if engine is not None:
-                with m.State("TRAIN_NEXT"):    # free phase done: nudged phase; then the passes
-                    m.d.comb += self.running.eq(1)
-                    with m.If(c.phase == Phase.FREE):
-                        m.d.sync += [c.phase.eq(Mux(engine.neg, Phase.NUDGE_NEG, Phase.NUDGE_POS)),
-                                     remaining.eq(cfg.n_nudged)]
-                        m.next = "RUN"
-                    with m.Else():
-                        m.d.comb += engine.start.eq(1)
-                        m.next = "LEARN"
-                with m.State("LEARN"):         # update, copy and bias passes; answer the sign
-                    m.d.comb += self.running.eq(1)
-                    with m.If(~engine.busy):
-                        m.d.sync += training.eq(0)
-                        respond(Mux(engine.neg, -1, 1))
-        return m
 
+    def _train_states(self, m, ctl):
+        """TRAIN_NEXT: the free phase done, run the nudged phase; then start the learning passes.
+        LEARN: weight, copy and bias passes; answer beta's sign."""
+        cfg, c, engine = self.cfg, ctl.c, self.engine
+        with m.State("TRAIN_NEXT"):
+            m.d.comb += self.running.eq(1)
+            with m.If(c.phase == Phase.FREE):
+                m.d.sync += [c.phase.eq(Mux(engine.neg, Phase.NUDGE_NEG, Phase.NUDGE_POS)),
+                             ctl.remaining.eq(cfg.n_nudged)]
+                m.next = "RUN"
+            with m.Else():
+                m.d.comb += engine.start.eq(1)
+                m.next = "LEARN"
+        with m.State("LEARN"):
+            m.d.comb += self.running.eq(1)
+            with m.If(~engine.busy):
+                m.d.sync += ctl.training.eq(0)
+                self._respond(m, ctl, Mux(engine.neg, -1, 1))

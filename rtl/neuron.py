@@ -15,9 +15,9 @@ exact, one rounding each; :class:`StateUpdate` chains the two)::
     rho'  = s
     phi'' = narrow_phi( phi + align_phi(a') );  q = phi'' > 1/2 (strict);  phi' = phi'' - (q << phi.frac)
 
-Products go through :func:`rtl.arith.mul` / :func:`rtl.arith.const_mul`: plain ``*`` unless
-the design is elaborated under :func:`rtl.arith.small_dsp` (iCE40 builds: one MAC16 per product,
-the rest in logic; same integers).
+Products go through :func:`rtl.arith.mul` / :func:`rtl.arith.const_mul`: plain ``*`` unless a
+``dsp`` operand width is passed down (iCE40 builds, ``Network(cfg, dsp_width=16)``: one MAC16
+per product, the rest in logic; same integers).
 
 Widths: acc ``cfg.acc_format(l)``, v/x/a/phi/bias their ``RegFormat``, s/rho_last/y
 ``cfg.s`` (unsigned, ``s.frac + 1`` bits), EPS/LAM/INV_LAM unsigned ``cfg.rom_width(name)``.
@@ -47,15 +47,15 @@ def _check(cfg, l=None):
         raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
 
 
-def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None):
+def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None, dsp=None):
     """Decoder: ``narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``; returns (v', overflowed)."""
     vf, acc_fmt = cfg.v, cfg.acc_format(l)
     u = align(acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
-    v_wide = add_round_shift(v, mul(lam, u - v), cfg.tables.lam_frac, vf.rounding, fault)
+    v_wide = add_round_shift(v, mul(lam, u - v, dsp), cfg.tables.lam_frac, vf.rounding, fault)
     return narrow(v_wide, vf, fault), overflows(v_wide, vf)
 
 
-def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, fault=None):
+def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, fault=None, dsp=None):
     """Neuron input: ``narrow_x(align_x(v + b [+ sign * BETA2 * (y - s)]))``, the sum exact at the
     finest fraction (the nudge only on the output layer); returns (x, overflowed)."""
     vf, xf, sf, bf = cfg.v, cfg.x, cfg.s, cfg.biases[l - 1]
@@ -63,7 +63,7 @@ def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, f
     total = (v << (F - vf.frac)) + (b << (F - bf.frac))
     if l == cfg.n_layers - 1:
         nf = cfg.beta_frac + sf.frac
-        term = const_mul(y - s, cfg.beta2_code)
+        term = const_mul(y - s, cfg.beta2_code, dsp)
         nudged = Mux(nudge == 0, 0, Mux(nudge > 0, term, -term))
         if nf <= F:
             total = total + (nudged << (F - nf))
@@ -74,20 +74,20 @@ def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, f
     return narrow(x_wide, xf, fault), overflows(x_wide, xf)
 
 
-def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None):
+def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None, dsp=None):
     """State: ``clip_unit(s + round_s(EPS * (x - s) >> (eps_frac + G - s.frac)))``, G the finer frac."""
     xf, sf = cfg.x, cfg.s
     G = max(xf.frac, sf.frac)
     d = (x << (G - xf.frac)) - (s << (G - sf.frac))
-    s_wide = add_round_shift(s, mul(eps, d), cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
+    s_wide = add_round_shift(s, mul(eps, d, dsp), cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
     return clip_unit(s_wide, sf.frac)
 
 
-def predictive_encode(cfg: EqSpikeConfig, s, rho_last, inv_lam, fault=None):
+def predictive_encode(cfg: EqSpikeConfig, s, rho_last, inv_lam, fault=None, dsp=None):
     """Predictive encoder: ``narrow_a(align_a((rho_last << ilf) + INV_LAM * (s - rho_last)))``;
     returns (a, overflowed). (``rho_last`` then becomes ``s``.)"""
     sf, af, ilf = cfg.s, cfg.a, cfg.tables.inv_lam_frac
-    num = (rho_last << ilf) + mul(inv_lam, s - rho_last)
+    num = (rho_last << ilf) + mul(inv_lam, s - rho_last, dsp)
     a_wide = align(num, ilf + sf.frac, af.frac, af.rounding, fault)
     return narrow(a_wide, af, fault), overflows(a_wide, af)
 
@@ -119,9 +119,9 @@ class Decoder(wiring.Component):
         1 when that register saturated or wrapped (the model's ``overflows`` events).
     """
 
-    def __init__(self, cfg: EqSpikeConfig, l: int, fault=None):
+    def __init__(self, cfg: EqSpikeConfig, l: int, fault=None, dsp=None):
         _check(cfg, l)
-        self.cfg, self.l, self.fault = cfg, l, fault
+        self.cfg, self.l, self.fault, self.dsp = cfg, l, fault, dsp
         self.is_output = l == cfg.n_layers - 1
         members = {
             "acc": In(reg_shape(cfg.acc_format(l))),
@@ -141,10 +141,10 @@ class Decoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        v_next, ovf_v = decode_v(self.cfg, self.l, self.acc, self.v, self.lam, self.fault)
+        v_next, ovf_v = decode_v(self.cfg, self.l, self.acc, self.v, self.lam, self.fault, self.dsp)
         m.d.comb += [self.v_next.eq(v_next), self.ovf_v.eq(ovf_v)]
         extra = (self.y, self.s, self.nudge) if self.is_output else ()
-        x_next, ovf_x = neuron_input(self.cfg, self.l, self.v_next, self.b, *extra, fault=self.fault)
+        x_next, ovf_x = neuron_input(self.cfg, self.l, self.v_next, self.b, *extra, fault=self.fault, dsp=self.dsp)
         m.d.comb += [self.x_next.eq(x_next), self.ovf_x.eq(ovf_x)]
         return m
 
@@ -159,9 +159,9 @@ class StateStep(wiring.Component):
     s_next : Out
     """
 
-    def __init__(self, cfg: EqSpikeConfig, fault=None):
+    def __init__(self, cfg: EqSpikeConfig, fault=None, dsp=None):
         _check(cfg)
-        self.cfg, self.fault = cfg, fault
+        self.cfg, self.fault, self.dsp = cfg, fault, dsp
         super().__init__({
             "x": In(reg_shape(cfg.x)),
             "s": In(reg_shape(cfg.s)),
@@ -171,7 +171,7 @@ class StateStep(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.s_next.eq(state_step(self.cfg, self.x, self.s, self.eps, self.fault))
+        m.d.comb += self.s_next.eq(state_step(self.cfg, self.x, self.s, self.eps, self.fault, self.dsp))
         return m
 
 
@@ -185,9 +185,9 @@ class StateUpdate(wiring.Component):
     v_next, x_next, s_next, ovf_v, ovf_x : Out
     """
 
-    def __init__(self, cfg: EqSpikeConfig, l: int, fault=None):
+    def __init__(self, cfg: EqSpikeConfig, l: int, fault=None, dsp=None):
         _check(cfg, l)
-        self.cfg, self.l, self.fault = cfg, l, fault
+        self.cfg, self.l, self.fault, self.dsp = cfg, l, fault, dsp
         self.is_output = l == cfg.n_layers - 1
         members = {
             "acc": In(reg_shape(cfg.acc_format(l))),
@@ -209,8 +209,8 @@ class StateUpdate(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        dec = m.submodules.decoder = Decoder(self.cfg, self.l, self.fault)
-        step = m.submodules.step = StateStep(self.cfg, self.fault)
+        dec = m.submodules.decoder = Decoder(self.cfg, self.l, self.fault, self.dsp)
+        step = m.submodules.step = StateStep(self.cfg, self.fault, self.dsp)
         m.d.comb += [
             dec.acc.eq(self.acc), dec.v.eq(self.v), dec.s.eq(self.s), dec.b.eq(self.b), dec.lam.eq(self.lam),
             step.x.eq(dec.x_next), step.s.eq(self.s), step.eps.eq(self.eps),
@@ -237,9 +237,9 @@ class Encoder(wiring.Component):
         1 when that register saturated or wrapped.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, fault=None):
+    def __init__(self, cfg: EqSpikeConfig, fault=None, dsp=None):
         _check(cfg)
-        self.cfg, self.fault = cfg, fault
+        self.cfg, self.fault, self.dsp = cfg, fault, dsp
         super().__init__({
             "s": In(reg_shape(cfg.s)),
             "rho_last": In(reg_shape(cfg.s)),
@@ -255,7 +255,7 @@ class Encoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        a_next, ovf_a = predictive_encode(self.cfg, self.s, self.rho_last, self.inv_lam, self.fault)
+        a_next, ovf_a = predictive_encode(self.cfg, self.s, self.rho_last, self.inv_lam, self.fault, self.dsp)
         m.d.comb += [self.a_next.eq(a_next), self.ovf_a.eq(ovf_a), self.rho_last_next.eq(self.s)]
         phi_next, q, ovf_phi = sigma_delta(self.cfg, self.a_next, self.phi, self.fault)
         m.d.comb += [self.phi_next.eq(phi_next), self.q.eq(q), self.ovf_phi.eq(ovf_phi)]

@@ -112,7 +112,7 @@ class ParamReader:
         self.mems = []       # (kind, matrix, handles, width, n_src, n_dst, C)
         for l in range(1, len(n)):
             core = getattr(dut, f"core{l}")
-            C = -(-n[l] // L)
+            C = cfg.chunks(l)
             self.mems.append(("w_below", l - 1, [core.w_below[a]._handle for a in range(n[l - 1] * C)],
                               cfg.learn_format(l - 1).width, n[l - 1], n[l], C))
             if l + 1 < len(n):

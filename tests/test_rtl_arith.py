@@ -83,17 +83,14 @@ def test_faults_break_the_rules():
                                    ("u12", "u20"), ("s19", "u12"), ("u4", "s3")])
 @pytest.mark.parametrize("dsp", [None, 18, 16, 9])
 def test_mul_split_for_small_dsp_is_exact(sa, sb, dsp):
-    """arith.mul under small_dsp (one DSP product + shifts and adds) == the integer product,
+    """arith.mul with a DSP width (one DSP product + shifts and adds) == the integer product,
     random operands and every corner; const_mul (canonical signed digits) == x * c."""
-    from contextlib import nullcontext
-
     from amaranth.hdl import unsigned
     shapes = [(signed if t[0] == "s" else unsigned)(int(t[1:])) for t in (sa, sb)]
     a, b, x, xs = Signal(shapes[0]), Signal(shapes[1]), Signal(10), Signal(signed(11))
     consts = (0, 1, 3, 7, 10, 100, 255, 392, 500, 784)
-    with arith.small_dsp(dsp) if dsp else nullcontext():
-        p = arith.mul(a, b)
-        cm = [arith.const_mul(x, c) for c in consts] + [arith.const_mul(xs, c) for c in consts]
+    p = arith.mul(a, b, dsp)
+    cm = [arith.const_mul(x, c, dsp) for c in consts] + [arith.const_mul(xs, c, dsp) for c in consts]
     m = Module()
     o = Signal(signed(len(a) + len(b) + 2))
     co = [Signal(signed(34)) for _ in cm]

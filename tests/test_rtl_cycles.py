@@ -6,7 +6,6 @@ import pytest
 
 from golden_model.config import Schedule, default_config
 from golden_model.fixed_model import FixedModel
-from rtl.layer import chunks
 from rtl.network import accumulate_cycles, events_per_layer, tick_cycles, update_cycles
 from sim.rtl_harness import RTLHarness, diff_registers, digits_network, random_network
 
@@ -45,7 +44,7 @@ def test_tick_cycles_formula_matches_simulation(layers, lanes):
         assert p["upd_cycles"] == update_cycles(cfg)
         assert p["cycles"] == tick_cycles(cfg, prev)
         assert p["events"] == ev
-        assert p["issues"] == [ev[l] * chunks(cfg, l) if l else 0 for l in range(cfg.n_layers)]
+        assert p["issues"] == [ev[l] * cfg.chunks(l) if l else 0 for l in range(cfg.n_layers)]
         assert p["spikes"] == now
 
 
@@ -61,7 +60,7 @@ def test_digits_accumulate_reaches_sop_target():
             ev = events_per_layer(cfg, prev)
             tick_sops = sum(ev[l] * cfg.layers[l] for l in range(1, cfg.n_layers))
             # the busiest core alone keeps its lanes >= 90 % busy over the whole phase
-            busiest = max(range(1, cfg.n_layers), key=lambda l: ev[l] * chunks(cfg, l))
+            busiest = max(range(1, cfg.n_layers), key=lambda l: ev[l] * cfg.chunks(l))
             assert ev[busiest] * cfg.layers[busiest] / p["acc_cycles"] >= 0.9 * cfg.lanes
             sops += tick_sops
             cycles += p["acc_cycles"]

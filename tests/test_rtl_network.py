@@ -192,16 +192,14 @@ def test_rtl_matches_model_random_topologies(seed):
 
 
 def test_network_for_small_fpgas_matches_model():
-    """``Network(counters=False)`` elaborated under ``small_dsp`` (the iCE40 build: products split
-    for MAC16s, constant multiplies as shifts and adds): same registers; counters read 0, TICK
-    counts."""
-    from rtl.arith import small_dsp
+    """``Network(counters=False, dsp_width=16)`` (the iCE40 build: products split for MAC16s,
+    constant multiplies as shifts and adds): same registers; counters read 0, TICK counts."""
     from rtl.network import Network
     cfg = default_config((16, 12, 4)).replace(n_free=8, n_nudged=4, lanes=3)
     model, x, y = random_network(cfg, 31, full_range=True)
     st = model.reset(x[None], y[None])
     h = RTLHarness(cfg)
-    h.dut = Network(cfg, counters=False)
+    h.dut = Network(cfg, counters=False, dsp_width=16)
 
     async def body(h):
         await h.load(model)
@@ -215,5 +213,4 @@ def test_network_for_small_fpgas_matches_model():
         assert [await h.status(name, 1) for name in ("issues", "events", "spikes", "overflows")] == [0, 0, 0, 0]
         return diff_registers(h.registers(), st)
 
-    with small_dsp(16):
-        assert h.run(body) == []
+    assert h.run(body) == []

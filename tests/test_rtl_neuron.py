@@ -65,15 +65,11 @@ CONFIGS = {
 @pytest.mark.parametrize("sign", [0, 1, -1])
 @pytest.mark.parametrize("dsp", [None, 16])
 def test_state_update_and_encoder_match_model(name, sign, dsp):
-    """dsp=16: products mapped for iCE40 MAC16s (rtl.arith.small_dsp), same integers."""
-    import contextlib
-
-    from rtl.arith import small_dsp
-    with small_dsp(dsp) if dsp else contextlib.nullcontext():
-        _check_state_update_and_encoder(name, sign)
+    """dsp=16: products mapped for iCE40 MAC16s (the cores' ``dsp_width``), same integers."""
+    _check_state_update_and_encoder(name, sign, dsp)
 
 
-def _check_state_update_and_encoder(name, sign):
+def _check_state_update_and_encoder(name, sign, dsp):
     cfg = CONFIGS[name]
     rng = np.random.default_rng(len(name) * 7 + sign)
     k = cfg.n_layers - 1
@@ -85,7 +81,7 @@ def _check_state_update_and_encoder(name, sign):
         t = st.t - 1
         roms = {"eps": cfg.eps_rom[t], "lam": cfg.lam_rom[t], "inv_lam": cfg.inv_lam_rom[t]}
         for l in range(1, k + 1):
-            dut = StateUpdate(cfg, l)
+            dut = StateUpdate(cfg, l, dsp=dsp)
             vecs, want = [], []
             for bi in range(old.s[l].shape[0]):
                 for n in range(cfg.layers[l]):
@@ -98,7 +94,7 @@ def _check_state_update_and_encoder(name, sign):
             assert run_comb(dut, vecs, ("v_next", "x_next", "s_next")) == want
             checked += len(vecs)
         for l in range(k + 1):
-            dut = Encoder(cfg)
+            dut = Encoder(cfg, dsp=dsp)
             vecs, want = [], []
             for bi in range(old.s[l].shape[0]):
                 for n in range(cfg.layers[l]):
