@@ -121,7 +121,8 @@ def run_campaign(designs: int = 10, seed: int = 0, budget: float | None = None, 
     index = 0
     with Executor(address=address, jobs=jobs, quiet=True) as ex:
         rep.executor = ex.describe()
-        width = 1 if ex.serial else max(1, jobs or 2)
+        # in parallel, the first ``designs`` go out at once (no worker waits for a slow batch mate)
+        extra = 1 if ex.serial else max(1, jobs or 2)
         while True:
             if rep.mismatches:
                 rep.stop_reason = "stopped at the first mismatch"
@@ -133,31 +134,36 @@ def run_campaign(designs: int = 10, seed: int = 0, budget: float | None = None, 
             if budget is not None and time.perf_counter() - t0 > budget * 60:
                 rep.stop_reason = f"budget of {budget:g} min spent"
                 break
+            width = designs - index if (index < designs and not ex.serial) else extra
             batch = [draw_design(seed, i, samples, train_samples).replace(plant=plant)
                      for i in range(index, index + width)]
             index += width
-            outs = ex.map(design_task, [(d, optimise) for d in batch], keys=[f"design-{d.index}" for d in batch])
-            for d, o in zip(batch, outs):
-                r = o.value if o.ok else {"ok": False, "failure": o.error, "mismatch": None, "failing": None,
-                                          "hits": {}, "build_seconds": 0.0, "index": d.index}
-                part = merge(Counter(r.get("hits", {})), design_bins(d.cfg))
-                merge(rep.hits, part)
-                merge(rep.designs_hit, {b: 1 for b, n in part.items() if n})
-                rep.rejected_configs += d.rejected
-                rep.rows.append({k: r.get(k) for k in ("index", "ok", "failure", "ticks", "train_ticks",
-                                                       "checked_registers", "checked_spikes", "train_values",
-                                                       "build_seconds", "wall_seconds")}
-                                | {"design": d.describe()})
-                rep.rows[-1]["build_seconds"] = float(r.get("build_seconds") or 0.0)
-                log(f"design {d.index}: {d.describe()}: "
-                    + (f"bit-exact, {r.get('ticks', 0)} ticks + {r.get('train_ticks', 0)} TRAIN, "
-                       f"{r.get('checked_registers', 0):,} registers, {r.get('wall_seconds', 0):.0f} s"
-                       if r["ok"] else f"FAILED: {r['failure']}")
-                    + f"; totals {rep.total('ticks'):,} ticks, bins {len(BINS) - len(missing(rep.hits))}/{len(BINS)}")
-                if not r["ok"] and not rep.failures and o.ok:
-                    rep.failures.append(_failure_entry(d, r, out_dir, shrink_runs, optimise, log))
+            ex.map(design_task, [(d, optimise) for d in batch], keys=[f"design-{d.index}" for d in batch],
+                   on_result=lambda i, o, batch=batch: _record(rep, batch[i], o, out_dir, shrink_runs, optimise, log))
     rep.wall_seconds = time.perf_counter() - t0
     return rep
+
+
+def _record(rep: CampaignReport, d, o, out_dir, shrink_runs, optimise, log) -> None:
+    """Merge one finished design into the report (and shrink it if it is the first failure)."""
+    r = o.value if o.ok else {"ok": False, "failure": o.error, "mismatch": None, "failing": None,
+                              "hits": {}, "build_seconds": 0.0, "index": d.index}
+    part = merge(Counter(r.get("hits", {})), design_bins(d.cfg))
+    merge(rep.hits, part)
+    merge(rep.designs_hit, {b: 1 for b, n in part.items() if n})
+    rep.rejected_configs += d.rejected
+    rep.rows.append({k: r.get(k) for k in ("index", "ok", "failure", "ticks", "train_ticks",
+                                           "checked_registers", "checked_spikes", "train_values",
+                                           "build_seconds", "wall_seconds")}
+                    | {"design": d.describe()})
+    rep.rows[-1]["build_seconds"] = float(r.get("build_seconds") or 0.0)
+    log(f"design {d.index}: {d.describe()}: "
+        + (f"bit-exact, {r.get('ticks', 0)} ticks + {r.get('train_ticks', 0)} TRAIN, "
+           f"{r.get('checked_registers', 0):,} registers, {r.get('wall_seconds', 0):.0f} s"
+           if r["ok"] else f"FAILED: {r['failure']}")
+        + f"; totals {rep.total('ticks'):,} ticks, bins {len(BINS) - len(missing(rep.hits))}/{len(BINS)}")
+    if not r["ok"] and not rep.failures and o.ok:
+        rep.failures.append(_failure_entry(d, r, out_dir, shrink_runs, optimise, log))
 
 
 def write_json(path, rep: CampaignReport) -> None:

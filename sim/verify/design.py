@@ -172,10 +172,16 @@ def _narrow_regs(rng, overflow) -> dict:
     """Narrow v, x, a, phi (3-8 bits) and s (u1.3-u1.7): random weights drive them to both ends."""
     over = overflow if callable(overflow) else (lambda: overflow)
     regs = {}
-    for name in ("v", "x", "a", "phi"):
+    for name in ("v", "x"):
         w = int(rng.integers(3, 9))
         f = int(rng.integers(1, w))
         regs[name] = _fmt(rng, w, f, overflow=over())
+    # a and phi with 1-2 integer bits: a predictive encoder with a small lambda overshoots [0, 1]
+    # both ways and phi + a leaves phi's range; a finer a than phi makes phi's rounding act
+    af = int(rng.integers(2, 6))
+    regs["a"] = _fmt(rng, af + int(rng.integers(1, 3)), af, overflow=over())
+    pf = int(rng.integers(1, af + 1))
+    regs["phi"] = _fmt(rng, pf + int(rng.integers(1, 3)), pf, overflow=over())
     s_frac = int(rng.integers(3, 8))
     regs["s"] = RegFormat(s_frac + 1, s_frac, signed=False, overflow="clip", rounding="half_up")
     return regs
@@ -209,14 +215,18 @@ def _weight_formats(rng, n_mat, narrow: bool) -> tuple:
     return tuple(out)
 
 
-def _schedules(rng):
+def _schedules(rng, narrow: bool):
+    """eps constant or power; lambda constant 1 (no predictive coding), constant or power;
+    narrow designs: small lambdas (the encoder overshoots) and coarse tables (frequent ties)."""
     eps = (Schedule.constant(float(rng.uniform(0.2, 1.0))) if rng.random() < 0.5
            else Schedule.power(float(rng.uniform(0.5, 1.0)), float(rng.uniform(0.0, 1.0))))
-    k = int(rng.integers(3))
-    lam = (Schedule.constant(1.0) if k == 0 else Schedule.constant(float(rng.uniform(0.3, 1.0))) if k == 1
-           else Schedule.power(float(rng.uniform(0.3, 1.0)), float(rng.uniform(0.1, 0.8))))
-    tables = TableFormats(eps_frac=int(rng.integers(4, 15)), lam_frac=int(rng.integers(4, 15)),
-                          inv_lam_frac=int(rng.integers(3, 13)))
+    k = int(rng.integers(4 if narrow else 3))
+    lo = 0.15 if narrow else 0.3
+    lam = (Schedule.constant(1.0) if k == 0 else Schedule.constant(float(rng.uniform(lo, 1.0))) if k == 1
+           else Schedule.power(float(rng.uniform(lo, 1.0)), float(rng.uniform(0.1, 0.8))))
+    hi = 9 if narrow else 15
+    tables = TableFormats(eps_frac=int(rng.integers(4, hi)), lam_frac=int(rng.integers(4, hi)),
+                          inv_lam_frac=int(rng.integers(3, hi - 2)))
     return eps, lam, tables
 
 
@@ -267,13 +277,15 @@ def _config(rng, flavour: str) -> EqSpikeConfig:
         regs = _wide_regs(rng)
     layers = _layers(rng, 3, 8) if flavour == "all_on" else _layers(rng, 1, 9)
     n_mat = len(layers) - 1
-    eps, lam, tables = _schedules(rng)
+    eps, lam, tables = _schedules(rng, narrow)
     if flavour == "all_on":
         eps, lam = Schedule.constant(float(rng.uniform(0.6, 1.0))), Schedule.constant(1.0)
     biases = tuple(_fmt(rng, w, int(rng.integers(1, w)), rounding="half_up")
                    for w in rng.integers(3, 8 if narrow or flavour == "all_on" else 16, size=n_mat))
-    n_free = int(rng.integers(8, 26)) if flavour == "all_on" else int(rng.integers(1, 26))
-    n_nudged = 0 if rng.random() < 0.25 else int(rng.integers(1, 13))
+    n_free = int(rng.integers(8, 41)) if flavour == "all_on" else int(rng.integers(1, 41))
+    n_nudged = 0 if rng.random() < 0.25 else int(rng.integers(1, 21))
+    if flavour == "train":       # a nudged phase long enough to move the states (updates != 0)
+        n_nudged = int(rng.integers(3, 21))
     cfg = EqSpikeConfig(layers=layers, weights=_weight_formats(rng, n_mat, narrow or flavour == "all_on"),
                         biases=biases, eps=eps, lam=lam, tables=tables,
                         beta=float(rng.choice([0.25, 0.5, 1.0, 2.0])), beta_frac=int(rng.integers(2, 9)),
