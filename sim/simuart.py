@@ -1,7 +1,8 @@
 """A byte transport into :class:`synth.top.SerialTop` running in Amaranth's simulator.
 
 The host side of the serial line is simulated bit by bit: ``write`` queues bytes that a
-background process shifts onto ``rx`` (8N1, ``divisor`` cycles per bit); a second process
+background process shifts onto ``rx`` (8N1, ``divisor`` cycles per bit, a fraction when the
+rate is not a whole divisor of the clock: bit edges then fall on the nearest cycle); a second process
 decodes ``tx`` into bytes for ``read``. ``read`` advances the simulation until enough bytes
 came or ``idle_cycles`` passed with the board idle (busy LED off) and no byte on the wire, so
 :class:`synth.driver.Board` drives the simulated board exactly as a serial port.
@@ -9,7 +10,9 @@ came or ``idle_cycles`` passed with the board idle (busy LED off) and no byte on
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from fractions import Fraction
 
 from amaranth.sim import Simulator
 
@@ -26,8 +29,9 @@ class SimTransport:
     Parameters
     ----------
     cfg : EqSpikeConfig
-    divisor : int
-        Cycles per bit on the simulated line (small: simulation time is the cost).
+    divisor : int or Fraction
+        Cycles per bit on the simulated line (small: simulation time is the cost), the board's
+        bit period too (``Fraction(50, 3)``: 3 Mbaud at 50 MHz).
     timeout : int
         The host link's mid-frame timeout, in cycles.
     idle_cycles : int
@@ -46,11 +50,12 @@ class SimTransport:
         Cycles simulated so far.
     """
 
-    def __init__(self, cfg, divisor: int = 4, timeout: int = 2000, idle_cycles: int = 4000, preload=None,
+    def __init__(self, cfg, divisor=4, timeout: int = 2000, idle_cycles: int = 4000, preload=None,
                  vcd=None):
-        self.divisor, self.idle_cycles = divisor, idle_cycles
-        # the clock rate only feeds INFO and the LED timings: pretend 115200 baud
-        self.top = SerialTop(cfg, clk_hz=divisor * 115200, baud=115200, divisor=divisor, timeout=timeout)
+        self.divisor, self.idle_cycles = Fraction(divisor), idle_cycles
+        # the clock rate only feeds INFO and the LED timings: a multiple of 115200 baud
+        p, q = self.divisor.numerator, self.divisor.denominator
+        self.top = SerialTop(cfg, clk_hz=p * 115200, baud=q * 115200, bit_period=self.divisor, timeout=timeout)
         self.to_board = deque()
         self.from_board = bytearray()
         self.cycles = 0
@@ -74,30 +79,39 @@ class SimTransport:
         for _ in range(n):
             await ctx.tick()
 
+    def _bit_cycles(self, n_bits: int):
+        """Cycles of each of ``n_bits`` bits of a frame: edges ``round(i * divisor)`` cycles
+        after its start."""
+        edges = [round(i * self.divisor) for i in range(n_bits + 1)]
+        return [b - a for a, b in zip(edges, edges[1:])]
+
     async def _drive_rx(self, ctx):
         ctx.set(self.top.rx, 1)
-        div = self.divisor
+        idle = round(self.divisor)
         while True:
             if not self.to_board:
                 self._sending = False
-                await self._ticks(ctx, div)
+                await self._ticks(ctx, idle)
                 continue
             self._sending = True
             byte = self.to_board.popleft()
-            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+            bits = [0] + [(byte >> i) & 1 for i in range(8)] + [1]
+            for bit, cycles in zip(bits, self._bit_cycles(len(bits))):
                 ctx.set(self.top.rx, bit)
-                await self._ticks(ctx, div)
+                await self._ticks(ctx, cycles)
 
     async def _watch_tx(self, ctx):
-        div = self.divisor
+        # sample the middle of each bit: floor((i + 1/2) * divisor) cycles after the start edge
+        at = [math.floor((i + Fraction(1, 2)) * self.divisor) for i in range(10)]
+        waits = [at[0]] + [b - a for a, b in zip(at, at[1:])]
         while True:
             await ctx.negedge(self.top.tx)
-            await self._ticks(ctx, div // 2)
+            await self._ticks(ctx, waits[0])     # middle of the start bit
             byte = 0
             for i in range(8):
-                await self._ticks(ctx, div)
+                await self._ticks(ctx, waits[1 + i])
                 byte |= ctx.get(self.top.tx) << i
-            await self._ticks(ctx, div)       # stop bit
+            await self._ticks(ctx, waits[9])     # stop bit
             self.from_board.append(byte)
 
     def _step(self, cycles: int):
@@ -111,7 +125,7 @@ class SimTransport:
 
     def read(self, n: int) -> bytes:
         idle = 0
-        chunk = 8 * self.divisor
+        chunk = 8 * round(self.divisor)
         while len(self.from_board) < n and idle < self.idle_cycles:
             before = len(self.from_board)
             self._step(chunk)

@@ -13,8 +13,9 @@ import struct
 
 import numpy as np
 
-from .protocol import (PHASE, REG, SPACE, STATUS_REG, SYNC_RSP, HostOp, HostStatus, config_crc,
-                       encode_request, parse_info, read_bytes, value_bytes)
+from .protocol import (PHASE, PROTOCOL_VERSION, REG, SPACE, STATUS_REG, SYNC_RSP, HostOp, HostStatus,
+                       config_crc, encode_request, pack_values, parse_info, read_bytes, value_bits,
+                       value_signed)
 
 __all__ = ["HostLinkError", "LinkTimeout", "Board", "open_serial"]
 
@@ -100,8 +101,12 @@ class Board:
         return parse_info(self.request(HostOp.INFO))
 
     def check(self) -> dict:
-        """INFO, and raise ValueError unless the board was built from this driver's config."""
+        """INFO, and raise ValueError unless the board speaks this driver's protocol version and
+        was built from this driver's config."""
         info = self.info()
+        if info["version"] != PROTOCOL_VERSION:
+            raise ValueError(f"the board speaks host-link protocol version {info['version']}, this driver "
+                             f"version {PROTOCOL_VERSION} (rebuild the bitstream with this eqspike)")
         if info["config_crc"] != config_crc(self.cfg) or tuple(info["layers"]) != self.cfg.layers:
             raise ValueError(f"the board runs layers {'-'.join(map(str, info['layers']))} "
                              f"(config CRC {info['config_crc']:08x}), not this config "
@@ -109,10 +114,10 @@ class Board:
         return info
 
     def write(self, space: str, values, layer: int = 0, row: int = 0, col: int = 0):
-        """One WRITE frame: ``values`` to consecutive addresses from (row, col)."""
-        nb = value_bytes(self.cfg, space, layer)
+        """One WRITE frame: ``values`` to consecutive addresses from (row, col), packed at their
+        format's width (ValueError for a value outside it)."""
         vals = [int(v) for v in np.asarray(values).reshape(-1)]
-        body = b"".join((v & ((1 << (8 * nb)) - 1)).to_bytes(nb, "little") for v in vals)
+        body = pack_values(vals, value_bits(self.cfg, space, layer), value_signed(self.cfg, space, layer))
         self.request(HostOp.WRITE, struct.pack("<BBHHH", SPACE[space], layer, row, col, len(vals)) + body)
 
     def load(self, model):

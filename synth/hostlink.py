@@ -24,11 +24,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
-from rtl.arith import const_mul, small_dsp
+from rtl.arith import const_mul
 from rtl.network import Op, Phase, Reg, Space, command_layout, response_layout
 
 from .protocol import (MAX_ARGS, SYNC_REQ, SYNC_RSP, HostOp, HostStatus, info_bytes, read_bytes,
-                       value_bytes)
+                       value_bits, value_signed)
 
 __all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH"]
 
@@ -36,11 +36,14 @@ __all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH"]
 STATUS_WIDTH = max(HostStatus).bit_length()
 
 
+#: :func:`rtl.arith.const_mul` maps a constant multiply to shifts and adds whenever a DSP width is
+#: given; the link passes one on every board: its few address multiplies are not worth a DSP block.
+_SHIFT_ADD = 18
+
+
 def _shift_add_mul(x, c: int):
-    """``x * c`` for a constant ``c`` as shifts and adds (:func:`rtl.arith.const_mul` in its
-    small-DSP mapping) on every board: these few address multiplies are not worth a DSP block."""
-    with small_dsp():
-        return const_mul(x, c)
+    """``x * c`` for a constant ``c >= 0`` as shifts and adds."""
+    return const_mul(x, c, dsp=_SHIFT_ADD)
 
 
 def _below(x, bits: int):
@@ -55,6 +58,14 @@ def _lookup(index, values, width=None):
     for i, v in enumerate(values):
         out = Mux(index == i, Const(int(v), width), out)
     return out
+
+
+def _write_formats(cfg: EqSpikeConfig) -> list:
+    """The distinct ``(bits, signed)`` formats of WRITE values in this config."""
+    k = cfg.n_layers - 1
+    spaces = ([("weight", i) for i in range(k)] + [("bias", i) for i in range(1, k + 1)]
+              + [("input", 0), ("target", 0)])
+    return sorted({(value_bits(cfg, sp, i), value_signed(cfg, sp, i)) for sp, i in spaces})
 
 
 def _u16(args, lo: int):
@@ -116,8 +127,10 @@ class RequestCheck(wiring.Component):
         payload is shorter than a header).
     header_status : Out(STATUS_WIDTH)
         Check of a WRITE header: ARGUMENT (space, zero count), ADDRESS, LENGTH, else OK.
-    value_bytes : Out(4)
-        Bytes per WRITE value for the header's space and layer.
+    value_bits : Out(range(max_bits + 1))
+        Bits per WRITE value for the header's space and layer (the values are packed).
+    value_signed : Out(1)
+        The header's values are two's complement.
     status : Out(STATUS_WIDTH)
         The op's status after a good checksum: ``write_status`` for WRITE, OPCODE for an
         unknown op, else the op's LENGTH, ARGUMENT and ADDRESS checks in that order.
@@ -127,13 +140,16 @@ class RequestCheck(wiring.Component):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         self.cfg = cfg
+        self.formats = _write_formats(cfg)
+        self.max_bits = max(bits for bits, _ in self.formats)
         super().__init__({
             "op": In(8),
             "length": In(16),
             "args": In(data.ArrayLayout(8, MAX_ARGS)),
             "write_status": In(STATUS_WIDTH),
             "header_status": Out(STATUS_WIDTH),
-            "value_bytes": Out(4),
+            "value_bits": Out(range(self.max_bits + 1)),
+            "value_signed": Out(1),
             "status": Out(STATUS_WIDTH),
         })
 
@@ -147,9 +163,12 @@ class RequestCheck(wiring.Component):
     def _write_header(self, m, f, w):
         cfg, L, k = self.cfg, w.layers, w.k
         space, layer, row0, col0, count = f.space, f.layer, f.write_row, f.write_col, f.write_count
-        weight_bytes = _lookup(layer, [value_bytes(cfg, "weight", i) for i in range(k)], 4)
-        bias_bytes = _lookup(layer, [0] + [value_bytes(cfg, "bias", i) for i in range(1, k + 1)], 4)
-        state_bytes = value_bytes(cfg, "input")
+        bits_width = len(self.value_bits)
+        weight_bits = _lookup(layer, [value_bits(cfg, "weight", i) for i in range(k)], bits_width)
+        weight_signed = _lookup(layer, [value_signed(cfg, "weight", i) for i in range(k)], 1)
+        bias_bits = _lookup(layer, [0] + [value_bits(cfg, "bias", i) for i in range(1, k + 1)], bits_width)
+        bias_signed = _lookup(layer, [0] + [value_signed(cfg, "bias", i) for i in range(1, k + 1)], 1)
+        state_bits, state_signed = value_bits(cfg, "input"), value_signed(cfg, "input")
         space_ok, addr_ok = Signal(), Signal()
         with m.Switch(space):
             with m.Case(Space.WEIGHT):
@@ -159,26 +178,25 @@ class RequestCheck(wiring.Component):
                 for mat in range(k):
                     flat0 = Mux(layer == mat, _shift_add_mul(row0[:w.neuron], L[mat + 1]), flat0)
                 size = _lookup(layer, [L[mat] * L[mat + 1] for mat in range(k)], w.weight)
-                m.d.comb += [self.value_bytes.eq(weight_bytes), space_ok.eq(1),
+                m.d.comb += [self.value_bits.eq(weight_bits), self.value_signed.eq(weight_signed), space_ok.eq(1),
                              addr_ok.eq((layer < k) & _below(row0, w.neuron) & _below(count, w.weight)
                                         & (col0 < w.n_of(layer + 1))
                                         & (flat0 + col0[:w.neuron] + count[:w.weight] <= size))]
             with m.Case(Space.BIAS):
-                m.d.comb += [self.value_bytes.eq(bias_bytes), space_ok.eq(1),
+                m.d.comb += [self.value_bits.eq(bias_bits), self.value_signed.eq(bias_signed), space_ok.eq(1),
                              addr_ok.eq((layer >= 1) & (layer <= k) & w.fits(row0, count, w.n_of(layer)))]
             with m.Case(Space.INPUT):
-                m.d.comb += [self.value_bytes.eq(state_bytes), space_ok.eq(1),
+                m.d.comb += [self.value_bits.eq(state_bits), self.value_signed.eq(state_signed), space_ok.eq(1),
                              addr_ok.eq(w.fits(row0, count, L[0]))]
             with m.Case(Space.TARGET):
-                m.d.comb += [self.value_bytes.eq(state_bytes), space_ok.eq(1),
+                m.d.comb += [self.value_bits.eq(state_bits), self.value_signed.eq(state_signed), space_ok.eq(1),
                              addr_ok.eq(w.fits(row0, count, L[k]))]
-        # payload bytes of the values: count * value_bytes over the few widths this config has
-        # (the count has `weight` bits when the address is good, and LENGTH is checked only then)
-        widths = sorted({value_bytes(cfg, "weight", i) for i in range(k)}
-                        | {value_bytes(cfg, "bias", i) for i in range(1, k + 1)} | {state_bytes})
-        values = Const(0, w.weight + 4)
-        for nb in widths:
-            values = Mux(self.value_bytes == nb, _shift_add_mul(count[:w.weight], nb), values)
+        # payload bytes of the packed values: ceil(count * value_bits / 8) over the few widths this
+        # config has (the count has `weight` bits when the address is good, and LENGTH is checked
+        # only then)
+        values = Const(0, w.weight + 7)
+        for nb in sorted({bits for bits, _ in self.formats}):
+            values = Mux(self.value_bits == nb, (_shift_add_mul(count[:w.weight], nb) + 7) >> 3, values)
         # the value width depends on space and layer: check the address before the length
         m.d.comb += self.header_status.eq(
             Mux(~space_ok | (count == 0), HostStatus.ARGUMENT,
@@ -281,8 +299,8 @@ class _LinkStates:
     Receive registers: ``op``, ``length``, ``received`` (payload bytes so far), ``rx_sum``
     (running sum after the sync byte), ``args`` (first ``MAX_ARGS`` payload bytes),
     ``timer`` (idle cycles mid-frame). WRITE streaming: the next value's address
-    (``w_row``, ``w_col``, ``w_space``, ``w_layer``), the value being assembled (``w_value``)
-    and its byte index (``w_byte``). Response: ``status``, ``tx_len``, ``tx_sum``, the value
+    (``w_row``, ``w_col``, ``w_space``, ``w_layer``), the values still to write (``w_left``),
+    and the bits received but not yet written (``w_buf``, ``w_nbits`` of them). Response: ``status``, ``tx_len``, ``tx_sum``, the value
     being sent (``value``, ``value_bytes``, ``value_byte``), a loop index ``i`` up to
     ``n_loop`` (values, neurons, INFO bytes), ``spike_byte``, and PREDICT's ``best``/``best_i``.
     """
@@ -305,10 +323,10 @@ class _LinkStates:
                      check.write_status.eq(self.write_status)]
         # -- WRITE streaming: at most n_l (the header check passed) ---------------------------------
         self.w_row, self.w_col = Signal(w.neuron), Signal(w.neuron)
-        value_widths = ([value_bytes(cfg, "weight", i) for i in range(k)]
-                        + [value_bytes(cfg, "bias", i) for i in range(1, k + 1)] + [value_bytes(cfg, "input")])
-        self.w_value = Signal(8 * max(value_widths))
-        self.w_byte = Signal(4)
+        # fewer than value_bits bits wait when a byte comes: at most max_bits - 1 + 8 pending
+        self.w_buf = Signal(check.max_bits + 7)
+        self.w_nbits = Signal(range(check.max_bits + 8))
+        self.w_left = Signal(w.weight)
         self.w_space, self.w_layer = Signal(3), Signal(range(k + 1))
         # -- response -------------------------------------------------------------------------------
         self.tx_sum, self.tx_len = Signal(8), Signal(16)
@@ -402,38 +420,48 @@ class _LinkStates:
             with m.If(self.take_byte()):
                 m.next = "EVALUATE_REQUEST"
 
+    def _by_format(self, value):
+        """``value(bits, signed)`` for the WRITE header's format (a Mux over the config's few)."""
+        out = Const(0)
+        for bits, sgn in self.check.formats:
+            out = Mux((self.check.value_bits == bits) & (self.check.value_signed == sgn), value(bits, sgn), out)
+        return out
+
     def receive_write_values(self):
-        """A WRITE's values, each sent to the network as soon as its last byte is in (only
+        """A WRITE's packed values, each sent to the network as soon as its last bit is in (only
         when the header checked OK; otherwise the bytes are counted and dropped)."""
-        m, link, b, f = self.m, self.link, self.link.rx.payload, self.f
-        vbytes = self.check.value_bytes
+        m, b, f = self.m, self.link.rx.payload, self.f
+        check = self.check
         with m.State("CHECK_WRITE_HEADER"):
             self.busy()
-            m.d.sync += [self.write_status.eq(self.check.header_status), self.w_row.eq(f.write_row),
-                         self.w_col.eq(f.write_col), self.w_byte.eq(0), self.w_value.eq(0),
-                         self.w_space.eq(f.space), self.w_layer.eq(f.layer)]
+            m.d.sync += [self.write_status.eq(check.header_status), self.w_row.eq(f.write_row),
+                         self.w_col.eq(f.write_col), self.w_space.eq(f.space), self.w_layer.eq(f.layer),
+                         self.w_left.eq(f.write_count), self.w_buf.eq(0), self.w_nbits.eq(0)]
             m.next = "RECEIVE_WRITE_VALUE"
-            with m.If(self.received == self.length):       # a header and no values
-                m.next = "RECEIVE_CHECKSUM"
         with m.State("RECEIVE_WRITE_VALUE"):
-            with m.If(self.take_byte()):
-                m.d.sync += self.received.eq(self.received + 1)
-                # place the byte at position w_byte of the value
-                m.d.sync += self.w_value.eq(self.w_value | (b << (self.w_byte * 8)))
-                with m.If((self.w_byte == vbytes - 1) & (self.write_status == HostStatus.OK)):
-                    m.d.sync += self.w_byte.eq(0)
-                    m.next = "WRITE_VALUE_COMMAND"
-                with m.Else():
-                    m.d.sync += self.w_byte.eq(Mux(self.w_byte == vbytes - 1, 0, self.w_byte + 1))
-                    with m.If(self.received + 1 == self.length):
-                        m.next = "RECEIVE_CHECKSUM"
+            with m.If((self.write_status == HostStatus.OK) & (self.w_left != 0)
+                      & (self.w_nbits >= check.value_bits)):
+                self.busy()
+                m.next = "WRITE_VALUE_COMMAND"
+            with m.Elif(self.received == self.length):
+                self.busy()
+                m.next = "RECEIVE_CHECKSUM"
+            with m.Else():
+                with m.If(self.take_byte()):
+                    m.d.sync += self.received.eq(self.received + 1)
+                    with m.If(self.write_status == HostStatus.OK):
+                        # the byte's bits go above the pending ones (LSB first)
+                        m.d.sync += [self.w_buf.eq(self.w_buf | (b << self.w_nbits)),
+                                     self.w_nbits.eq(self.w_nbits + 8)]
         with m.State("WRITE_VALUE_COMMAND"):
+            value = self._by_format(lambda bits, sgn: self.w_buf[:bits].as_signed() if sgn else self.w_buf[:bits])
             with m.If(self.net_command(Op.WRITE, space=self.w_space, layer=self.w_layer, row=self.w_row,
-                                       col=self.w_col, data=self.w_value)):
+                                       col=self.w_col, data=value)):
                 m.next = "WRITE_VALUE_RESPONSE"
         with m.State("WRITE_VALUE_RESPONSE"):
             with m.If(self.net_response()):
-                m.d.sync += self.w_value.eq(0)
+                m.d.sync += [self.w_buf.eq(self._by_format(lambda bits, sgn: self.w_buf >> bits)),
+                             self.w_nbits.eq(self.w_nbits - check.value_bits), self.w_left.eq(self.w_left - 1)]
                 with m.If(self.w_space == Space.WEIGHT):
                     with m.If(self.w_col + 1 == self.w.n_of(self.w_layer + 1)):     # next row of W
                         m.d.sync += [self.w_col.eq(0), self.w_row.eq(self.w_row + 1)]
@@ -442,8 +470,6 @@ class _LinkStates:
                 with m.Else():
                     m.d.sync += self.w_row.eq(self.w_row + 1)
                 m.next = "RECEIVE_WRITE_VALUE"
-                with m.If(self.received == self.length):
-                    m.next = "RECEIVE_CHECKSUM"
 
     def evaluate_request(self):
         """After the checksum byte: an error reply, an immediate reply, or a network operation."""

@@ -25,8 +25,9 @@ SPIKES 5   layer                                                  q bits of the 
 PREDICT 6  (none)                                                 argmax of the output layer's s [2]
 =========  =====================================================  ================================
 
-WRITE values are :func:`value_bytes` bytes each (two's complement, little-endian) and go to
-consecutive addresses: row-major through ``W_layer`` from ``[row, col]`` (WEIGHT: after the
+WRITE values are packed at their format's width (:func:`value_bits`: two's complement,
+LSB first, across byte boundaries, the last byte padded with zero bits; :func:`pack_values`),
+so a 13-bit input takes 13 bits, not 2 bytes, and go to consecutive addresses: row-major through ``W_layer`` from ``[row, col]`` (WEIGHT: after the
 last column comes column 0 of the next row), or element ``row + i`` of BIAS (layer >= 1),
 INPUT or TARGET. The whole range must lie inside the matrix or vector. Spaces, registers and
 phases use :mod:`rtl.network`'s ``Space``, ``Reg``/``Status`` and ``Phase`` numbers. READ of
@@ -44,17 +45,19 @@ import enum
 import struct
 import zlib
 
-__all__ = ["SYNC_REQ", "SYNC_RSP", "HostOp", "HostStatus", "SPACE", "REG", "STATUS_REG", "PHASE",
+__all__ = ["FRAME_OVERHEAD", "SYNC_REQ", "SYNC_RSP", "HostOp", "HostStatus", "SPACE", "REG", "STATUS_REG", "PHASE",
            "MAX_ARGS", "INFO_MAGIC", "PROTOCOL_VERSION", "checksum", "encode_request",
-           "encode_response", "value_bytes", "read_bytes", "config_crc", "info_bytes",
-           "parse_info", "host_data_width"]
+           "encode_response", "read_bytes", "config_crc", "info_bytes",
+           "parse_info", "host_data_width", "value_bits", "value_signed", "packed_bytes",
+           "pack_values", "unpack_values", "inference_link_bytes", "link_inferences_per_s"]
 
 SYNC_REQ = 0xA5
 SYNC_RSP = 0x5A
 #: Bytes of a request payload kept as arguments (the WRITE header is the longest).
 MAX_ARGS = 8
 INFO_MAGIC = b"EQSP"
-PROTOCOL_VERSION = 1
+#: 1: WRITE values in whole bytes each; 2: WRITE values packed at their format's width.
+PROTOCOL_VERSION = 2
 
 
 class HostOp(enum.IntEnum):
@@ -114,18 +117,55 @@ def read_bytes(cfg) -> int:
     return -(-host_data_width(cfg) // 8)
 
 
-def value_bytes(cfg, space: str, layer: int = 0) -> int:
-    """Bytes per value in a WRITE frame to ``space`` ("weight" of matrix ``layer``, "bias" of
-    layer ``layer``, "input", "target")."""
+def _value_format(cfg, space: str, layer: int = 0):
     if space == "weight":
-        fmt = cfg.weights[layer]
-    elif space == "bias":
-        fmt = cfg.biases[layer - 1]
-    elif space in ("input", "target"):
-        fmt = cfg.s
-    else:
-        raise ValueError(f"space must be weight, bias, input or target, not {space!r}")
-    return -(-fmt.width // 8)
+        return cfg.weights[layer]
+    if space == "bias":
+        return cfg.biases[layer - 1]
+    if space in ("input", "target"):
+        return cfg.s
+    raise ValueError(f"space must be weight, bias, input or target, not {space!r}")
+
+
+def value_bits(cfg, space: str, layer: int = 0) -> int:
+    """Bits per value in a WRITE frame to ``space`` ("weight" of matrix ``layer``, "bias" of
+    layer ``layer``, "input", "target"): the width of the value's format."""
+    return _value_format(cfg, space, layer).width
+
+
+def value_signed(cfg, space: str, layer: int = 0) -> bool:
+    """Whether WRITE values to ``space`` are two's complement (else unsigned)."""
+    return _value_format(cfg, space, layer).signed
+
+
+def packed_bytes(count: int, bits: int) -> int:
+    """Bytes of ``count`` values packed at ``bits`` bits each: ``ceil(count * bits / 8)``."""
+    return -(-count * bits // 8)
+
+
+def pack_values(values, bits: int, signed: bool) -> bytes:
+    """``values`` packed LSB first at ``bits`` bits each (the last byte padded with zeros).
+
+    Raises ValueError for a value outside the ``bits``-bit range (nothing is wrapped)."""
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    acc = 0
+    for i, v in enumerate(values):
+        v = int(v)
+        if not lo <= v <= hi:
+            raise ValueError(f"value {i} must be in {lo}..{hi} ({bits}-bit "
+                             f"{'signed' if signed else 'unsigned'}), not {v}")
+        acc |= (v & ((1 << bits) - 1)) << (i * bits)
+    return acc.to_bytes(packed_bytes(len(values), bits), "little")
+
+
+def unpack_values(data: bytes, bits: int, count: int, signed: bool) -> list:
+    """Inverse of :func:`pack_values`: the first ``count`` values of ``data``."""
+    acc = int.from_bytes(bytes(data), "little")
+    out = []
+    for i in range(count):
+        v = (acc >> (i * bits)) & ((1 << bits) - 1)
+        out.append(v - (1 << bits) if signed and v >> (bits - 1) else v)
+    return out
 
 
 def config_crc(cfg) -> int:
@@ -155,3 +195,29 @@ def parse_info(payload: bytes) -> dict:
     lanes, n_free, n_nudged, crc, clk_hz, baud = struct.unpack("<HHHIII", payload[7 + 2 * n_layers:])
     return {"version": version, "layers": tuple(layers), "read_bytes": rbytes, "lanes": lanes,
             "n_free": n_free, "n_nudged": n_nudged, "config_crc": crc, "clk_hz": clk_hz, "baud": baud}
+
+
+#: Bytes of a frame around its payload: sync, op/status, length[2], checksum.
+FRAME_OVERHEAD = 5
+
+
+def inference_link_bytes(cfg) -> dict:
+    """Bytes on the serial line (both directions, framing included) of one inference as
+    :meth:`synth.driver.Board.infer` runs it: RESET, one WRITE of the packed inputs, RUN, PREDICT.
+
+    Returns ``{"request": n, "response": n, "total": n}``."""
+    n_in = cfg.layers[0]
+    request = (FRAME_OVERHEAD                                                   # RESET
+               + FRAME_OVERHEAD + MAX_ARGS + packed_bytes(n_in, value_bits(cfg, "input"))   # WRITE input
+               + FRAME_OVERHEAD + 3                                            # RUN phase, ticks[2]
+               + FRAME_OVERHEAD)                                               # PREDICT
+    response = (FRAME_OVERHEAD + FRAME_OVERHEAD + (FRAME_OVERHEAD + read_bytes(cfg))
+                + (FRAME_OVERHEAD + 2))
+    return {"request": request, "response": response, "total": request + response}
+
+
+def link_inferences_per_s(cfg, baud: int) -> float:
+    """The serial link's own limit on inferences per second at ``baud`` (8N1: 10 bit times a
+    byte, request and response one after the other): ``baud / 10 / total bytes``. The core's
+    time and the USB adapter's turnaround latency come on top."""
+    return baud / 10 / inference_link_bytes(cfg)["total"]

@@ -19,7 +19,7 @@ from golden_model.config import EqSpikeConfig
 from rtl.network import Network
 
 from .hostlink import HostLink
-from .uart import UARTRx, UARTTx, baud_divisor
+from .uart import UARTRx, UARTTx, baud_period
 
 __all__ = ["SerialTop", "BoardTop", "ecp5_pll_params", "N_LEDS"]
 
@@ -45,10 +45,11 @@ class SerialTop(wiring.Component):
     ----------
     cfg : EqSpikeConfig
     clk_hz : int
-        Core clock (sets the baud divisor and the LED timings).
+        Core clock in whole Hz (sets the bit period and the LED timings).
     baud : int
-    divisor : int or None
-        Cycles per bit; default ``baud_divisor(clk_hz, baud)`` (simulations pass a small one).
+    bit_period : int, Fraction or None
+        Clock cycles per bit; default ``baud_period(clk_hz, baud)``, exact (simulations pass a
+        small one).
     timeout : int or None
         Host-link mid-frame timeout in cycles; default 50 ms (USB-serial adapters leave gaps
         of a few milliseconds inside a frame).
@@ -63,12 +64,12 @@ class SerialTop(wiring.Component):
     leds : Out(N_LEDS)
     """
 
-    def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int = 115200, divisor: int | None = None,
+    def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int = 115200, bit_period=None,
                  timeout: int | None = None, counters: bool = True):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         self.cfg, self.clk_hz, self.baud = cfg, int(clk_hz), int(baud)
-        self.divisor = divisor if divisor is not None else baud_divisor(clk_hz, baud)
+        self.bit_period = bit_period if bit_period is not None else baud_period(clk_hz, baud)
         self.timeout = timeout if timeout is not None else max(1, int(clk_hz * 0.05))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(N_LEDS)})
         self.network = Network(cfg, counters=counters)
@@ -78,8 +79,8 @@ class SerialTop(wiring.Component):
         m = Module()
         m.submodules.network = net = self.network
         m.submodules.link = link = self.link
-        m.submodules.uart_rx = urx = UARTRx(self.divisor)
-        m.submodules.uart_tx = utx = UARTTx(self.divisor)
+        m.submodules.uart_rx = urx = UARTRx(self.bit_period)
+        m.submodules.uart_tx = utx = UARTTx(self.bit_period)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
         wiring.connect(m, urx.data, link.rx)
         wiring.connect(m, link.tx, utx.data)
@@ -166,6 +167,8 @@ class BoardTop(Elaboratable):
         Core clock. On ECP5, when it differs from the board oscillator, an ``EHXPLLL`` makes it
         (the design is held in reset until the PLL locks); on iCE40 it must equal the oscillator.
     baud : int
+        UART rate; its bit period is exact at the core clock (:func:`synth.uart.baud_period`),
+        e.g. 3 Mbaud (the ULX3S FT231X's fastest) is 50/3 cycles at 50 MHz.
     led_map : sequence of int
         Board LED index for each ``SerialTop.leds`` bit (``None`` skips a bit).
     counters : bool

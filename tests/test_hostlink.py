@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import random
 import struct
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from golden_model.config import default_config
+from golden_model.config import RegFormat, default_config
 from golden_model.fixed_model import FixedModel, quantise_params
 from golden_model.float_model import glorot_params
 from rtl.network import Phase, Reg, Space, Status
 from synth.driver import Board, HostLinkError
-from synth.protocol import (PHASE, REG, SPACE, STATUS_REG, HostOp, HostStatus, checksum, config_crc,
-                            encode_request, info_bytes, parse_info, value_bytes)
+from synth.protocol import (PHASE, PROTOCOL_VERSION, REG, SPACE, STATUS_REG, HostOp, HostStatus, checksum,
+                            config_crc, encode_request, inference_link_bytes, info_bytes, link_inferences_per_s,
+                            pack_values, parse_info, unpack_values)
 from sim.simuart import SimTransport
-from synth.uart import UARTRx, UARTTx, baud_divisor
+from synth.uart import UARTRx, UARTTx, baud_period
 
 TIMEOUT = 300     # host-link mid-frame timeout of the simulated boards (cycles)
 
@@ -49,26 +51,50 @@ def test_info_round_trip():
         parse_info(b"XXXX\x01\x02\x04")
 
 
-@pytest.mark.parametrize("clk,baud,div", [(12e6, 115200, 104), (50e6, 115200, 434), (25e6, 1_000_000, 25)])
-def test_baud_divisor(clk, baud, div):
-    assert baud_divisor(clk, baud) == div
+@pytest.mark.parametrize("bits,signed", [(1, False), (3, True), (8, True), (13, False), (16, True)])
+def test_pack_values_round_trip(bits, signed):
+    rng = random.Random(bits)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    values = [lo, hi] + [rng.randint(lo, hi) for _ in range(21)]
+    data = pack_values(values, bits, signed)
+    assert len(data) == -(-len(values) * bits // 8)             # as few bytes as the format needs
+    assert unpack_values(data, bits, len(values), signed) == values
+    with pytest.raises(ValueError, match="value 1 must be in"):
+        pack_values([0, hi + 1], bits, signed)
 
 
-def test_baud_divisor_rejects_bad_rates():
+def test_link_inferences_per_s_formula():
+    cfg = default_config((784, 500, 10))
+    n = inference_link_bytes(cfg)
+    # RESET 5+5, WRITE 5+8+ceil(784*13/8) and 5, RUN 8 and 5+RBYTES, PREDICT 5 and 7
+    assert n["request"] == 5 + 13 + 1274 + 8 + 5
+    assert link_inferences_per_s(cfg, 3_000_000) == pytest.approx(300_000 / n["total"])
+
+
+@pytest.mark.parametrize("clk,baud,period", [(12e6, 115200, Fraction(625, 6)), (50e6, 115200, Fraction(31250, 72)),
+                                              (50_000_000, 3_000_000, Fraction(50, 3)), (12_000_000, 3_000_000, 4),
+                                              (25e6, 1_000_000, 25)])
+def test_baud_period_is_exact(clk, baud, period):
+    assert baud_period(clk, baud) == period
+
+
+def test_baud_period_rejects_bad_rates():
     with pytest.raises(ValueError, match="too fast"):
-        baud_divisor(12e6, 4_000_000)
-    with pytest.raises(ValueError, match="off by"):
-        baud_divisor(1e6, 150_000)     # 6.67 cycles per bit: 7 is 4.8 % slow
+        baud_period(12e6, 4_000_000)
+    with pytest.raises(ValueError, match="whole number of Hz"):
+        baud_period(12e6 + 0.5, 115200)
+    with pytest.raises(ValueError, match="baud must be a positive integer"):
+        baud_period(12e6, 0)
 
 
 # -- UART --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("divisor", [4, 7])
+@pytest.mark.parametrize("divisor", [4, 7, Fraction(9, 2), Fraction(50, 3)])
 def test_uart_loopback_with_idle_gaps_and_backpressure(divisor):
     m = Module()
     m.submodules.tx = tx = UARTTx(divisor)
     m.submodules.rx = rx = UARTRx(divisor)
     m.d.comb += rx.rx.eq(tx.tx)
-    rng = random.Random(divisor)
+    rng = random.Random(str(divisor))
     sent = [0x00, 0xFF, 0x55, 0xAA] + [rng.randrange(256) for _ in range(24)]
     got = []
 
@@ -78,7 +104,7 @@ def test_uart_loopback_with_idle_gaps_and_backpressure(divisor):
             ctx.set(tx.data.valid, 1)
             await ctx.tick().until(tx.data.ready)
             ctx.set(tx.data.valid, 0)
-            for _ in range(rng.randrange(3) * divisor):      # idle line between some bytes
+            for _ in range(rng.randrange(3) * round(divisor)):      # idle line between some bytes
                 await ctx.tick()
 
     async def sink(ctx):
@@ -95,6 +121,40 @@ def test_uart_loopback_with_idle_gaps_and_backpressure(divisor):
     sim.add_testbench(sink)
     sim.run()
     assert got == sent
+
+
+@pytest.mark.parametrize("period", [5, Fraction(50, 3)])
+def test_uart_tx_bit_edges_within_one_cycle_of_exact_rate(period):
+    """Back-to-back bytes: every line transition lies within one cycle of ``k * period`` after
+    the first start bit (the rate is exact, not the nearest integer divisor)."""
+    dut = UARTTx(period)
+    data = [0x55, 0xAA, 0x0F, 0xF0, 0x33] * 4
+    edges, expect = [], []
+
+    async def bench(ctx):
+        prev, sent = 1, 0
+        for cycle in range(1, int((len(data) * 10 + 3) * period)):
+            ctx.set(dut.data.valid, int(sent < len(data)))
+            ctx.set(dut.data.payload, data[min(sent, len(data) - 1)])
+            took = sent < len(data) and ctx.get(dut.data.ready)
+            await ctx.tick()
+            sent += took
+            if ctx.get(dut.tx) != prev:
+                edges.append(cycle)
+                prev ^= 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    bits = []
+    for byte in data:
+        bits += [0] + [(byte >> i) & 1 for i in range(8)] + [1]
+    expect = [i for i in range(1, len(bits)) if bits[i] != bits[i - 1]]
+    t0 = edges[0]
+    assert len(edges) == len(expect) + 1
+    for k, e in zip(expect, edges[1:]):
+        assert abs((e - t0) - k * period) < 1, (k, e - t0, float(k * period))
 
 
 def test_uart_rx_drops_byte_with_bad_stop_bit():
@@ -241,6 +301,69 @@ def test_write_crosses_matrix_rows_and_read_back(tiny):
     assert board.predict() == int(np.argmax(st.s[-1][0]))
     assert board.status("tick") == 6
     assert [board.status("spikes", l) for l in range(cfg.n_layers)] == list(spikes)
+
+
+class _CountingTransport:
+    """Counts the bytes both ways through a transport."""
+
+    def __init__(self, t):
+        self.t, self.sent, self.received = t, 0, 0
+
+    def write(self, data):
+        self.sent += len(data)
+        return self.t.write(data)
+
+    def read(self, n):
+        out = self.t.read(n)
+        self.received += len(out)
+        return out
+
+
+def test_3mbaud_at_50mhz_and_inference_bytes_over_the_simulated_line():
+    """The ULX3S FT231X's 3 Mbaud at the 50 MHz core clock: 50/3 cycles per bit (bit edges on
+    the nearest cycle) both ways; packed inputs land; an inference moves exactly the bytes
+    ``inference_link_bytes`` counts (the figure the docs' inferences/s table is computed from)."""
+    cfg = default_config((8, 6, 3))
+    tr = SimTransport(cfg, divisor=Fraction(50, 3), timeout=TIMEOUT * 5)
+    board = Board(tr, cfg)
+    try:
+        info = board.check()
+        assert info["version"] == PROTOCOL_VERSION == 2
+        assert Fraction(info["clk_hz"], info["baud"]) == Fraction(50, 3)
+        x = np.array([4096, 0, 1, 4095, 2048, 7, 1000, 3])
+        count = _CountingTransport(tr)
+        counted = Board(count, cfg)
+        counted.infer(x, ticks=1)
+        assert count.sent + count.received == inference_link_bytes(cfg)["total"]
+        assert list(board.read(0, "s")) == list(x)
+    finally:
+        tr.close()
+
+
+def test_narrow_formats_pack_several_values_per_byte_over_uart():
+    """3-bit weights (8 values in 3 bytes, values across byte boundaries) and 11-bit biases
+    written over the wire run the network exactly as the model."""
+    w_fmt = RegFormat(width=3, frac=1, signed=True, rounding="half_up", overflow="saturate")
+    b_fmt = RegFormat(width=11, frac=7, signed=True, rounding="half_up", overflow="saturate")
+    cfg = default_config((8, 6, 3)).replace(weights=(w_fmt, w_fmt), biases=(b_fmt, b_fmt))
+    rng = np.random.default_rng(5)
+    w = [rng.integers(-4, 4, size=(8, 6)), rng.integers(-4, 4, size=(6, 3))]
+    b = [rng.integers(-1024, 1024, size=6), rng.integers(-1024, 1024, size=3)]
+    model = FixedModel(cfg, w, b)
+    tr = SimTransport(cfg, timeout=TIMEOUT)
+    board = Board(tr, cfg)
+    try:
+        board.load(model)
+        x = rng.integers(0, 4097, size=8)
+        board.reset(x)
+        st = model.reset(x[None])
+        board.run(3)
+        model.run(st, 3)
+        for l in (1, 2):
+            for name in ("v", "s", "a"):
+                assert list(board.read(l, name)) == list(st.registers(l)[name][0]), (l, name)
+    finally:
+        tr.close()
 
 
 # -- real digits through the simulated serial line, against the golden model ----------------------

@@ -14,7 +14,9 @@ def add_arguments(p) -> None:
     p.add_argument("--port", required=True,
                    help="serial port (e.g. /dev/ttyUSB0), or 'sim' for the board top simulated in "
                         "Amaranth (slow: small networks and few samples)")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate (default %(default)s)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="baud rate, as the bitstream was built with 'eqspike synth --baud' (default %(default)s; "
+                        "the ULX3S FT231X runs up to 3000000)")
     p.add_argument("--config", default=None,
                    help="config the bitstream was built from (default: the weights folder's, else the default)")
     p.add_argument("--weights", default=None,
@@ -61,6 +63,7 @@ def run(args) -> int:
     from eqspike.cli import CLIError
     from experiments.data import load_dataset
     from synth.driver import Board, HostLinkError, LinkTimeout, open_serial
+    from synth.protocol import link_inferences_per_s
 
     from ._common import check_output_file, write_json
 
@@ -113,11 +116,14 @@ def run(args) -> int:
     print(f"{len(rows)} samples: board agrees with the golden model on {agree}, accuracy {correct / len(rows):.3f}; "
           + (f"{mean_cycles:.0f} cycles per inference = {clk / mean_cycles:.0f} inferences/s at "
              if mean_cycles else "no cycle counter in this build (--no-counters); ")
-          + f"{clk / 1e6:g} MHz (link: load {t_load:.1f} s, {t_run / len(rows):.2f} s per sample)")
+          + f"{clk / 1e6:g} MHz (link: load {t_load:.1f} s, {t_run / len(rows):.2f} s per sample; "
+          + f"the serial line alone allows {link_inferences_per_s(cfg, info['baud']):.1f} inferences/s "
+          + f"at {info['baud']} baud)")
     write_json(args.json, {"port": args.port, "layers": list(cfg.layers), "ticks": ticks, "samples": rows,
                            "agreement": agree / len(rows), "accuracy": correct / len(rows),
                            "cycles_per_inference": mean_cycles, "clk_hz": clk,
                            "inferences_per_s_core": clk / mean_cycles if mean_cycles else None,
-                           "load_seconds": t_load,
+                           "load_seconds": t_load, "baud": info["baud"],
+                           "inferences_per_s_link": link_inferences_per_s(cfg, info["baud"]),
                            "seconds_per_sample": t_run / len(rows)})
     return 0 if agree == len(rows) else 1
