@@ -71,7 +71,8 @@ def add_arguments(p) -> None:
                    help="predictive-coding lambda: VALUE or power:A0:ETA (binary default 0.275)")
     p.add_argument("--decoder", choices=("predictive", "identity"), default="predictive",
                    help="identity = no predictive coding (lambda 1)")
-    p.add_argument("--encoder", choices=("sigma_delta", "stochastic"), default="sigma_delta")
+    p.add_argument("--encoder", choices=("sigma_delta", "stochastic"), default=None,
+                   help="binary mode's spike encoder (default: the Dynamics default, sigma_delta)")
     p.add_argument("--config", default=None,
                    help="fixed-point config JSON (fixed mode; default: the default config; onchip: "
                         "needs a 'learning' section, default: learning_config with --lr)")
@@ -113,7 +114,9 @@ def build_settings(args, data) -> TrainSettings:
     if len(lr) != len(layers) - 1:
         raise CLIError(f"--lr needs one rate per matrix ({len(layers) - 1}), not {len(lr)}")
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
-    beta = 0.5 if args.beta is None else args.beta
+    # only what the user set; every default lives in Dynamics / the config
+    steps = {k: v for k, v in (("n_free", args.free_steps), ("n_nudged", args.nudged_steps),
+                               ("beta", args.beta)) if v is not None}
     config = None
     batch = args.batch if args.batch is not None else (1 if args.mode == "onchip" else 20)
     if args.mode != "onchip" and (args.rounding is not None or args.learn_width is not None
@@ -144,30 +147,26 @@ def build_settings(args, data) -> TrainSettings:
             config = EqSpikeConfig.load(args.config) if args.config else default_config(layers)
         if config.layers != layers:
             raise ConfigError(f"config is for layers {list(config.layers)}, training uses {list(layers)}")
-        changes = {"beta": beta} if args.beta is not None else {}
-        if args.free_steps is not None:
-            changes["n_free"] = args.free_steps
-        if args.nudged_steps is not None:
-            changes["n_nudged"] = args.nudged_steps
         if args.eps is not None or args.lam is not None:
             raise CLIError("fixed mode takes eps and lambda from the config (--config), not --eps/--lam")
-        config = config.replace(**changes) if changes else config
+        config = config.replace(**steps) if steps else config
         dyn = Dynamics.from_config(config)
     elif args.mode == "continuous":
         eps = parse_eps(args.eps) if args.eps else None
         if eps is not None and getattr(eps, "kind", None) != "constant":
             raise CLIError("continuous mode needs a constant --eps VALUE")
-        dyn = Dynamics.continuous(args.free_steps if args.free_steps is not None else 20,
-                                  args.nudged_steps if args.nudged_steps is not None else 4,
-                                  beta, 0.5 if eps is None else eps.value)
+        dyn = Dynamics.continuous(**steps, **({} if eps is None else {"eps": eps.value}))
     else:
         from golden_model.config import Schedule
-        lam = Schedule.constant(1.0) if args.decoder == "identity" else (
-            parse_lam(args.lam) if args.lam else Schedule.constant(0.275))
-        dyn = Dynamics(mode="binary", eps=parse_eps(args.eps) if args.eps else parse_eps("osa"),
-                       lam=lam, encoder=args.encoder,
-                       n_free=args.free_steps if args.free_steps is not None else 100,
-                       n_nudged=args.nudged_steps if args.nudged_steps is not None else 50, beta=beta)
+        if args.decoder == "identity":
+            steps["lam"] = Schedule.constant(1.0)
+        elif args.lam:
+            steps["lam"] = parse_lam(args.lam)
+        if args.eps:
+            steps["eps"] = parse_eps(args.eps)
+        if args.encoder:
+            steps["encoder"] = args.encoder
+        dyn = Dynamics(mode="binary", **steps)
     lr_decay = args.lr_decay if args.lr_decay is not None else (
         1.0 if args.mode == "onchip" else defaults.get("lr_decay", 1.0))
     if args.mode == "onchip" and lr_decay != 1.0:
