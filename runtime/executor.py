@@ -250,6 +250,7 @@ class Executor:
         opts = dict(include_dashboard=False, log_to_driver=False, configure_logging=True,
                     logging_level="ERROR")
         if self.address:
+            _token_auth_like_auto_discovery()
             ray.init(address=self.address, **opts)
         else:
             ray.init(address="local", num_cpus=self.jobs or os.cpu_count() or 1, **opts)
@@ -371,6 +372,33 @@ class Executor:
             if queue is not None:
                 with contextlib.suppress(Exception):
                     ray.kill(queue.actor)
+
+
+def _token_auth_like_auto_discovery() -> None:
+    """Use Ray's token (``~/.ray/auth_token``, ``RAY_AUTH_TOKEN[_PATH]``) for an explicit address too.
+
+    Ray 2.60 turns token authentication on for a cluster it finds by itself when a token is
+    available, but never for an explicit address, and a cluster started by ``ray start`` on a
+    machine with a token requires it: the connection then fails with InvalidAuthToken. Doing the
+    same here (unless ``RAY_AUTH_MODE`` is set) makes ``--address`` work like a plain
+    ``ray.init()`` would.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:          # another Ray version: its own defaults apply
+        return
+    import logging
+    log = logging.getLogger(maybe_enable_token_auth_if_token_available.__module__)
+    level = log.level
+    log.setLevel(logging.ERROR)      # its "token authentication is enabled" warning says nothing new here
+    try:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        log.setLevel(level)
 
 
 def _absent(shared) -> bool:
