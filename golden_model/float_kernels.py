@@ -15,18 +15,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["binary_layer", "encode_layer"]
+__all__ = ["binary_layer", "encode_layer", "input_spike_block"]
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
 def binary_layer(u, v, b, s, y, nudge_gain, lam, eps, osa, theta, beta_bar, delta_bar, lambda_bar,
-                 nu, e, first):
+                 nu, e, first, rho_last, phi):
     """Decoder, neuron input, step size and state of one layer for a batch (FloatModel._tick_binary).
 
     ``u``: the synaptic sum (batch, n); ``y``: targets (read when ``nudge_gain`` != 0);
     ``eps``: the scheduled step size (read when not ``osa``); ``first``: tick 1 (OSA's alpha = 1).
-    Returns new arrays (v, s, theta, beta_bar, delta_bar, lambda_bar); the last four are the
-    updated OSA registers (undefined without ``osa``).
+    Then the layer's encoder (:func:`encode_layer`) on the new state: it reads nothing but the
+    layer's own registers, so it may run before the other layers' states are updated.
+    Returns new arrays (v, s, theta, beta_bar, delta_bar, lambda_bar, rho_last, a, phi, q); the
+    OSA registers are undefined without ``osa``.
     """
     B, n = u.shape
     f = s.dtype.type
@@ -41,6 +43,10 @@ def binary_layer(u, v, b, s, y, nudge_gain, lam, eps, osa, theta, beta_bar, delt
     bb_new = np.empty_like(beta_bar)
     db_new = np.empty_like(delta_bar)
     lb_new = np.empty_like(lambda_bar)
+    r_new = np.empty_like(s)
+    a_new = np.empty_like(s)
+    phi_new = np.empty_like(s)
+    q_new = np.empty_like(s)
     for i in range(B):
         for j in range(n):
             vv = v[i, j] * c_keep                       # decoder uses lambda^t
@@ -77,8 +83,18 @@ def binary_layer(u, v, b, s, y, nudge_gain, lam, eps, osa, theta, beta_bar, delt
                 sn = sj * (one - alpha) + x * alpha
             else:
                 sn = sj * c_eps_keep + x * c_eps
-            s_new[i, j] = min(max(sn, f(0.0)), one)
-    return v_new, s_new, th_new, bb_new, db_new, lb_new
+            sn = min(max(sn, f(0.0)), one)
+            s_new[i, j] = sn
+            # encoder: rho(s) = s (clipped above), a = (rho - (1-lambda) rho_last) / lambda
+            a = sn - rho_last[i, j] * c_keep
+            a = a / c_lam
+            pj = phi[i, j] + a
+            q = one if pj > f(0.5) else f(0.0)         # strict '>'
+            r_new[i, j] = sn
+            a_new[i, j] = a
+            phi_new[i, j] = pj - q
+            q_new[i, j] = q
+    return v_new, s_new, th_new, bb_new, db_new, lb_new, r_new, a_new, phi_new, q_new
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
@@ -107,3 +123,28 @@ def encode_layer(s, rho_last, phi, lam):
             phi_new[i, j] = p - q
             q_new[i, j] = q
     return r_new, a_new, phi_new, q_new
+
+
+@njit(cache=True, error_model="numpy")
+def input_spike_block(r, rho_last, phi, lams, Q):
+    """Spikes of the clamped input layer for the ticks of a look-ahead block (FloatModel._input_drive).
+
+    ``Q[0]`` holds the spikes already sent; ``Q[i]`` (i >= 1) gets the spikes encoded with
+    ``lams[i - 1]`` from the constant ``r = rho(s_0)``, starting from the registers ``rho_last``
+    and ``phi`` (not modified): the reference's ``_predictive`` and ``_sigma_delta`` per tick.
+    """
+    K, B, n = Q.shape
+    f = r.dtype.type
+    rl = rho_last.copy()
+    p = phi.copy()
+    for k in range(1, K):                              # ticks outside: the unit loop vectorises
+        keep, lam = f(1.0 - lams[k - 1]), f(lams[k - 1])
+        for i in range(B):
+            for j in range(n):
+                a = r[i, j] - rl[i, j] * keep
+                a = a / lam
+                rl[i, j] = r[i, j]
+                pj = p[i, j] + a
+                q = f(1.0) if pj > f(0.5) else f(0.0)   # strict '>'
+                p[i, j] = pj - q
+                Q[k, i, j] = q

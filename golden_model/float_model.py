@@ -309,11 +309,16 @@ class FloatModel:
         Q = np.empty((K, B, n0), dtype=self.dtype)
         Q[0] = st.q[0]
         phi, rho_last, r = st.phi[0], st.rho_last[0], rho(st.s[0])
-        for i in range(1, K):
-            lam = float(dyn.lam.at(t + i - 1))
-            a = self._predictive(r, rho_last, lam)
-            rho_last = r
-            phi, Q[i] = self._sigma_delta(phi, a)
+        if self.reference:
+            for i in range(1, K):
+                lam = float(dyn.lam.at(t + i - 1))
+                a = self._predictive(r, rho_last, lam)
+                rho_last = r
+                phi, Q[i] = self._sigma_delta(phi, a)
+        elif K > 1:
+            from .float_kernels import input_spike_block
+            lams = np.array([float(dyn.lam.at(t + i - 1)) for i in range(1, K)])
+            input_spike_block(r, rho_last, phi, lams, Q)
         U = (Q.reshape(K * B, n0) @ self.params.weights[0]).reshape(K, B, n1)
         st.drive = (t, U)
         return U[0]
@@ -383,7 +388,8 @@ class FloatModel:
             st.q[l] = self._encode(st, l, a)
 
     def _tick_binary_fused(self, st: FloatState, beta: float) -> None:
-        """:meth:`_tick_binary` (sigma-delta) with each layer's elementwise work in one kernel."""
+        """:meth:`_tick_binary` (sigma-delta): every layer's synaptic sum from the previous step's
+        spikes, then one kernel per layer for all its elementwise work, encoder included."""
         from .float_kernels import binary_layer, encode_layer
         b = self.params.biases
         k = len(self.layers) - 1
@@ -394,9 +400,9 @@ class FloatModel:
             st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
         eps = 0.0 if osa else float(self.dyn.eps.at(t))
         e = self.dyn.eps.e if osa else 0.0
-        new_s = [st.s[0]]
+        u = [None] + [self._synaptic_sum(st, l, t) for l in range(1, k + 1)]   # previous spikes
+        new_s = list(st.s)                                      # a new list, as the reference
         for l in range(1, k + 1):
-            u = self._synaptic_sum(st, l, t)
             gain = 2.0 * beta if (beta != 0.0 and l == k) else 0.0
             if gain != 0.0 and st.y is None:
                 raise ValueError("the nudged phase needs targets y")
@@ -404,14 +410,13 @@ class FloatModel:
             reg = st.osa[l] if osa else None
             regs = ((reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"]) if osa
                     else (st.s[l],) * 4)
-            st.v[l], s, *out = binary_layer(u, st.v[l], b[l - 1], st.s[l], y, gain, lam, eps, osa,
-                                            *regs, st.osa_nu, e, t == 1)
+            (st.v[l], new_s[l], th, bb, db, lb, st.rho_last[l], st.a[l], st.phi[l], st.q[l]) = binary_layer(
+                u[l], st.v[l], b[l - 1], st.s[l], y, gain, lam, eps, osa, *regs, st.osa_nu, e, t == 1,
+                st.rho_last[l], st.phi[l])
             if osa:
-                reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"] = out
-            new_s.append(s)
+                reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"] = th, bb, db, lb
         st.s = new_s
-        for l in range(k + 1):                                  # every layer sends, input too
-            st.rho_last[l], st.a[l], st.phi[l], st.q[l] = encode_layer(st.s[l], st.rho_last[l], st.phi[l], lam)
+        st.rho_last[0], st.a[0], st.phi[0], st.q[0] = encode_layer(st.s[0], st.rho_last[0], st.phi[0], lam)
 
     def _encode(self, st: FloatState, l: int, a):
         if self.dyn.encoder == "stochastic":
