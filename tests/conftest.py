@@ -49,7 +49,8 @@ def pytest_collection_modifyitems(config, items):
         if own:
             return own[0]
         t = _tier_of_module(item.module.__name__.rsplit(".", 1)[-1])
-        item.add_marker(getattr(pytest.mark, t))
+        if item.get_closest_marker("slow") is None:    # `pytest -m model` never picks a slow run
+            item.add_marker(getattr(pytest.mark, t))
         return t
     order = {t: i for i, t in enumerate(TIER_ORDER)}
     items.sort(key=lambda item: order[tier(item)])     # stable: file order kept within a tier
