@@ -148,6 +148,17 @@ def test_planted_bug_changes_the_verilog_and_is_removed_after(plant):
             pass
 
 
+def test_docs_list_every_bin_and_plant():
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cosim.md").read_text()
+    section = doc[doc.index("## Campaign: `eqspike verify`"):]
+    for b in coverage.BINS:
+        kind, reg = b.split(":")
+        assert f"`{b}`" in section or (f"`{kind}:R`" in section and reg in ("v", "x", "a", "phi")), b
+    for p in vp.PLANTS:
+        assert f"| `{p}` |" in section, p
+
+
 # -- Verilator --------------------------------------------------------------------------------------
 def test_small_campaign_is_bit_exact(tmp_path, capsys):
     """Two designs end to end through ``eqspike verify`` (every register every tick)."""
