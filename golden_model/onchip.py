@@ -225,7 +225,7 @@ class OnChipLearner:
             p["sizes"], p["off"], w_up, p["up_off"], w_down, p["down_off"], p["shift_up"],
             p["shift_down"], p["acc_frac"], bias, p["bias_frac"], p["fmt"], p["eps_rom"],
             p["lam_rom"], p["inv_lam_rom"], p["tables_frac"], p["beta_frac"], p["beta2"],
-            x, y, self.cfg.n_free, self.cfg.n_nudged, int(sign), p["acc_up"], p["acc_down"])
+            x, y, self.cfg.n_free, self.cfg.n_nudged, int(sign), p["acc_up"], p["acc_down"], p["part"])
         off = p["off"]
         split = lambda s: [s[off[l]:off[l + 1]].copy() for l in range(len(off) - 1)]
         return split(s_free), split(s_nudged), dict(zip(("v", "x", "a", "phi"), counts.tolist()))
@@ -266,6 +266,7 @@ class OnChipLearner:
             "acc_up": np.zeros(max(L), dtype=np.int32 if narrow else np.int64),
             "acc_down": np.zeros(max(L), dtype=np.int32 if narrow else np.int64),
             "padded": padded,
+            "part": np.zeros(max(L) if wdtype == np.int8 else 0, dtype=np.int16),
             "w_up": np.empty(sum(L[l] * L[l + 1] for l in range(k)), dtype=wdtype),
             "w_down": np.empty(sum(L[l] * L[l + 1] for l in range(1, k)), dtype=wdtype),
             "bias": np.zeros(sum(L), dtype=np.int64),
