@@ -32,69 +32,85 @@ def binary_layer(u, v, b, s, y, nudge_gain, lam, eps, osa, theta, beta_bar, delt
     """
     B, n = u.shape
     f = s.dtype.type
-    one = f(1.0)
-    c_lam, c_keep = f(lam), f(1.0 - lam)
-    c_nu, c_nu_keep = f(nu), f(1.0 - nu)
-    c_e, c_eps, c_eps_keep = f(e), f(eps), f(1.0 - eps)
-    c_gain = f(nudge_gain)
-    v_new = np.empty_like(v)
-    s_new = np.empty_like(s)
-    th_new = np.empty_like(theta)
-    bb_new = np.empty_like(beta_bar)
-    db_new = np.empty_like(delta_bar)
-    lb_new = np.empty_like(lambda_bar)
-    r_new = np.empty_like(s)
-    a_new = np.empty_like(s)
-    phi_new = np.empty_like(s)
-    q_new = np.empty_like(s)
+    v_new, s_new = np.empty_like(v), np.empty_like(s)
+    th_new, bb_new = np.empty_like(theta), np.empty_like(beta_bar)
+    db_new, lb_new = np.empty_like(delta_bar), np.empty_like(lambda_bar)
+    r_new, a_new, phi_new, q_new = np.empty_like(s), np.empty_like(s), np.empty_like(s), np.empty_like(s)
     for i in range(B):
-        for j in range(n):
-            vv = v[i, j] * c_keep                       # decoder uses lambda^t
-            vv = vv + u[i, j] * c_lam
-            v_new[i, j] = vv
-            x = vv + b[j]                               # bias added after decoding
-            sj = s[i, j]
-            x = x * (one if (sj >= 0 and sj <= 1) else f(0.0))   # rho' on the closed interval
-            if nudge_gain != 0.0:
-                x = x + c_gain * (y[i, j] - sj)
-            if osa:
-                th = theta[i, j]
-                err = x - th
-                bb = beta_bar[i, j] * c_nu_keep
-                nerr = c_nu * err
-                bb = bb + nerr
-                db = delta_bar[i, j] * c_nu_keep
-                nerr = nerr * err
-                db = db + nerr
-                sigma2 = db - bb * bb
-                lb = lambda_bar[i, j]
-                sigma2 = sigma2 / (one + lb)
-                if first:
-                    alpha = one
-                else:
-                    sigma2 = sigma2 + c_e
-                    sigma2 = sigma2 / (db + c_e)
-                    alpha = one - sigma2
-                om = one - alpha
-                lb_new[i, j] = om * om * lb + alpha * alpha
-                th_new[i, j] = th * om + alpha * x
-                bb_new[i, j] = bb
-                db_new[i, j] = db
-                sn = sj * (one - alpha) + x * alpha
-            else:
-                sn = sj * c_eps_keep + x * c_eps
-            sn = min(max(sn, f(0.0)), one)
-            s_new[i, j] = sn
-            # encoder: rho(s) = s (clipped above), a = (rho - (1-lambda) rho_last) / lambda
-            a = sn - rho_last[i, j] * c_keep
-            a = a / c_lam
-            pj = phi[i, j] + a
-            q = one if pj > f(0.5) else f(0.0)         # strict '>'
-            r_new[i, j] = sn
-            a_new[i, j] = a
-            phi_new[i, j] = pj - q
-            q_new[i, j] = q
+        # one row at a time through loops without control flow, so that LLVM vectorises them
+        x = _neuron_input(u[i], v[i], b, s[i], y[i], f(nudge_gain), f(lam), f(1.0 - lam), v_new[i])
+        if osa:
+            _osa_state(x, s[i], theta[i], beta_bar[i], delta_bar[i], lambda_bar[i], f(nu), f(1.0 - nu),
+                       f(e), first, s_new[i], th_new[i], bb_new[i], db_new[i], lb_new[i])
+        else:
+            _scheduled_state(x, s[i], f(eps), f(1.0 - eps), s_new[i])
+        _encode_row(s_new[i], rho_last[i], phi[i], f(lam), f(1.0 - lam), r_new[i], a_new[i], phi_new[i], q_new[i])
     return v_new, s_new, th_new, bb_new, db_new, lb_new, r_new, a_new, phi_new, q_new
+
+
+@njit(cache=True, error_model="numpy")
+def _neuron_input(u, v, b, s, y, gain, lam, keep, v_out):
+    """Decoder ``v = (1-lambda) v + lambda u``, ``x = rho'(s) (v + b) + gain (y - s)`` of one row.
+
+    ``gain`` is 0 outside the nudged output layer: ``x + 0 (y - s) == x`` (``y`` is then any
+    finite row), so no branch is needed."""
+    n = u.shape[0]
+    x = np.empty_like(u)
+    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    for j in range(n):
+        vv = v[j] * keep + u[j] * lam                   # decoder uses lambda^t
+        v_out[j] = vv
+        sj = s[j]
+        xj = (vv + b[j]) * (one if ((sj >= zero) & (sj <= one)) else zero)   # rho' on [0, 1]
+        x[j] = xj + gain * (y[j] - sj)
+    return x
+
+
+@njit(cache=True, error_model="numpy")
+def _osa_state(x, s, theta, beta_bar, delta_bar, lambda_bar, nu, nu_keep, e, first,
+               s_out, th_out, bb_out, db_out, lb_out):
+    """One OSA step (FloatModel._osa_step, same operation order) and ``s = clip(s + alpha (x - s))``
+    written as the reference: ``s (1 - alpha) + x alpha``."""
+    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    for j in range(x.shape[0]):
+        xj, th = x[j], theta[j]
+        err = xj - th
+        nerr = nu * err
+        bb = beta_bar[j] * nu_keep + nerr
+        db = delta_bar[j] * nu_keep + nerr * err
+        lb = lambda_bar[j]
+        sigma2 = (db - bb * bb) / (one + lb)
+        alpha = one if first else one - (sigma2 + e) / (db + e)
+        om = one - alpha
+        lb_out[j] = om * om * lb + alpha * alpha
+        th_out[j] = th * om + alpha * xj
+        bb_out[j] = bb
+        db_out[j] = db
+        s_out[j] = min(max(s[j] * om + xj * alpha, zero), one)
+
+
+@njit(cache=True, error_model="numpy")
+def _scheduled_state(x, s, eps, keep, s_out):
+    """``s = clip(s (1 - eps) + x eps, 0, 1)`` with the scheduled step size."""
+    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    for j in range(x.shape[0]):
+        s_out[j] = min(max(s[j] * keep + x[j] * eps, zero), one)
+
+
+@njit(cache=True, error_model="numpy")
+def _encode_row(s, rho_last, phi, lam, keep, r_out, a_out, phi_out, q_out):
+    """Predictive encoder and sigma-delta of one row: ``a = (rho - (1-lambda) rho_last) / lambda``,
+    ``phi' = phi + a``, ``q = [phi' > 1/2]`` (strict), ``phi = phi' - q``."""
+    one, zero, half = s.dtype.type(1.0), s.dtype.type(0.0), s.dtype.type(0.5)
+    for j in range(s.shape[0]):
+        r = min(max(s[j], zero), one)
+        a = (r - rho_last[j] * keep) / lam
+        p = phi[j] + a
+        q = one if p > half else zero
+        r_out[j] = r
+        a_out[j] = a
+        phi_out[j] = p - q
+        q_out[j] = q
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
@@ -104,24 +120,10 @@ def encode_layer(s, rho_last, phi, lam):
     Returns new arrays (rho, a, phi, q): ``a = (rho - (1-lambda) rho_last) / lambda``,
     ``phi' = phi + a``, ``q = [phi' > 1/2]`` (strict), ``phi = phi' - q``.
     """
-    B, n = s.shape
     f = s.dtype.type
-    c_lam, c_keep = f(lam), f(1.0 - lam)
-    r_new = np.empty_like(s)
-    a_new = np.empty_like(s)
-    phi_new = np.empty_like(s)
-    q_new = np.empty_like(s)
-    for i in range(B):
-        for j in range(n):
-            r = min(max(s[i, j], f(0.0)), f(1.0))
-            a = r - rho_last[i, j] * c_keep
-            a = a / c_lam
-            p = phi[i, j] + a
-            q = f(1.0) if p > f(0.5) else f(0.0)        # strict '>'
-            r_new[i, j] = r
-            a_new[i, j] = a
-            phi_new[i, j] = p - q
-            q_new[i, j] = q
+    r_new, a_new, phi_new, q_new = np.empty_like(s), np.empty_like(s), np.empty_like(s), np.empty_like(s)
+    for i in range(s.shape[0]):
+        _encode_row(s[i], rho_last[i], phi[i], f(lam), f(1.0 - lam), r_new[i], a_new[i], phi_new[i], q_new[i])
     return r_new, a_new, phi_new, q_new
 
 
