@@ -9,10 +9,11 @@ from tqdm import tqdm
 __all__ = ["progress", "write"]
 
 
-def progress(iterable=None, total=None, desc=None, unit="it", disable=False):
-    """A tqdm progress bar on stderr; a few plain lines when stderr is not a terminal."""
+def progress(iterable=None, total=None, desc=None, unit="it", disable=False, **options):
+    """A tqdm progress bar on stderr; a few plain lines when stderr is not a terminal.
+    ``options`` go to tqdm (``bar_format``, ``leave``, ...)."""
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10.0)
+                dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 10.0, **options)
 
 
 def write(line: str, file=None) -> None:

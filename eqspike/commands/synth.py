@@ -42,6 +42,8 @@ def add_arguments(p) -> None:
     p.add_argument("--sweep-layers", default="64-32-10;64-200-10",
                    help="layer lists separated by ';' (default %(default)s)")
     p.add_argument("--no-resume", action="store_true", help="sweep: rebuild points already built")
+    from ._executor import add_executor_arguments
+    add_executor_arguments(p, "sweep builds (each reserves 1 CPU and the board's build memory)")
 
 
 def _ints(text: str, what: str) -> tuple:
@@ -101,7 +103,7 @@ def run(args) -> int:
         out = Path(args.out or f"build/synth-{args.board}")
         s = build(cfg, args.board, out, clk_mhz=args.clock_mhz, seed=args.seed, baud=args.baud,
                   dataset=dataset, data_dir=args.data_dir, small_ram_depth=args.small_ram_depth,
-                  counters=args.counters)
+                  counters=args.counters, progress=not args.quiet)
         _print_summary(s)
         print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
         write_json(args.json, s)
@@ -109,16 +111,24 @@ def run(args) -> int:
 
     from synth.sweep import plot_sweep, run_sweep, sweep_points
 
+    from ._executor import executor_from
+
     layers = [parse_layers(t) for t in args.sweep_layers.split(";") if t.strip()]
     points = sweep_points(cfg, _ints(args.sweep_lanes, "sweep lanes"), _ints(args.sweep_weight_bits, "sweep weight bits"),
                           layers)
     out = Path(args.out or f"build/sweep-{args.board}")
     rows = run_sweep(points, args.board, out, dataset=dataset, resume=not args.no_resume, seed=args.seed,
-                     clk_mhz=args.clock_mhz, small_ram_depth=args.small_ram_depth)
+                     clk_mhz=args.clock_mhz, small_ram_depth=args.small_ram_depth, executor=executor_from(args),
+                     log=_write)
     plot_sweep(rows, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
     write_json(args.json, rows)
     if args.json is None:
         (out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    return 1 if any(r.get("failed") for r in rows) else 0
+
+
+def _write(line: str) -> None:
+    from runtime.progress import write
+    write(line)

@@ -86,6 +86,12 @@ def add_arguments(p) -> None:
                         "fraction bits; default: the config's, 14 for 8-bit weights)")
     p.add_argument("--init", default=None, help="start from the weights of an output folder or .npz")
     p.add_argument("--seed", type=nonneg_int, default=0)
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="train the recipe once per seed (e.g. 0-3 or 0,2,5), one Ray task each (--jobs, "
+                        "--address); reports per-seed accuracies, mean, min and max in OUT/seeds.md "
+                        "(OUT default out/train-DATASET-MODE-seeds)")
+    from ._executor import add_executor_arguments
+    add_executor_arguments(p, "seeds", quiet=False)
     p.add_argument("--shuffle", action="store_true", help="reshuffle the training set every epoch")
     p.add_argument("--float64", action="store_true", help="float64 float models (default float32)")
     p.add_argument("--threads", type=positive_int, default=1,
@@ -216,6 +222,9 @@ def _check_outputs(out, json_path, settings: TrainSettings, dataset: str, force:
 
 
 def run(args) -> int:
+    if args.seeds is not None:
+        from ._seeds import run_seeds_command
+        return run_seeds_command(args, run)
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
