@@ -16,7 +16,7 @@ import numpy as np
 from golden_model.config import default_config
 from golden_model.fixed_model import FixedModel, fit_weight_formats
 from golden_model.float_model import Dynamics, FloatModel, glorot_params
-from runtime.parallel import limit_blas_threads
+from threadpoolctl import threadpool_limits
 
 
 def _rate(model, st, steps, tick_args, n_neurons, batch, repeats=3):
@@ -36,7 +36,7 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1: one core each)")
     args = ap.parse_args(argv)
-    limit_blas_threads(args.threads)
+    threadpool_limits(args.threads)
     layers = (784, 500, 10)
     rng = np.random.default_rng(0)
     params = glorot_params(layers, rng)
