@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
                    help="most designs to draw while coverage is incomplete (default max(4 x --designs, --designs + 20))")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (design i is drawn from (seed, i))")
     p.add_argument("--budget", type=float, default=None, metavar="MINUTES",
-                   help="stop drawing new designs after this many minutes (default: no limit)")
+                   help="start no design after this many minutes (default: no limit)")
     p.add_argument("--samples", type=int, default=3, help="inference samples per design (default 3)")
     p.add_argument("--train-samples", type=int, default=6, help="TRAIN samples per learning design (default 6)")
     p.add_argument("--plant", default=None, choices=("v_wrap", "s_floor", "queue_full", "lfsr_draw"),
@@ -77,7 +77,7 @@ def run(args) -> int:
     rep = run_campaign(designs=args.designs, seed=args.seed, budget=args.budget, samples=args.samples,
                        train_samples=args.train_samples, plant=args.plant, out_dir=args.out, jobs=args.jobs,
                        address=args.address, shrink_runs=args.shrink_runs, optimise=args.optimise,
-                       max_designs=args.max_designs)
+                       max_designs=args.max_designs, json_path=args.json)
     print(rep.summary())
     print(rep.coverage())
     if args.json:

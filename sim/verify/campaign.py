@@ -1,9 +1,9 @@
 """The campaign loop: draw designs, run them (through :class:`runtime.executor.Executor`),
 merge coverage, keep drawing until every bin is hit, shrink the first failure.
 
-``designs`` designs are always run; past them the campaign keeps drawing while a coverage bin
-is missing, until ``max_designs``. ``budget`` (minutes) stops drawing new designs once spent
-(the designs running finish). A mismatch stops the drawing too: the first failing design is
+``designs`` designs are run; past them the campaign keeps drawing while a coverage bin is
+missing, until ``max_designs``. ``budget`` (minutes): once spent, no design starts (those
+running finish; the others are skipped and not counted). A mismatch stops the drawing too: the first failing design is
 shrunk (:func:`sim.verify.shrink.shrink`) and written as a replay folder.
 """
 
@@ -85,8 +85,12 @@ class CampaignReport:
 
 
 def design_task(item) -> dict:
-    """Executor task: ``item = (design, optimise)`` -> :func:`run_design`'s dict plus the design's row."""
-    d, optimise = item
+    """Executor task: ``item = (design, optimise, deadline)`` -> :func:`run_design`'s dict plus
+    the design's row; ``{"skipped": True}`` when it starts after ``deadline`` (``time.time()``;
+    None: none), so a budget also ends the designs already handed to the executor."""
+    d, optimise, deadline = item
+    if deadline is not None and time.time() > deadline:
+        return {"skipped": True, "index": d.index}
     r = run_design(d, optimise=optimise, log=lambda *a: None)
     r.update(index=d.index, flavour=d.flavour, describe=d.describe(), rejected=d.rejected)
     return r
@@ -111,13 +115,14 @@ def _failure_entry(d, r, out_dir, shrink_runs, optimise, log) -> dict:
 def run_campaign(designs: int = 10, seed: int = 0, budget: float | None = None, samples: int = 3,
                  train_samples: int = 6, plant: str | None = None, out_dir="out/verify", jobs: int | None = 1,
                  address: str | None = None, shrink_runs: int = 8, optimise: bool = False,
-                 max_designs: int | None = None, log=print) -> CampaignReport:
-    """Run the campaign (module docstring); ``jobs``/``address`` choose the executor."""
+                 max_designs: int | None = None, json_path=None, log=print) -> CampaignReport:
+    """Run the campaign (module docstring); ``jobs``/``address`` choose the executor;
+    ``json_path``: the report's JSON, rewritten after every design (a stopped run keeps its figures)."""
     from runtime.executor import Executor
 
     t0 = time.perf_counter()
     max_designs = max_designs if max_designs is not None else max(designs, 4 * designs, designs + 20)
-    rep = CampaignReport(seed=seed, plant=plant)
+    rep = CampaignReport(seed=seed, plant=plant, stop_reason="running")
     index = 0
     with Executor(address=address, jobs=jobs, quiet=True) as ex:
         rep.executor = ex.describe()
@@ -127,19 +132,27 @@ def run_campaign(designs: int = 10, seed: int = 0, budget: float | None = None, 
             if rep.mismatches:
                 rep.stop_reason = "stopped at the first mismatch"
                 break
+            if budget is not None and time.perf_counter() - t0 > budget * 60:
+                rep.stop_reason = f"budget of {budget:g} min spent after {len(rep.rows)} designs"
+                break
             if index >= designs and (rep.coverage_complete or index >= max_designs):
                 rep.stop_reason = ("every coverage bin hit" if rep.coverage_complete
                                    else f"coverage incomplete after {index} designs (limit)")
-                break
-            if budget is not None and time.perf_counter() - t0 > budget * 60:
-                rep.stop_reason = f"budget of {budget:g} min spent"
                 break
             width = designs - index if (index < designs and not ex.serial) else extra
             batch = [draw_design(seed, i, samples, train_samples).replace(plant=plant)
                      for i in range(index, index + width)]
             index += width
-            ex.map(design_task, [(d, optimise) for d in batch], keys=[f"design-{d.index}" for d in batch],
-                   on_result=lambda i, o, batch=batch: _record(rep, batch[i], o, out_dir, shrink_runs, optimise, log))
+            deadline = time.time() - (time.perf_counter() - t0) + budget * 60 if budget is not None else None
+
+            def done(i, o, batch=batch):
+                if not (o.ok and o.value.get("skipped")):
+                    _record(rep, batch[i], o, out_dir, shrink_runs, optimise, log)
+                    if json_path:
+                        rep.wall_seconds = time.perf_counter() - t0
+                        write_json(json_path, rep)
+            ex.map(design_task, [(d, optimise, deadline) for d in batch], keys=[f"design-{d.index}" for d in batch],
+                   on_result=done)
     rep.wall_seconds = time.perf_counter() - t0
     return rep
 
