@@ -15,49 +15,56 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["binary_layer", "encode_layer", "input_spike_block"]
+__all__ = ["binary_layer", "encode_layer", "input_spike_block", "constants"]
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
-def binary_layer(u, v, b, s, y, nudge_gain, lam, eps, osa, theta, beta_bar, delta_bar, lambda_bar,
-                 nu, e, first, rho_last, phi):
+def binary_layer(u, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, first, rho_last, phi):
     """Decoder, neuron input, step size and state of one layer for a batch (FloatModel._tick_binary).
 
-    ``u``: the synaptic sum (batch, n); ``y``: targets (read when ``nudge_gain`` != 0);
-    ``eps``: the scheduled step size (read when not ``osa``); ``first``: tick 1 (OSA's alpha = 1).
-    Then the layer's encoder (:func:`encode_layer`) on the new state: it reads nothing but the
-    layer's own registers, so it may run before the other layers' states are updated.
-    Returns new arrays (v, s, theta, beta_bar, delta_bar, lambda_bar, rho_last, a, phi, q); the
-    OSA registers are undefined without ``osa``.
+    ``u``: the synaptic sum (batch, n); ``y``: targets (read when the nudge gain is not 0);
+    ``c``: the tick's scalars in the state's dtype (:func:`constants`); ``first``: tick 1 (OSA's
+    alpha = 1). Then the layer's encoder on the new state: it reads nothing but the layer's own
+    registers, so it may run before the other layers' states are updated. Returns new arrays
+    (v, s, theta, beta_bar, delta_bar, lambda_bar, rho_last, a, phi, q); the OSA registers are
+    undefined without ``osa``.
     """
-    B, n = u.shape
-    f = s.dtype.type
+    B = u.shape[0]
     v_new, s_new = np.empty_like(v), np.empty_like(s)
     th_new, bb_new = np.empty_like(theta), np.empty_like(beta_bar)
     db_new, lb_new = np.empty_like(delta_bar), np.empty_like(lambda_bar)
     r_new, a_new, phi_new, q_new = np.empty_like(s), np.empty_like(s), np.empty_like(s), np.empty_like(s)
     for i in range(B):
         # one row at a time through loops without control flow, so that LLVM vectorises them
-        x = _neuron_input(u[i], v[i], b, s[i], y[i], f(nudge_gain), f(lam), f(1.0 - lam), v_new[i])
+        x = _neuron_input(u[i], v[i], b, s[i], y[i], c, v_new[i])
         if osa:
-            _osa_state(x, s[i], theta[i], beta_bar[i], delta_bar[i], lambda_bar[i], f(nu), f(1.0 - nu),
-                       f(e), first, s_new[i], th_new[i], bb_new[i], db_new[i], lb_new[i])
+            _osa_state(x, s[i], theta[i], beta_bar[i], delta_bar[i], lambda_bar[i], c, first,
+                       s_new[i], th_new[i], bb_new[i], db_new[i], lb_new[i])
         else:
-            _scheduled_state(x, s[i], f(eps), f(1.0 - eps), s_new[i])
-        _encode_row(s_new[i], rho_last[i], phi[i], f(lam), f(1.0 - lam), r_new[i], a_new[i], phi_new[i], q_new[i])
+            _scheduled_state(x, s[i], c, s_new[i])
+        _encode_row(s_new[i], rho_last[i], phi[i], c[C_LAM], c[C_LAM_KEEP], c, r_new[i], a_new[i], phi_new[i], q_new[i])
     return v_new, s_new, th_new, bb_new, db_new, lb_new, r_new, a_new, phi_new, q_new
 
 
+#: Index of each scalar in the constants array of a tick (``constants``).
+C_GAIN, C_LAM, C_LAM_KEEP, C_EPS, C_EPS_KEEP, C_NU, C_NU_KEEP, C_E, C_ONE, C_ZERO, C_HALF = range(11)
+
+
+def constants(dtype, gain=0.0, lam=1.0, eps=0.0, nu=0.0, e=0.0) -> np.ndarray:
+    """A tick's scalars in ``dtype``, each rounded from the float64 value the reference computes
+    (``1.0 - lam`` etc. in Python, then cast by numpy): no float32 constant is built in a kernel."""
+    return np.array([gain, lam, 1.0 - lam, eps, 1.0 - eps, nu, 1.0 - nu, e, 1.0, 0.0, 0.5], dtype=dtype)
+
+
 @njit(cache=True, error_model="numpy")
-def _neuron_input(u, v, b, s, y, gain, lam, keep, v_out):
+def _neuron_input(u, v, b, s, y, c, v_out):
     """Decoder ``v = (1-lambda) v + lambda u``, ``x = rho'(s) (v + b) + gain (y - s)`` of one row.
 
-    ``gain`` is 0 outside the nudged output layer: ``x + 0 (y - s) == x`` (``y`` is then any
+    The gain is 0 outside the nudged output layer: ``x + 0 (y - s) == x`` (``y`` is then any
     finite row), so no branch is needed."""
-    n = u.shape[0]
     x = np.empty_like(u)
-    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
-    for j in range(n):
+    gain, lam, keep, one, zero = c[C_GAIN], c[C_LAM], c[C_LAM_KEEP], c[C_ONE], c[C_ZERO]
+    for j in range(u.shape[0]):
         vv = v[j] * keep + u[j] * lam                   # decoder uses lambda^t
         v_out[j] = vv
         sj = s[j]
@@ -67,11 +74,10 @@ def _neuron_input(u, v, b, s, y, gain, lam, keep, v_out):
 
 
 @njit(cache=True, error_model="numpy")
-def _osa_state(x, s, theta, beta_bar, delta_bar, lambda_bar, nu, nu_keep, e, first,
-               s_out, th_out, bb_out, db_out, lb_out):
+def _osa_state(x, s, theta, beta_bar, delta_bar, lambda_bar, c, first, s_out, th_out, bb_out, db_out, lb_out):
     """One OSA step (FloatModel._osa_step, same operation order) and ``s = clip(s + alpha (x - s))``
     written as the reference: ``s (1 - alpha) + x alpha``."""
-    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    nu, nu_keep, e, one, zero = c[C_NU], c[C_NU_KEEP], c[C_E], c[C_ONE], c[C_ZERO]
     for j in range(x.shape[0]):
         xj, th = x[j], theta[j]
         err = xj - th
@@ -90,18 +96,18 @@ def _osa_state(x, s, theta, beta_bar, delta_bar, lambda_bar, nu, nu_keep, e, fir
 
 
 @njit(cache=True, error_model="numpy")
-def _scheduled_state(x, s, eps, keep, s_out):
+def _scheduled_state(x, s, c, s_out):
     """``s = clip(s (1 - eps) + x eps, 0, 1)`` with the scheduled step size."""
-    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    eps, keep, one, zero = c[C_EPS], c[C_EPS_KEEP], c[C_ONE], c[C_ZERO]
     for j in range(x.shape[0]):
         s_out[j] = min(max(s[j] * keep + x[j] * eps, zero), one)
 
 
 @njit(cache=True, error_model="numpy")
-def _encode_row(s, rho_last, phi, lam, keep, r_out, a_out, phi_out, q_out):
+def _encode_row(s, rho_last, phi, lam, keep, c, r_out, a_out, phi_out, q_out):
     """Predictive encoder and sigma-delta of one row: ``a = (rho - (1-lambda) rho_last) / lambda``,
     ``phi' = phi + a``, ``q = [phi' > 1/2]`` (strict), ``phi = phi' - q``."""
-    one, zero, half = s.dtype.type(1.0), s.dtype.type(0.0), s.dtype.type(0.5)
+    one, zero, half = c[C_ONE], c[C_ZERO], c[C_HALF]
     for j in range(s.shape[0]):
         r = min(max(s[j], zero), one)
         a = (r - rho_last[j] * keep) / lam
@@ -114,39 +120,35 @@ def _encode_row(s, rho_last, phi, lam, keep, r_out, a_out, phi_out, q_out):
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
-def encode_layer(s, rho_last, phi, lam):
-    """Predictive encoder and sigma-delta of one layer (FloatModel._predictive/_sigma_delta).
-
-    Returns new arrays (rho, a, phi, q): ``a = (rho - (1-lambda) rho_last) / lambda``,
-    ``phi' = phi + a``, ``q = [phi' > 1/2]`` (strict), ``phi = phi' - q``.
-    """
-    f = s.dtype.type
+def encode_layer(s, rho_last, phi, c):
+    """Predictive encoder and sigma-delta of one layer (FloatModel._predictive/_sigma_delta);
+    ``c``: the tick's constants. Returns new arrays (rho, a, phi, q)."""
     r_new, a_new, phi_new, q_new = np.empty_like(s), np.empty_like(s), np.empty_like(s), np.empty_like(s)
     for i in range(s.shape[0]):
-        _encode_row(s[i], rho_last[i], phi[i], f(lam), f(1.0 - lam), r_new[i], a_new[i], phi_new[i], q_new[i])
+        _encode_row(s[i], rho_last[i], phi[i], c[C_LAM], c[C_LAM_KEEP], c, r_new[i], a_new[i], phi_new[i], q_new[i])
     return r_new, a_new, phi_new, q_new
 
 
 @njit(cache=True, error_model="numpy")
-def input_spike_block(r, rho_last, phi, lams, Q):
+def input_spike_block(r, rho_last, phi, lams, keeps, c, Q):
     """Spikes of the clamped input layer for the ticks of a look-ahead block (FloatModel._input_drive).
 
     ``Q[0]`` holds the spikes already sent; ``Q[i]`` (i >= 1) gets the spikes encoded with
-    ``lams[i - 1]`` from the constant ``r = rho(s_0)``, starting from the registers ``rho_last``
-    and ``phi`` (not modified): the reference's ``_predictive`` and ``_sigma_delta`` per tick.
+    ``lams[i - 1]`` (``keeps[i - 1]`` = 1 - lambda, both in the state's dtype) from the constant
+    ``r = rho(s_0)``, starting from the registers ``rho_last`` and ``phi`` (not modified): the
+    reference's ``_predictive`` and ``_sigma_delta`` per tick.
     """
     K, B, n = Q.shape
-    f = r.dtype.type
+    one, zero, half = c[C_ONE], c[C_ZERO], c[C_HALF]
     rl = rho_last.copy()
     p = phi.copy()
     for k in range(1, K):                              # ticks outside: the unit loop vectorises
-        keep, lam = f(1.0 - lams[k - 1]), f(lams[k - 1])
+        keep, lam = keeps[k - 1], lams[k - 1]
         for i in range(B):
             for j in range(n):
-                a = r[i, j] - rl[i, j] * keep
-                a = a / lam
+                a = (r[i, j] - rl[i, j] * keep) / lam
                 rl[i, j] = r[i, j]
                 pj = p[i, j] + a
-                q = f(1.0) if pj > f(0.5) else f(0.0)   # strict '>'
+                q = one if pj > half else zero          # strict '>'
                 p[i, j] = pj - q
                 Q[k, i, j] = q

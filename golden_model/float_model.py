@@ -207,6 +207,7 @@ class FloatModel:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.layers = params.layers
         self.reference = reference
+        self._schedule_values = {}
 
     # -- transaction-level API ---------------------------------------------------------------
     def reset(self, x: np.ndarray, y: np.ndarray | None = None) -> FloatState:
@@ -316,9 +317,10 @@ class FloatModel:
                 rho_last = r
                 phi, Q[i] = self._sigma_delta(phi, a)
         elif K > 1:
-            from .float_kernels import input_spike_block
+            from .float_kernels import constants, input_spike_block
             lams = np.array([float(dyn.lam.at(t + i - 1)) for i in range(1, K)])
-            input_spike_block(r, rho_last, phi, lams, Q)
+            input_spike_block(r, rho_last, phi, lams.astype(self.dtype), (1.0 - lams).astype(self.dtype),
+                              constants(self.dtype), Q)
         U = (Q.reshape(K * B, n0) @ self.params.weights[0]).reshape(K, B, n1)
         st.drive = (t, U)
         return U[0]
@@ -390,33 +392,45 @@ class FloatModel:
     def _tick_binary_fused(self, st: FloatState, beta: float) -> None:
         """:meth:`_tick_binary` (sigma-delta): every layer's synaptic sum from the previous step's
         spikes, then one kernel per layer for all its elementwise work, encoder included."""
-        from .float_kernels import binary_layer, encode_layer
+        from .float_kernels import binary_layer, constants, encode_layer
         b = self.params.biases
         k = len(self.layers) - 1
         t = st.t
-        lam = float(self.dyn.lam.at(t))
+        lam = self._at("lam", t)
         osa = isinstance(self.dyn.eps, OSA)
         if osa:
             st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
-        eps = 0.0 if osa else float(self.dyn.eps.at(t))
-        e = self.dyn.eps.e if osa else 0.0
+            c = constants(self.dtype, lam=lam, nu=st.osa_nu, e=self.dyn.eps.e)
+        else:
+            c = constants(self.dtype, lam=lam, eps=self._at("eps", t))
         u = [None] + [self._synaptic_sum(st, l, t) for l in range(1, k + 1)]   # previous spikes
         new_s = list(st.s)                                      # a new list, as the reference
         for l in range(1, k + 1):
-            gain = 2.0 * beta if (beta != 0.0 and l == k) else 0.0
-            if gain != 0.0 and st.y is None:
+            nudged = beta != 0.0 and l == k
+            if nudged and st.y is None:
                 raise ValueError("the nudged phase needs targets y")
-            y = st.y if gain != 0.0 else st.s[l]
+            cl = c
+            if nudged:                                          # nudge = 2 beta (y - s_prev)
+                cl = c.copy()
+                cl[0] = 2.0 * beta
             reg = st.osa[l] if osa else None
             regs = ((reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"]) if osa
                     else (st.s[l],) * 4)
             (st.v[l], new_s[l], th, bb, db, lb, st.rho_last[l], st.a[l], st.phi[l], st.q[l]) = binary_layer(
-                u[l], st.v[l], b[l - 1], st.s[l], y, gain, lam, eps, osa, *regs, st.osa_nu, e, t == 1,
+                u[l], st.v[l], b[l - 1], st.s[l], st.y if nudged else st.s[l], cl, osa, *regs, t == 1,
                 st.rho_last[l], st.phi[l])
             if osa:
                 reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"] = th, bb, db, lb
         st.s = new_s
-        st.rho_last[0], st.a[0], st.phi[0], st.q[0] = encode_layer(st.s[0], st.rho_last[0], st.phi[0], lam)
+        st.rho_last[0], st.a[0], st.phi[0], st.q[0] = encode_layer(st.s[0], st.rho_last[0], st.phi[0], c)
+
+    def _at(self, name: str, t: int) -> float:
+        """``dyn.<name>.at(t)`` as a float, memoised (the schedules are fixed for a model)."""
+        key = (name, t)
+        v = self._schedule_values.get(key)
+        if v is None:
+            v = self._schedule_values[key] = float(getattr(self.dyn, name).at(t))
+        return v
 
     def _encode(self, st: FloatState, l: int, a):
         if self.dyn.encoder == "stochastic":
