@@ -240,8 +240,10 @@ class Executor:
         return f"local Ray, {self.jobs or os.cpu_count()} CPUs"
 
     # -- lifetime ----------------------------------------------------------------------------------
-    def start(self) -> "Executor":
-        if self.serial or self._started:
+    def start(self, force: bool = False) -> "Executor":
+        """Start (or connect to) Ray; ``force``: even for ``jobs=1`` (a 1-CPU local Ray, for
+        callers that need Ray itself, such as Ray Tune)."""
+        if (self.serial and not force) or self._started:
             return self
         import ray
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")     # never reaches out to the network
