@@ -164,7 +164,7 @@ def write_replay(folder, d: Design, res: dict, waves: bool = True, optimise: boo
         shutil.rmtree(folder)
     d.save(folder)
     info = {"design": d.describe(), "failure": res.get("failure"), "mismatch": res.get("mismatch"),
-            "failing": res.get("failing"), "command": f"eqspike verify --replay {folder}",
+            "failing": res.get("failing"), "command": f"eqspike verify --replay {folder.resolve()}",
             "planted": d.plant, "waves": None, "reproduced": None}
     if waves:
         r = run_design(d, waves=True, optimise=optimise, log=lambda *a: None)
