@@ -258,7 +258,13 @@ class HostLink(wiring.Component):
         Pulses when an error response starts.
     busy : Out(1)
         A frame is being received or answered.
+    byte_cycles : int
+        Most cycles the link spends on one WRITE value byte before it takes the next: a byte
+        source must not deliver bytes faster (a UART delivers one per 10 bit periods).
     """
+
+    #: Cycles from a value's last bit to the link back in RECEIVE_WRITE_VALUE (with margin).
+    VALUE_WRITE_CYCLES = 8
 
     def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int, timeout: int):
         if not isinstance(cfg, EqSpikeConfig):
@@ -270,6 +276,10 @@ class HostLink(wiring.Component):
             raise ValueError(f"timeout must be a positive integer, not {timeout!r}")
         self.cfg, self.timeout = cfg, timeout
         self.info = info_bytes(cfg, clk_hz, baud)
+        # a WRITE byte: 8 cycles to shift its bits into values, then up to 8 / bits network
+        # writes of at most VALUE_WRITE_CYCLES each (the network answers a WRITE in 3)
+        min_bits = min(bits for bits, _ in _write_formats(cfg))
+        self.byte_cycles = 8 + -(-8 // min_bits) * self.VALUE_WRITE_CYCLES
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
@@ -300,7 +310,8 @@ class _LinkStates:
     (running sum after the sync byte), ``args`` (first ``MAX_ARGS`` payload bytes),
     ``timer`` (idle cycles mid-frame). WRITE streaming: the next value's address
     (``w_row``, ``w_col``, ``w_space``, ``w_layer``), the values still to write (``w_left``),
-    and the bits received but not yet written (``w_buf``, ``w_nbits`` of them). Response: ``status``, ``tx_len``, ``tx_sum``, the value
+    the last byte's bits not yet used (``w_byte``, ``w_byte_bits`` of them) and the value
+    being assembled (``w_value``, ``w_value_bits`` in). Response: ``status``, ``tx_len``, ``tx_sum``, the value
     being sent (``value``, ``value_bytes``, ``value_byte``), a loop index ``i`` up to
     ``n_loop`` (values, neurons, INFO bytes), ``spike_byte``, and PREDICT's ``best``/``best_i``.
     """
@@ -323,9 +334,10 @@ class _LinkStates:
                      check.write_status.eq(self.write_status)]
         # -- WRITE streaming: at most n_l (the header check passed) ---------------------------------
         self.w_row, self.w_col = Signal(w.neuron), Signal(w.neuron)
-        # fewer than value_bits bits wait when a byte comes: at most max_bits - 1 + 8 pending
-        self.w_buf = Signal(check.max_bits + 7)
-        self.w_nbits = Signal(range(check.max_bits + 8))
+        # values are assembled a bit a cycle (a byte takes 10 bit times on the line, at least
+        # 40 cycles: time enough, and no barrel shifter)
+        self.w_byte, self.w_byte_bits = Signal(8), Signal(range(9))
+        self.w_value, self.w_value_bits = Signal(check.max_bits), Signal(range(check.max_bits + 1))
         self.w_left = Signal(w.weight)
         self.w_space, self.w_layer = Signal(3), Signal(range(k + 1))
         # -- response -------------------------------------------------------------------------------
@@ -420,48 +432,71 @@ class _LinkStates:
             with m.If(self.take_byte()):
                 m.next = "EVALUATE_REQUEST"
 
-    def _by_format(self, value):
-        """``value(bits, signed)`` for the WRITE header's format (a Mux over the config's few)."""
-        out = Const(0)
-        for bits, sgn in self.check.formats:
-            out = Mux((self.check.value_bits == bits) & (self.check.value_signed == sgn), value(bits, sgn), out)
+    def _format_selects(self):
+        """One select per ``(bits, signed)`` format of the config: the WRITE header's format."""
+        if not hasattr(self, "_formats"):
+            check = self.check
+            self._formats = [((check.value_bits == bits) & (check.value_signed == sgn), bits, sgn)
+                             for bits, sgn in check.formats]
+        return self._formats
+
+    def _value_complete(self):
+        """All ``value_bits`` bits of the value are in."""
+        return Cat(sel & (self.w_value_bits == bits) for sel, bits, _ in self._format_selects()).any()
+
+    def _next_value(self):
+        """``w_value`` with the next bit of ``w_byte`` put in: a right shift that enters the bit
+        at position ``value_bits - 1``, so after ``value_bits`` bits the first one (the LSB,
+        values go LSB first) is bit 0."""
+        bit, top = self.w_byte[0], len(self.w_value)
+        out = []
+        for j in range(top):
+            here = Cat(sel for sel, bits, _ in self._format_selects() if bits - 1 == j).any()
+            out.append(Mux(here, bit, self.w_value[j + 1] if j + 1 < top else 0))
+        return Cat(out)
+
+    def _value_data(self):
+        """The assembled value, sign-extended when its format is signed."""
+        out = self.w_value
+        for sel, bits, sgn in self._format_selects():
+            if sgn:
+                out = Mux(sel, self.w_value[:bits].as_signed(), out)
         return out
 
     def receive_write_values(self):
-        """A WRITE's packed values, each sent to the network as soon as its last bit is in (only
-        when the header checked OK; otherwise the bytes are counted and dropped)."""
+        """A WRITE's packed values: each byte's bits go into the value a bit a cycle, and each
+        value goes to the network when its last bit is in (only when the header checked OK;
+        otherwise the bytes are counted and dropped, and so are a last byte's padding bits)."""
         m, b, f = self.m, self.link.rx.payload, self.f
         check = self.check
+        writing = (self.write_status == HostStatus.OK) & (self.w_left != 0)
         with m.State("CHECK_WRITE_HEADER"):
             self.busy()
             m.d.sync += [self.write_status.eq(check.header_status), self.w_row.eq(f.write_row),
                          self.w_col.eq(f.write_col), self.w_space.eq(f.space), self.w_layer.eq(f.layer),
-                         self.w_left.eq(f.write_count), self.w_buf.eq(0), self.w_nbits.eq(0)]
+                         self.w_left.eq(f.write_count), self.w_byte_bits.eq(0), self.w_value_bits.eq(0)]
             m.next = "RECEIVE_WRITE_VALUE"
         with m.State("RECEIVE_WRITE_VALUE"):
-            with m.If((self.write_status == HostStatus.OK) & (self.w_left != 0)
-                      & (self.w_nbits >= check.value_bits)):
+            with m.If(writing & self._value_complete()):
                 self.busy()
                 m.next = "WRITE_VALUE_COMMAND"
+            with m.Elif(writing & (self.w_byte_bits != 0)):
+                self.busy()
+                m.d.sync += [self.w_value.eq(self._next_value()), self.w_value_bits.eq(self.w_value_bits + 1),
+                             self.w_byte.eq(self.w_byte >> 1), self.w_byte_bits.eq(self.w_byte_bits - 1)]
             with m.Elif(self.received == self.length):
                 self.busy()
                 m.next = "RECEIVE_CHECKSUM"
             with m.Else():
                 with m.If(self.take_byte()):
-                    m.d.sync += self.received.eq(self.received + 1)
-                    with m.If(self.write_status == HostStatus.OK):
-                        # the byte's bits go above the pending ones (LSB first)
-                        m.d.sync += [self.w_buf.eq(self.w_buf | (b << self.w_nbits)),
-                                     self.w_nbits.eq(self.w_nbits + 8)]
+                    m.d.sync += [self.received.eq(self.received + 1), self.w_byte.eq(b), self.w_byte_bits.eq(8)]
         with m.State("WRITE_VALUE_COMMAND"):
-            value = self._by_format(lambda bits, sgn: self.w_buf[:bits].as_signed() if sgn else self.w_buf[:bits])
             with m.If(self.net_command(Op.WRITE, space=self.w_space, layer=self.w_layer, row=self.w_row,
-                                       col=self.w_col, data=value)):
+                                       col=self.w_col, data=self._value_data())):
                 m.next = "WRITE_VALUE_RESPONSE"
         with m.State("WRITE_VALUE_RESPONSE"):
             with m.If(self.net_response()):
-                m.d.sync += [self.w_buf.eq(self._by_format(lambda bits, sgn: self.w_buf >> bits)),
-                             self.w_nbits.eq(self.w_nbits - check.value_bits), self.w_left.eq(self.w_left - 1)]
+                m.d.sync += [self.w_value_bits.eq(0), self.w_left.eq(self.w_left - 1)]
                 with m.If(self.w_space == Space.WEIGHT):
                     with m.If(self.w_col + 1 == self.w.n_of(self.w_layer + 1)):     # next row of W
                         m.d.sync += [self.w_col.eq(0), self.w_row.eq(self.w_row + 1)]

@@ -49,7 +49,8 @@ __all__ = ["FRAME_OVERHEAD", "SYNC_REQ", "SYNC_RSP", "HostOp", "HostStatus", "SP
            "MAX_ARGS", "INFO_MAGIC", "PROTOCOL_VERSION", "checksum", "encode_request",
            "encode_response", "read_bytes", "config_crc", "info_bytes",
            "parse_info", "host_data_width", "value_bits", "value_signed", "packed_bytes",
-           "pack_values", "unpack_values", "inference_link_bytes", "link_inferences_per_s"]
+           "pack_values", "unpack_values", "inference_link_bytes", "link_inferences_per_s",
+           "write_header_status", "request_status"]
 
 SYNC_REQ = 0xA5
 SYNC_RSP = 0x5A
@@ -221,3 +222,69 @@ def link_inferences_per_s(cfg, baud: int) -> float:
     byte, request and response one after the other): ``baud / 10 / total bytes``. The core's
     time and the USB adapter's turnaround latency come on top."""
     return baud / 10 / inference_link_bytes(cfg)["total"]
+
+
+def _fits(row: int, count: int, n: int) -> bool:
+    return row + count <= n
+
+
+def write_header_status(cfg, payload: bytes) -> HostStatus:
+    """Status of a WRITE whose first ``MAX_ARGS`` payload bytes are a header and whose payload
+    has ``len(payload)`` bytes: ARGUMENT (space, zero count), then ADDRESS, then LENGTH (the
+    value width depends on the address). The reference of :class:`synth.hostlink.RequestCheck`."""
+    if len(payload) < MAX_ARGS:
+        return HostStatus.LENGTH
+    space, layer, row, col, count = struct.unpack("<BBHHH", payload[:MAX_ARGS])
+    L, k = cfg.layers, cfg.n_layers - 1
+    names = {v: name for name, v in SPACE.items()}
+    name = names.get(space)
+    if name not in ("weight", "bias", "input", "target") or count == 0:
+        return HostStatus.ARGUMENT
+    if name == "weight":
+        ok = layer < k and col < L[layer + 1] and row * L[layer + 1] + col + count <= L[layer] * L[layer + 1]
+    elif name == "bias":
+        ok = 1 <= layer <= k and _fits(row, count, L[layer])
+    else:
+        ok = _fits(row, count, L[0] if name == "input" else L[k])
+    if not ok:
+        return HostStatus.ADDRESS
+    bits = value_bits(cfg, name, layer)
+    return HostStatus.OK if len(payload) == MAX_ARGS + packed_bytes(count, bits) else HostStatus.LENGTH
+
+
+def request_status(cfg, op: int, payload: bytes, checksum_ok: bool = True) -> HostStatus:
+    """The status a complete request frame gets: CHECKSUM, then OPCODE, then the op's checks
+    (WRITE: :func:`write_header_status`; others LENGTH, ARGUMENT, ADDRESS). The reference of
+    the link's checks, field by field."""
+    if not checksum_ok:
+        return HostStatus.CHECKSUM
+    if op not in HostOp._value2member_map_:
+        return HostStatus.OPCODE
+    op, n, k = HostOp(op), len(payload), cfg.n_layers - 1
+    if op == HostOp.WRITE:
+        return write_header_status(cfg, payload)
+    if op in (HostOp.INFO, HostOp.RESET, HostOp.PREDICT):
+        return HostStatus.OK if n == 0 else HostStatus.LENGTH
+    if op == HostOp.RUN:
+        if n != 3:
+            return HostStatus.LENGTH
+        return HostStatus.ARGUMENT if payload[0] > max(PHASE.values()) else HostStatus.OK
+    if op == HostOp.SPIKES:
+        if n != 1:
+            return HostStatus.LENGTH
+        return HostStatus.ADDRESS if payload[0] > k else HostStatus.OK
+    # READ
+    if n != 7:
+        return HostStatus.LENGTH
+    space, layer, reg, row, count = struct.unpack("<BBBHH", payload)
+    if space == SPACE["state"]:
+        reg_ok = reg < 8 and (layer != 0 or reg >= REG["s"])
+    else:
+        reg_ok = reg < 8
+    if space not in (SPACE["state"], SPACE["status"]) or not reg_ok or count == 0:
+        return HostStatus.ARGUMENT
+    if layer > k:
+        return HostStatus.ADDRESS
+    if space == SPACE["status"]:
+        return HostStatus.OK if count == 1 else HostStatus.ADDRESS
+    return HostStatus.OK if _fits(row, count, cfg.layers[layer]) else HostStatus.ADDRESS

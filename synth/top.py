@@ -74,6 +74,11 @@ class SerialTop(wiring.Component):
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(N_LEDS)})
         self.network = Network(cfg, counters=counters)
         self.link = HostLink(cfg, self.clk_hz, self.baud, self.timeout)
+        if 10 * self.bit_period < self.link.byte_cycles:
+            raise ValueError(f"baud {self.baud} is too fast for the host link at {self.clk_hz / 1e6:g} MHz with "
+                             f"{min(f.width for f in cfg.weights + cfg.biases + (cfg.s,))}-bit values "
+                             f"(a byte every {float(10 * self.bit_period):.0f} cycles, the link needs "
+                             f"{self.link.byte_cycles} to write its values)")
 
     def elaborate(self, platform):
         m = Module()
