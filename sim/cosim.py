@@ -12,14 +12,15 @@ float weights and ``Dynamics.from_config(cfg)``.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from golden_model.config import ConfigError, EqSpikeConfig
 from golden_model.fixed_model import FixedModel, quantise_params
+from runtime.executor import Executor, emit
 
 from .runner import Build, CosimError, build, run_samples
 
@@ -128,9 +129,13 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
                   waves: bool = False, lanes: int | None = None, registers_every: int = 1, data_dir=None,
                   first: int = 0, seed: int = 0, idle: float = 0.0, backpressure: float = 0.0,
                   jobs: int | None = None, float_bound: float | None = None, record_waves: bool = True,
-                  rtl_config: EqSpikeConfig | None = None, log=print) -> CosimReport:
+                  rtl_config: EqSpikeConfig | None = None, log=print, executor=None,
+                  quiet: bool = False) -> CosimReport:
     """Run ``samples`` test samples of ``dataset`` (test split, from sample ``first``) through the
-    RTL in ``jobs`` parallel simulator processes (contiguous slices of the samples).
+    RTL in ``jobs`` simulator processes (contiguous slices of the samples), each a task of
+    ``executor`` (default: a local Ray with ``jobs`` CPUs; ``jobs=1`` runs in this process).
+    One progress bar counts the samples as the simulators finish them (with an ETA; ``quiet``:
+    none).
 
     Raises :class:`CosimError` (``.report`` holds the partial :class:`CosimReport`) on the first
     mismatch; every job stops at its next sample then. Without ``waves`` the failing sample is
@@ -173,38 +178,34 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     bounds = np.linspace(0, samples, jobs + 1).round().astype(int)
     stop_file = b_.directory / "runs" / f"{dataset}-{first}-{samples}.stop"
     stop_file.unlink(missing_ok=True)
-    outcomes = [None] * jobs
-
-    def one(j):
-        lo, hi = int(bounds[j]), int(bounds[j + 1])
-        try:
-            outcomes[j] = run_samples(
-                b_, model, x_codes[lo:hi], y_codes[lo:hi], nudge=nudge[lo:hi], labels=labels[lo:hi],
-                float_params=params, name=f"{dataset}-{first + lo}-{hi - lo}", registers_every=registers_every,
-                idle=idle, backpressure=backpressure, seed=seed + j, read_checks=2, progress=log,
-                float_bound=float_bound, stop_file=stop_file, sample_offset=first + lo, model_cfg=cfg)
-        except CosimError as e:
-            stop_file.touch()         # the other jobs stop at their next sample
-            outcomes[j] = e
-
+    shared = {"rtl_cfg": rtl_cfg, "simulator": simulator, "waves": waves, "model": model, "cfg": cfg,
+              "x": x_codes, "y": y_codes, "nudge": nudge, "labels": labels, "params": params,
+              "dataset": dataset, "first": first, "registers_every": registers_every, "idle": idle,
+              "backpressure": backpressure, "seed": seed, "float_bound": float_bound, "stop_file": str(stop_file)}
+    slices = [(j, int(bounds[j]), int(bounds[j + 1])) for j in range(jobs)]
     t_run = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(j,)) for j in range(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    ex = executor if executor is not None else Executor(jobs=jobs, quiet=quiet)
+    lines = _InOrder(first, log)
+    with ex:
+        outs = ex.map(_run_slice, slices, shared=shared, desc="cosim", unit="sample", progress_total=samples,
+                      keys=[f"{first + lo}-{hi - lo}" for _, lo, hi in slices], on_event=lines.add)
+    lines.flush()
     wall = time.perf_counter() - t_run
     stop_file.unlink(missing_ok=True)
     err, res = None, {"samples": [], "checked_registers": 0, "checked_spikes": 0, "load_seconds": 0.0,
                       "registers_every": registers_every, "mismatch": None, "waves": None, "log": []}
-    for j, out in enumerate(outcomes):
-        r = out
-        if isinstance(out, CosimError):
-            r = getattr(out, "result", None)
+    for (j, lo, hi), o in zip(slices, outs):
+        if not o.ok:
+            raise CosimError(f"simulator job for samples {first + lo}..{first + hi - 1} failed: {o.error}")
+        r = o.value
+        if "cosim_error" in r:
+            e = CosimError(r["cosim_error"])
+            e.result = r["result"]
+            r = e.result
             if not r or "samples" not in r:
-                raise out
+                raise e
             if err is None:
-                err = out
+                err = e
         res["samples"] += r["samples"]
         res["checked_registers"] += r["checked_registers"]
         res["checked_spikes"] += r["checked_spikes"]
@@ -215,7 +216,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
             res.setdefault("waves_files", []).append(r["waves"])
         if r.get("mismatch") and res["mismatch"] is None:
             res["mismatch"], res["waves"] = r["mismatch"], r.get("waves")
-        if len(res["samples"]) < int(bounds[j + 1]):
+        if len(res["samples"]) < hi:
             break             # a job that stopped early ends the contiguous run of checked samples
     res["sample_seconds"] = wall
     rows = res["samples"]
@@ -239,7 +240,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
             try:
                 wrep = cosim_dataset(weights, dataset, 1, simulator, waves=True, lanes=lanes,
                                      registers_every=registers_every, data_dir=data_dir, first=k, seed=seed,
-                                     jobs=1, record_waves=False, rtl_config=rtl_config, log=log)
+                                     jobs=1, record_waves=False, rtl_config=rtl_config, log=log, quiet=True)
                 log(f"warning: sample {k} matched when rerun alone with tracing ({wrep.bit_exact_samples}/1)")
             except CosimError as e2:
                 r2 = getattr(e2, "report", None)
@@ -249,6 +250,52 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         err.report = rep
         raise err
     return rep
+
+
+class _InOrder:
+    """Per-sample lines (``sample N: ...``) passed to ``log`` in sample order: the jobs finish
+    samples of different slices at once, so a line waits until every earlier sample's has come."""
+
+    def __init__(self, first: int, log):
+        import re
+        self.next, self.log, self.waiting = first, log, {}
+        self.pattern = re.compile(r"^sample (\d+):")
+
+    def add(self, line: str) -> None:
+        m = self.pattern.match(str(line))
+        if m is None:
+            self.log(line)
+            return
+        self.waiting[int(m.group(1))] = line
+        while self.next in self.waiting:
+            self.log(self.waiting.pop(self.next))
+            self.next += 1
+
+    def flush(self) -> None:
+        """The lines left after a job stopped early (a gap before them), in order."""
+        for k in sorted(self.waiting):
+            self.log(self.waiting.pop(k))
+
+
+def _run_slice(job, shared: dict) -> dict:
+    """Samples ``lo..hi-1`` on one simulator process (an executor task). The build comes from the
+    cache (:func:`sim.runner.build`: the driver built it; a cluster node builds its own once).
+    Each finished sample is sent to the driver's progress bar (:func:`runtime.executor.emit`).
+    A mismatch comes back as ``{"cosim_error", "result"}`` (the partial result) and makes the
+    other jobs on this machine stop at their next sample (``stop_file``)."""
+    j, lo, hi = job
+    sh = shared
+    b_ = build(sh["rtl_cfg"], sh["simulator"], waves=sh["waves"], log=lambda m: None)
+    try:
+        return run_samples(
+            b_, sh["model"], sh["x"][lo:hi], sh["y"][lo:hi], nudge=sh["nudge"][lo:hi], labels=sh["labels"][lo:hi],
+            float_params=sh["params"], name=f"{sh['dataset']}-{sh['first'] + lo}-{hi - lo}",
+            registers_every=sh["registers_every"], idle=sh["idle"], backpressure=sh["backpressure"],
+            seed=sh["seed"] + j, read_checks=2, progress=emit, float_bound=sh["float_bound"],
+            stop_file=Path(sh["stop_file"]), sample_offset=sh["first"] + lo, model_cfg=sh["cfg"])
+    except CosimError as e:
+        Path(sh["stop_file"]).touch()         # the other jobs stop at their next sample
+        return {"cosim_error": str(e), "result": getattr(e, "result", None)}
 
 
 def default_jobs() -> int:
@@ -335,7 +382,7 @@ def train_start(cfg: EqSpikeConfig, seed: int = 0):
 def cosim_train(samples: int = 200, simulator: str = "verilator", cfg: EqSpikeConfig | None = None,
                 dataset: str = "digits", data_dir=None, first: int = 0, lanes: int | None = None,
                 fault: str | None = None, read_every: int = 50, init_seed: int = 0, optimise: bool = True,
-                log=print) -> TrainReport:
+                log=print, quiet: bool = False) -> TrainReport:
     """Train the RTL on ``samples`` training samples of ``dataset`` (from ``first``, in the data
     set's order) through the generated Verilog; the scoreboard compares every weight and bias
     with :class:`~golden_model.onchip.OnChipLearner` after every sample.
@@ -344,7 +391,7 @@ def cosim_train(samples: int = 200, simulator: str = "verilator", cfg: EqSpikeCo
     :func:`train_start` (Glorot, ``init_seed``). ``fault="learn_round"`` builds the RTL with the
     planted rounding bug (the run must fail). Raises :class:`CosimError` (``.report`` holds the
     partial :class:`TrainReport`) on the first mismatch. ``optimise=False``: quicker Verilator
-    build, slower run (small test networks).
+    build, slower run (small test networks). A progress bar counts the samples (``quiet``: none).
     """
     from experiments.data import load_dataset
     from golden_model.config import learning_config
@@ -375,12 +422,16 @@ def cosim_train(samples: int = 200, simulator: str = "verilator", cfg: EqSpikeCo
     log(f"{simulator} model: {b_.directory} ({'built in %.1f s' % b_.build_seconds if b_.built_now else 'cached'})")
     t_run = time.perf_counter()
     err, res = None, None
+    from runtime.progress import progress as progress_bar
+    bar = progress_bar(total=samples, desc="cosim train", unit="sample", disable=quiet)
     try:
         res = run_train(b_, w, b, x, y, name=f"train-{dataset}-{first}-{samples}", read_every=read_every,
-                        progress=log)
+                        progress=lambda line: bar.update(1))     # the testbench writes a line per sample
     except CosimError as e:
         err = e
         res = getattr(e, "result", None) or {}
+    finally:
+        bar.close()
     rep = TrainReport(cfg=cfg, simulator=simulator, samples=samples, rows=res.get("samples", []),
                       values_compared=res.get("compared_values", 0), host_read_values=res.get("host_read_values", 0),
                       build_seconds=b_.build_seconds, built_now=b_.built_now,

@@ -37,7 +37,12 @@ def add_arguments(p) -> None:
     p.add_argument("--registers-every", type=int, default=1, metavar="K",
                    help="compare every register every K ticks (default 1: every tick); spikes every tick")
     p.add_argument("--jobs", type=int, default=None,
-                   help="parallel simulator processes (default: one per core, at most 4)")
+                   help="simulator processes, each a Ray task over a contiguous slice of the samples (default: "
+                        "one per core, at most 4; 1 runs in this process)")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="run the simulator processes on the Ray cluster at this address (default: $RAY_ADDRESS, "
+                        "else a local Ray); each node builds the model once")
+    p.add_argument("--quiet", action="store_true", help="no progress bar over the samples")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the host-side idle/backpressure pattern")
     p.add_argument("--idle", type=float, default=0.0, help="probability of idle cycles before a host command")
     p.add_argument("--backpressure", type=float, default=0.0,
@@ -86,7 +91,7 @@ def run(args) -> int:
         weights, args.dataset, args.samples, args.simulator, waves=args.waves,
         lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
         first=args.first, seed=args.seed, idle=args.idle, backpressure=args.backpressure,
-        jobs=args.jobs, rtl_config=rtl_config, log=lambda m: print(m, flush=True)))
+        jobs=args.jobs, rtl_config=rtl_config, log=_write, executor=_executor(args), quiet=args.quiet))
     print(rep.table())
     if rep.mismatch is not None:
         m = rep.mismatch
@@ -97,6 +102,21 @@ def run(args) -> int:
         print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
     _write_json(args.json, rep)
     return status
+
+
+def _write(line: str) -> None:
+    """A line on stdout above the progress bar."""
+    from runtime.progress import write
+    write(line)
+
+
+def _executor(args):
+    """The executor of the simulator jobs: None (cosim_dataset's own: a local Ray sized to
+    --jobs) unless --address or RAY_ADDRESS names a cluster."""
+    if args.address is None and not os.environ.get("RAY_ADDRESS"):
+        return None
+    from ._executor import executor_from
+    return executor_from(args, jobs=1 if args.jobs is None else args.jobs)
 
 
 def _checked_common(args, config_path):
@@ -151,7 +171,7 @@ def run_train(args) -> int:
     rep, status = _report_of(lambda: cosim_train(
         args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
         first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
-        optimise=not args.fast_build, log=lambda m: print(m, flush=True)))
+        optimise=not args.fast_build, log=lambda m: print(m, flush=True), quiet=args.quiet))
     print(rep.table())
     if rep.mismatch is not None:
         m = rep.mismatch
