@@ -21,7 +21,7 @@ from cocotb.utils import get_sim_time
 
 from golden_model.config import EqSpikeConfig
 from rtl.network import Op, Reg, Space, Status
-from sim.driver import CLOCK_NS, HostDriver
+from sim.driver import CLOCK_NS, CommandPacker, HostDriver
 from sim.linkfuzz import FrameGenerator, ParamShadow, expected
 from sim.tb_network import run_job
 from synth.protocol import (REG, SPACE, STATUS_REG, SYNC_RSP, HostOp, HostStatus, info_bytes,
@@ -93,22 +93,47 @@ class LinkPort:
 
 
 class Probe:
-    """Everything the host can change, read back through the network's READ command."""
+    """Everything the host can change, read back through the network's READ command.
+
+    The reads are the network's host handshake with as few simulator round trips as possible
+    (the response is taken the cycle it comes): over a hundred per frame, they are most of the
+    run's time."""
 
     def __init__(self, dut, cfg: EqSpikeConfig):
         self.dut, self.cfg = dut, cfg
-        self.drv = HostDriver(dut, cfg)
+        self.drv = HostDriver(dut, cfg)         # reset and the hang limits
+        self.packer = CommandPacker(cfg)
+        self.limit = self.drv.response_limit(Op.READ)
         self.reads = 0
         self.regs = [[r for r in REG if l > 0 or REG[r] >= REG["s"]] for l in range(cfg.n_layers)]
 
     async def _read(self, space, layer=0, reg=0, row=0, col=0) -> int:
+        dut, clk = self.dut, self.dut.clk
         self.reads += 1
-        return await self.drv.command(Op.READ, space, layer=layer, reg=reg, row=row, col=col)
+        dut.cmd__payload.value = self.packer.pack(op=Op.READ, space=space, layer=layer, reg=reg, row=row, col=col)
+        dut.cmd__valid.value = 1
+        for _ in range(self.limit):
+            await ReadOnly()
+            taken = dut.cmd__ready.value == 1
+            await RisingEdge(clk)
+            if taken:
+                break
+        else:
+            raise Hang(f"the network took no probe command for {self.limit} cycles")
+        dut.cmd__valid.value = 0
+        if dut.rsp__valid.value != 1:
+            t = await First(RisingEdge(dut.rsp__valid), ClockCycles(clk, self.limit))
+            if isinstance(t, ClockCycles):
+                raise Hang(f"no answer to a probe READ for {self.limit} cycles")
+        value = dut.rsp__payload.value.to_signed()
+        await RisingEdge(clk)        # rsp.ready is held high: taken at this edge
+        return value
 
     async def snapshot(self, shadow: ParamShadow) -> dict:
         """``{"params": {key: value}, "state": {(layer, reg): [values]}, "status": {name: v or [v per layer]}}``."""
         dut = self.dut
         dut.probe.value = 1
+        dut.rsp__ready.value = 1
         await RisingEdge(dut.clk)
         params = {}
         for key, space, layer, row, col, _ in shadow.items():
@@ -122,6 +147,7 @@ class Probe:
             layers = range(self.cfg.n_layers) if name in _PER_LAYER else [0]
             status[name] = [await self._read(Space.STATUS, l, Status[name.upper()]) for l in layers]
         dut.probe.value = 0
+        dut.rsp__ready.value = 0
         await RisingEdge(dut.clk)
         return {"params": params, "state": state, "status": status}
 
