@@ -364,6 +364,9 @@ class EqSpikeConfig:
         Steps of the free and nudged phase.
     lanes : int
         Parallel synapse lanes of each RTL layer core.
+    update_lanes : int
+        Neurons each RTL core updates per cycle (``U``); must divide ``lanes`` (a group of ``U``
+        neurons then lies in one accumulator word). Changes cycles only, never results.
     learning : Learning or None
         On-chip learning (weight update, LFSR); ``None`` builds inference-only hardware.
     """
@@ -384,6 +387,7 @@ class EqSpikeConfig:
     n_free: int = 100
     n_nudged: int = 50
     lanes: int = 1
+    update_lanes: int = 1
     learning: Learning | None = None
 
     def __post_init__(self):
@@ -435,6 +439,9 @@ class EqSpikeConfig:
         _need_int("n_free", self.n_free, 1, 1 << 16)
         _need_int("n_nudged", self.n_nudged, 0, 1 << 16)
         _need_int("lanes", self.lanes, 1, 1024)
+        _need_int("update_lanes", self.update_lanes, 1, 1024)
+        if self.lanes % self.update_lanes:
+            raise ConfigError(f"update_lanes must divide lanes ({self.lanes}), not {self.update_lanes!r}")
         _need_int("beta_frac", self.beta_frac, 0, 24)
         _need_real("beta", self.beta, 0.0, 16.0)
         if not isinstance(self.tables, TableFormats):
@@ -514,6 +521,11 @@ class EqSpikeConfig:
         """Lane-packed words per source row of layer ``l`` in the RTL: ``ceil(n_l / lanes)``
         (accumulator words, weight words per spike, learning-engine chunks)."""
         return -(-self.layers[l] // self.lanes)
+
+    def groups(self, l: int) -> int:
+        """Update groups of layer ``l`` in the RTL (``update_lanes`` neurons each, one per
+        cycle): ``ceil(n_l / update_lanes)``."""
+        return -(-self.layers[l] // self.update_lanes)
 
     def fan_in(self, l: int) -> tuple[int, int]:
         """(inputs from below, inputs from above) of non-input layer ``l``."""
@@ -687,7 +699,8 @@ class EqSpikeConfig:
         """A few lines describing the config (for Verilog headers and reports)."""
         lines = [
             f"layers {'-'.join(map(str, self.layers))}, {self.n_free} free + {self.n_nudged} nudged steps, "
-            f"beta {self.beta}, {self.lanes} lane(s)",
+            f"beta {self.beta}, {self.lanes} lane(s)"
+            + (f", {self.update_lanes} update lanes" if self.update_lanes > 1 else ""),
             "weights " + ", ".join(f.describe() for f in self.weights)
             + "; biases " + ", ".join(f.describe() for f in self.biases),
             "registers " + ", ".join(f"{n} {getattr(self, n).describe()}" for n in REGISTER_NAMES),

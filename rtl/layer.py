@@ -17,16 +17,19 @@ Accumulate (event-driven, ``accumulate.en``)
     in the cycle the core reports idle, which is also the cycle the network starts the update
     pass.
 
-Update (``tick.upd_start``, one neuron per cycle, ``UPDATE_STAGES``)
-    stage 0 presents neuron ``n``'s address to the accumulator; stage 1 registers its lane (and
-    clears the accumulator word once its last lane is read); stages 2-6 run the decoder, neuron
-    input, state step, predictive encoder and sigma-delta of :mod:`rtl.neuron`, one multiplier
-    chain each; stage 7 offers the spike on ``spikes``. The per-neuron registers live in the
-    memories of :data:`STATE_GROUPS`: each is read one stage ahead of the stage that uses its
-    old word and written in the stage that computes its last field, so a stage register holds
-    only what a later stage uses (``rho_last`` is not stored: :data:`DERIVED`). A spike the bus
-    does not take stalls the whole pipeline (memory read ports hold their data), so nothing is
-    dropped; the stall depends only on registers and the bus's ``ready``.
+Update (``tick.upd_start``, one group of ``U = cfg.update_lanes`` neurons per cycle, ``UPDATE_STAGES``)
+    stage 0 presents group ``g``'s address to the accumulator; stage 1 registers its ``U`` lanes
+    (a slice of the accumulator word: ``U`` divides ``lanes``) and clears the word once its last
+    slice is read; stages 2-6 run the decoder, neuron input, state step, predictive encoder and
+    sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one multiplier chain each;
+    stage 7 offers the group's spikes on ``spikes``, one per cycle. The per-neuron registers
+    live in the memories of :data:`STATE_GROUPS`, one group per word (:func:`group_layout`):
+    each is read one stage ahead of the stage that uses its old word and written in the stage
+    that computes its last field, so a stage register holds only what a later stage uses
+    (``rho_last`` is not stored: :data:`DERIVED`). A spike the bus does not take, or a second
+    spike of the group still to send, stalls the whole pipeline (memory read ports hold their
+    data), so nothing is dropped; the stall depends only on registers and the bus's ``ready``.
+    With ``U == 1`` this is the one-neuron pipeline, gate for gate.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
 (``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
@@ -53,12 +56,12 @@ from .arith import check_dsp_width, const_mul, reg_shape
 from .bus import address_shape, spike_signature
 from .learning import inference_weight
 from .neuron import NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta, state_step
-from .ports import (HostSel, accumulate_signature, host_data_width, host_signature, index_shape,
+from .ports import (HostSel, accumulate_signature, clear_words, host_data_width, host_signature, index_shape,
                     learning_signature, mem_depth, queue_depth, state_layout, tick_signature)
 
 __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth", "host_data_width",
            "index_shape", "state_layout", "stored_layout", "STATE_GROUPS", "DERIVED", "state_memories",
-           "LayerCore", "InputCore"]
+           "group_layout", "state_word", "clear_words", "LayerCore", "InputCore"]
 
 
 #: Update-pass stages of a non-input core after the address stage 0: what each computes
@@ -99,6 +102,18 @@ def state_memories(cfg: EqSpikeConfig, l: int) -> dict:
     return {name: data.StructLayout({f: fields[f] for f in group}) for name, group in STATE_GROUPS.items()}
 
 
+def group_layout(shape, U: int):
+    """Word of a per-neuron memory holding ``U`` neurons (one update group): ``shape`` itself
+    when ``U == 1``, else an array of ``U`` of them (neuron ``g * U + u`` is element ``u`` of
+    word ``g``)."""
+    return shape if U == 1 else data.ArrayLayout(shape, U)
+
+
+def state_word(cfg: EqSpikeConfig, n: int) -> tuple:
+    """``(word, element)`` of neuron ``n`` in the per-neuron memories (:func:`group_layout`)."""
+    return divmod(int(n), cfg.update_lanes)
+
+
 def _check_core(cfg):
     if not isinstance(cfg, EqSpikeConfig):
         raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
@@ -111,12 +126,49 @@ def _core_members(cfg: EqSpikeConfig, l: int) -> dict:
         "spikes": Out(spike_signature(cfg.layers[l])),
         "tick": In(tick_signature(cfg)),
         "busy": Out(1),            # update pass or clear in progress
-        "ovf": Out(range(5)),      # registers of the neuron written this cycle that saturated/wrapped
+        # registers of the neurons written this cycle that saturated/wrapped (4 per neuron at most)
+        "ovf": Out(range(4 * cfg.update_lanes + 1)),
         "host": In(host_signature(cfg, l)),
     }
     if cfg.learning is not None:   # on-chip learning hooks (rtl.learning)
         members["learn"] = In(learning_signature(cfg, l))
     return members
+
+
+def _lane_word(shape, U: int):
+    """Word of ``U`` host-writable values (bias, target, input): ``shape`` when ``U == 1``,
+    else ``U`` of them packed into ``unsigned`` (written with lane granularity)."""
+    return shape if U == 1 else unsigned(U * shape.width)
+
+
+def _lanes(word, shape, U: int) -> list:
+    """The ``U`` values of a :func:`_lane_word`."""
+    if U == 1:
+        return [word]
+    w = shape.width
+    return [word[u * w:(u + 1) * w].as_signed() if shape.signed else word[u * w:(u + 1) * w] for u in range(U)]
+
+
+def _host_group(m, core):
+    """The host's neuron as (update group, element), registered from ``host.rd_addr`` (valid the
+    cycle after the command register; the network holds it for the whole command)."""
+    U = core.cfg.update_lanes
+    if U == 1:
+        return core.host.rd_addr, None
+    group = Signal(range(mem_depth(core.cfg.groups(core.l))), name="h_group")
+    elem = Signal(range(U), name="h_element")
+    m.d.sync += [group.eq(core.host.rd_addr // U), elem.eq(core.host.rd_addr % U)]
+    return group, elem
+
+
+def _lane_write(m, port, data, we, elem, U: int):
+    """Host write of one value into element ``elem`` of a :func:`_lane_word` memory."""
+    if U == 1:
+        m.d.comb += [port.data.eq(data), port.en.eq(we)]
+        return
+    w = len(port.data) // U
+    m.d.comb += [port.data.eq(Cat(data[:w] for _ in range(U))),
+                 port.en.eq(Mux(we, Cat(elem == u for u in range(U)), 0))]
 
 
 def _pipeline_registers(first_idx, K: int, prefix: str = "p"):
@@ -137,6 +189,53 @@ def _pass_control(m, core, mode_upd, mode_clr, issuing, idx, valid, start_regs):
     with m.Elif(mode_upd & ~in_flight):
         m.d.sync += mode_upd.eq(0)
     m.d.comb += core.busy.eq((mode_upd & in_flight) | mode_clr | core.tick.upd_start | core.tick.clr_start)
+
+
+def _lane_valid(n: int, U: int, group, u: int):
+    """Element ``u`` of update group ``group`` is a neuron (the last group may be partial);
+    None where it always is."""
+    last = n - (-(-n // U) - 1) * U      # neurons in the last group
+    if u < last:
+        return None
+    return group != -(-n // U) - 1
+
+
+def _masked(value, ok):
+    """``value`` on a real neuron (:func:`_lane_valid`), else 0."""
+    return value if ok is None else Mux(ok, value, 0)
+
+
+def _spike_output(m, core, valid, group, q_bits, ovf_terms, dsp):
+    """The last stage offers its group's spikes on ``core.spikes``, one per cycle in address
+    order, and reports the group's overflow count once. Returns ``stall``: the whole pipeline
+    holds while a spike is offered but not taken, or more than one is left to send. It
+    depends only on registers and the bus's ready."""
+    U = len(q_bits)
+    if U == 1:   # one neuron per cycle: its spike, if any, is all there is to send
+        stall = valid & q_bits[0] & ~core.spikes.ready
+        m.d.comb += [core.spikes.valid.eq(valid & q_bits[0]), core.spikes.payload.eq(group),
+                     core.ovf.eq(Mux(valid & ~stall, ovf_terms[0], 0))]
+        return stall
+    sent = Signal(U, name="spikes_sent")      # spikes of this group already on the bus
+    left = Cat(q_bits) & ~sent
+    first = Cat(left[u] & ~left[:u].any() if u else left[0] for u in range(U))   # lowest one left
+    more = (left & ~first).any()
+    offer = valid & left.any()
+    stall = offer & (more | ~core.spikes.ready)
+    lane = Signal(range(U), name="spike_lane")
+    for u in reversed(range(U)):               # the lowest lane left (priority encoder)
+        with m.If(left[u]):
+            m.d.comb += lane.eq(u)
+    m.d.comb += [core.spikes.valid.eq(offer), core.spikes.payload.eq(const_mul(group, U, dsp) + lane)]
+    with m.If(~stall):
+        m.d.sync += sent.eq(0)
+    with m.Elif(core.spikes.ready):
+        m.d.sync += sent.eq(sent | first)
+    total = ovf_terms[0]
+    for term in ovf_terms[1:]:
+        total = total + term
+    m.d.comb += core.ovf.eq(Mux(valid & ~stall, total, 0))
+    return stall
 
 
 class LayerCore(wiring.Component):
@@ -184,6 +283,9 @@ class LayerCore(wiring.Component):
         self.n_above = cfg.layers[l + 1] if l + 1 < cfg.n_layers else 0
         self.is_output = self.n_above == 0
         self.C = cfg.chunks(l)
+        # update groups: U neurons per cycle, S groups per accumulator word (U divides lanes)
+        self.U, self.G = cfg.update_lanes, cfg.groups(l)
+        self.S = cfg.lanes // self.U
         members = {"from_below": In(spike_signature(self.n_below)), "accumulate": In(accumulate_signature())}
         if not self.is_output:
             members["from_above"] = In(spike_signature(self.n_above))
@@ -209,14 +311,16 @@ class LayerCore(wiring.Component):
             self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C),
                                          init=[])
         self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=mem_depth(C), init=[])
-        # per-neuron registers: one memory per group of STATE_GROUPS (``self.state_acc`` ...)
-        self.state_mems = {name: memory.Memory(shape=layout, depth=mem_depth(self.n), init=[])
+        # per-neuron registers: one memory per group of STATE_GROUPS (``self.state_acc`` ...), one
+        # word per update group (group_layout); bias and target likewise, lane-writable
+        U, G = self.U, self.G
+        self.state_mems = {name: memory.Memory(shape=group_layout(layout, U), depth=mem_depth(G), init=[])
                            for name, layout in state_memories(cfg, l).items()}
         for name, mem in self.state_mems.items():
             setattr(self, name, mem)
-        self.bias = memory.Memory(shape=reg_shape(cfg.biases[l - 1]), depth=mem_depth(self.n), init=[])
+        self.bias = memory.Memory(shape=_lane_word(reg_shape(cfg.biases[l - 1]), U), depth=mem_depth(G), init=[])
         if self.is_output:
-            self.target = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
+            self.target = memory.Memory(shape=_lane_word(reg_shape(cfg.s), U), depth=mem_depth(G), init=[])
         if self.learn_build:   # held states s^- and s^+ (lane-packed like the accumulator)
             self.s_free = memory.Memory(shape=unsigned(L * cfg.s.width), depth=mem_depth(C), init=[])
             self.s_nudged = memory.Memory(shape=unsigned(L * cfg.s.width), depth=mem_depth(C), init=[])
@@ -228,10 +332,12 @@ class LayerCore(wiring.Component):
         queues = self._spike_queues(m)
         # update pass running (owns the state and accumulator ports); clear sweep running
         upd = SimpleNamespace(mode=Signal(name="mode_upd"), issuing=Signal(name="issuing"))
-        clr = SimpleNamespace(mode=Signal(name="mode_clr"), idx=Signal(range(max(self.n, 2) + 1), name="clr_idx"))
+        sweep = clear_words(self.cfg, self.l)
+        clr = SimpleNamespace(mode=Signal(name="mode_clr"), idx=Signal(range(max(sweep, 2) + 1), name="clr_idx"),
+                              words=sweep)
         acc = self._accumulate(m, ports, queues, host, upd.mode, clr.mode)
         self._update_issue(m, upd)
-        self._update_pipeline(m, ports, acc, upd, clr)
+        self._update_pipeline(m, ports, acc, upd, clr, host)
         self._accumulator_writes(m, ports, acc, upd, clr)
         self._clear_sweep(m, queues, acc, upd, clr)
         self._host_reads(m, ports, host, acc)
@@ -257,11 +363,12 @@ class LayerCore(wiring.Component):
             m.submodules[name] = mem
             p.st_wr[name], p.st_rd[name] = mem.write_port(), mem.read_port()
         m.submodules.bias = self.bias
-        p.b_wr = self.bias.write_port()
+        gran = {} if self.U == 1 else {"granularity": self.cfg.biases[self.l - 1].width}
+        p.b_wr = self.bias.write_port(**gran)
         p.b_rd = self.bias.read_port()
         if self.is_output:
             m.submodules.target = self.target
-            p.y_wr = self.target.write_port()
+            p.y_wr = self.target.write_port(**({} if self.U == 1 else {"granularity": self.cfg.s.width}))
             p.y_rd = self.target.read_port()
         return p
 
@@ -277,14 +384,14 @@ class LayerCore(wiring.Component):
         if L > 1:
             m.d.sync += lane.eq(h.col % L)
         lane_en = Cat(lane == i for i in range(L))
+        group, elem = _host_group(m, self)
         m.d.comb += [
             p.wb_wr.addr.eq(p.wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
             p.wb_wr.data.eq(Cat(h.data[:self.wb_fmt.width] for _ in range(L))),
             p.wb_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_BELOW), lane_en, 0)),
-            p.b_wr.addr.eq(h.row),
-            p.b_wr.data.eq(h.data),
-            p.b_wr.en.eq(h.we & (h.sel == HostSel.BIAS)),
+            p.b_wr.addr.eq(h.row if self.U == 1 else group),
         ]
+        _lane_write(m, p.b_wr, h.data, h.we & (h.sel == HostSel.BIAS), elem, self.U)
         if not self.is_output:
             m.d.comb += [
                 p.wa_wr.addr.eq(p.wa_rd.addr),
@@ -292,9 +399,9 @@ class LayerCore(wiring.Component):
                 p.wa_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
         else:
-            m.d.comb += [p.y_wr.addr.eq(h.row), p.y_wr.data.eq(h.data),
-                         p.y_wr.en.eq(h.we & (h.sel == HostSel.TARGET))]
-        return SimpleNamespace(waddr=waddr, lane=lane)
+            m.d.comb += p.y_wr.addr.eq(h.row if self.U == 1 else group)
+            _lane_write(m, p.y_wr, h.data, h.we & (h.sel == HostSel.TARGET), elem, self.U)
+        return SimpleNamespace(waddr=waddr, lane=lane, group=group, elem=elem)
 
     # -- spike queues: one per neighbour, deep enough for all its neurons --------------------------
     def _spike_queues(self, m):
@@ -393,107 +500,111 @@ class LayerCore(wiring.Component):
         acc_lanes = [p.acc_rd.data[i * accw:(i + 1) * accw].as_signed() for i in range(L)]
         return Cat((a + w)[:accw] for a, w in zip(acc_lanes, w_lanes)), wb_word, acc_lanes  # never overflows
 
-    # -- update pass: one neuron per cycle through UPDATE_STAGES (see the module docstring) ---------
+    # -- update pass: one group of U neurons per cycle through UPDATE_STAGES (module docstring) ---
     def _update_issue(self, m, upd):
-        """Stage 0 counters (neuron, its accumulator word and lane) and stage 1's copies."""
-        L, n = self.cfg.lanes, self.n
-        upd.idx = Signal(range(max(n, 2)), name="idx")   # neuron presented this cycle (stage 0)
-        upd.lane = Signal(range(max(L, 2)), name="lane")
+        """Stage 0 counters (update group, its accumulator word and slice) and stage 1's copies."""
+        upd.idx = Signal(range(max(self.G, 2)), name="idx")     # group presented this cycle (stage 0)
+        upd.lane = Signal(range(max(self.S, 2)), name="lane")   # its slice of the accumulator word
         upd.word = Signal(range(max(self.C, 2)), name="word")
         upd.K = K = len(UPDATE_STAGES)                   # stages after stage 0; the last one writes
         upd.valid, upd.pidx = _pipeline_registers(upd.idx, K)
         upd.s1_lane = Signal.like(upd.lane, name="s1_lane")
         upd.s1_word = Signal.like(upd.word, name="s1_word")
         upd.s1_wordlast = Signal(name="s1_wordlast")
-        if self.learn_build:   # word and lane of the neuron, for the held-state memories (stage 5)
+        if self.learn_build:   # word and slice of the group, for the held-state memories (stage 5)
             upd.pword = [None, upd.s1_word] + [Signal.like(upd.word, name=f"p{k}_word") for k in range(2, K + 1)]
             upd.plane = [None, upd.s1_lane] + [Signal.like(upd.lane, name=f"p{k}_lane") for k in range(2, K + 1)]
 
     def _update_stage_registers(self):
         """Each stage register holds only what a later stage uses: the value it computed, the old
         values still to be consumed, the fields of a state group not yet written. Old values
-        are read from memory (address one stage ahead) in the stage that uses them."""
+        are read from memory (address one stage ahead) in the stage that uses them. One
+        struct per neuron of the group (:func:`group_layout`)."""
         cfg = self.cfg
         sf, vf, xf, af, pf = (reg_shape(cfg.s), reg_shape(cfg.v), reg_shape(cfg.x), reg_shape(cfg.a),
                               reg_shape(cfg.phi))
         ovf = unsigned(3)     # registers of the neuron that saturated or wrapped so far
-        S = data.StructLayout
-        return {
-            2: Signal(S({"acc": reg_shape(self.acc_fmt)}), name="p2"),
-            3: Signal(S({"v": vf, "s_old": sf, "ovf": ovf}), name="p3"),
-            4: Signal(S({"v": vf, "x": xf, "s_old": sf, "ovf": ovf}), name="p4"),
-            5: Signal(S({"v": vf, "x": xf, "s": sf, "s_old": sf, "ovf": ovf}), name="p5"),
-            6: Signal(S({"x": xf, "a": af, "ovf": ovf}), name="p6"),
-            7: Signal(S({"x": xf, "a": af, "phi": pf, "q": 1, "ovf": ovf}), name="p7"),
+        fields = {
+            2: {"acc": reg_shape(self.acc_fmt)},
+            3: {"v": vf, "s_old": sf, "ovf": ovf},
+            4: {"v": vf, "x": xf, "s_old": sf, "ovf": ovf},
+            5: {"v": vf, "x": xf, "s": sf, "s_old": sf, "ovf": ovf},
+            6: {"x": xf, "a": af, "ovf": ovf},
+            7: {"x": xf, "a": af, "phi": pf, "q": 1, "ovf": ovf},
         }
+        return {k: Signal(group_layout(data.StructLayout(f), self.U), name=f"p{k}") for k, f in fields.items()}
 
-    def _update_pipeline(self, m, p, acc, upd, clr):
-        cfg, L, n, K = self.cfg, self.cfg.lanes, self.n, upd.K
-        valid, pidx = upd.valid, upd.pidx
-        r = upd.regs = self._update_stage_registers()
-        p2, p3, p4, p5, p6, p7 = (r[k] for k in range(2, 8))
-        # a spike the bus does not take stalls every stage (from registers only: short path)
-        upd.stall = stall = valid[K] & p7.q & ~self.spikes.ready
-        vs_rd, xap_rd = p.st_rd["state_vs"].data, p.st_rd["state_xap"].data
-        acc_sel = Array(acc.lanes)[upd.s1_lane] if L > 1 else acc.lanes[0]
-        f, dsp, t = self.fault, self.dsp, self.tick
+    def _neuron_stages(self, m, p, acc, upd, u):
+        """Stages 1-6 of element ``u`` of the group: its next stage-register values."""
+        cfg, f, dsp, t, U = self.cfg, self.fault, self.dsp, self.tick, self.U
+        el = (lambda sig: sig) if U == 1 else (lambda sig: sig[u])
+        p2, p3, p4, p5, p6, p7 = (el(upd.regs[k]) for k in range(2, 8))
+        vs_rd, xap_rd = el(p.st_rd["state_vs"].data), el(p.st_rd["state_xap"].data)
         # stage 1 registers this neuron's accumulator lane (block-RAM clock-to-out off the math)
+        slices = [acc.lanes[sl * U + u] for sl in range(self.S)]
+        acc_sel = Array(slices)[upd.s1_lane] if self.S > 1 else slices[0]
         # stage 2: decoder -> v (old v and s read at stage 1)
         v_next, ovf_v = decode_v(cfg, self.l, p2.acc, vs_rd.v, t.lam, f, dsp)
         # stage 3: neuron input -> x (bias and target read at stage 2)
-        extra = (p.y_rd.data, p3.s_old, self.nudge) if self.is_output else ()
-        x_next, ovf_x = neuron_input(cfg, self.l, p3.v, p.b_rd.data, *extra, fault=f, dsp=dsp)
+        bias = _lanes(p.b_rd.data, reg_shape(cfg.biases[self.l - 1]), U)[u]
+        extra = (_lanes(p.y_rd.data, reg_shape(cfg.s), U)[u], p3.s_old, self.nudge) if self.is_output else ()
+        x_next, ovf_x = neuron_input(cfg, self.l, p3.v, bias, *extra, fault=f, dsp=dsp)
         # stage 4: state step -> s
         s_next = state_step(cfg, p4.x, p4.s_old, t.eps, f, dsp)
         # stage 5: predictive encoder -> a (rho_last is the old s; it becomes the new s)
         a_next, ovf_a = predictive_encode(cfg, p5.s, p5.s_old, t.inv_lam, f, dsp)
         # stage 6: sigma-delta -> phi, q (old phi read at stage 5); stage 7 offers the spike
         phi_next, q, ovf_phi = sigma_delta(cfg, p6.a, xap_rd.phi, f)
+        return [
+            p2.acc.eq(acc_sel),
+            p3.v.eq(v_next), p3.s_old.eq(vs_rd.s), p3.ovf.eq(ovf_v),
+            p4.v.eq(p3.v), p4.x.eq(x_next), p4.s_old.eq(p3.s_old), p4.ovf.eq(p3.ovf + ovf_x),
+            p5.v.eq(p4.v), p5.x.eq(p4.x), p5.s.eq(s_next), p5.s_old.eq(p4.s_old), p5.ovf.eq(p4.ovf),
+            p6.x.eq(p5.x), p6.a.eq(a_next), p6.ovf.eq(p5.ovf + ovf_a),
+            p7.x.eq(p6.x), p7.a.eq(p6.a), p7.phi.eq(phi_next), p7.q.eq(q), p7.ovf.eq(p6.ovf + ovf_phi),
+        ]
+
+    def _update_pipeline(self, m, p, acc, upd, clr, host):
+        L, K, U = self.cfg.lanes, upd.K, self.U
+        valid, pidx = upd.valid, upd.pidx
+        upd.regs = self._update_stage_registers()
+        p7 = [upd.regs[7]] if U == 1 else [upd.regs[7][u] for u in range(U)]
+        ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
+        upd.stall = stall = _spike_output(m, self, valid[K], pidx[K], [_masked(q.q, v) for q, v in zip(p7, ok)],
+                                          [_masked(q.ovf, v) for q, v in zip(p7, ok)], self.dsp)
+        sync = [s for u in range(U) for s in self._neuron_stages(m, p, acc, upd, u)]
         # memory read addresses: the update pass when running (one stage ahead of the stage that
         # uses the word), else the host's read address
         reads = [(p.st_rd["state_acc"], 0), (p.st_rd["state_vs"], 1), (p.b_rd, 2), (p.st_rd["state_xap"], 5)]
         if self.is_output:
             reads.append((p.y_rd, 2))
         for rd, k in reads:
-            m.d.comb += [rd.addr.eq(Mux(upd.mode, pidx[k], self.host.rd_addr)), rd.en.eq(~stall)]
+            m.d.comb += [rd.addr.eq(Mux(upd.mode, pidx[k], host.group)), rd.en.eq(~stall)]
         with m.If(upd.mode):
             m.d.comb += [p.acc_rd.addr.eq(upd.word), p.acc_rd.en.eq(~stall)]
         with m.Else():
             m.d.comb += p.acc_rd.addr.eq(acc.b_chunk)   # stage B reads the accumulator word
         self._state_writes(m, p, upd, clr)
-        m.d.comb += [
-            self.spikes.valid.eq(valid[K] & p7.q),
-            self.spikes.payload.eq(pidx[K]),
-            self.ovf.eq(Mux(valid[K] & ~stall, p7.ovf, 0)),
-        ]
         with m.If(~stall):
             m.d.sync += [
                 valid[1].eq(upd.issuing), pidx[1].eq(upd.idx), upd.s1_lane.eq(upd.lane),
-                upd.s1_word.eq(upd.word), upd.s1_wordlast.eq((upd.lane == L - 1) | (upd.idx == n - 1)),
+                upd.s1_word.eq(upd.word), upd.s1_wordlast.eq((upd.lane == self.S - 1) | (upd.idx == self.G - 1)),
             ]
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
                 if self.learn_build:
                     m.d.sync += [upd.pword[k].eq(upd.pword[k - 1]), upd.plane[k].eq(upd.plane[k - 1])]
-            m.d.sync += [
-                p2.acc.eq(acc_sel),
-                p3.v.eq(v_next), p3.s_old.eq(vs_rd.s), p3.ovf.eq(ovf_v),
-                p4.v.eq(p3.v), p4.x.eq(x_next), p4.s_old.eq(p3.s_old), p4.ovf.eq(p3.ovf + ovf_x),
-                p5.v.eq(p4.v), p5.x.eq(p4.x), p5.s.eq(s_next), p5.s_old.eq(p4.s_old), p5.ovf.eq(p4.ovf),
-                p6.x.eq(p5.x), p6.a.eq(a_next), p6.ovf.eq(p5.ovf + ovf_a),
-                p7.x.eq(p6.x), p7.a.eq(p6.a), p7.phi.eq(phi_next), p7.q.eq(q), p7.ovf.eq(p6.ovf + ovf_phi),
-            ]
+            m.d.sync += sync
             self._update_advance(m, upd)
 
     def _update_advance(self, m, upd):
-        """Stage 0 steps to the next neuron (its lane and word) until the last one issued."""
-        L = self.cfg.lanes
+        """Stage 0 steps to the next group (its slice and word) until the last one issued."""
         with m.If(upd.issuing):
-            with m.If(upd.idx == self.n - 1):
+            with m.If(upd.idx == self.G - 1):
                 m.d.sync += upd.issuing.eq(0)
             with m.Else():
                 m.d.sync += upd.idx.eq(upd.idx + 1)
-                with m.If(upd.lane == L - 1):
+                with m.If(upd.lane == self.S - 1):
                     m.d.sync += [upd.lane.eq(0), upd.word.eq(upd.word + 1)]
                 with m.Else():
                     m.d.sync += upd.lane.eq(upd.lane + 1)
@@ -502,14 +613,15 @@ class LayerCore(wiring.Component):
         """Each state group is written in the stage that computes its last field, or by the clear
         sweep (which writes the same stage registers: they are zero from its first cycle, see
         :meth:`_clear_sweep`, so the write data needs no multiplexer)."""
-        r, K = upd.regs, upd.K
-        writes = {"state_acc": (2, {"acc": r[2].acc}), "state_vs": (5, {"v": r[5].v, "s": r[5].s}),
-                  "state_xap": (K, {"x": r[7].x, "a": r[7].a, "phi": r[7].phi, "q": r[7].q})}
-        for name, (k, values) in writes.items():
+        r, K, U = upd.regs, upd.K, self.U
+        writes = {"state_acc": (2, ("acc",)), "state_vs": (5, ("v", "s")), "state_xap": (K, ("x", "a", "phi", "q"))}
+        for name, (k, fields) in writes.items():
             wr = p.st_wr[name]
-            m.d.comb += [wr.data[fld].eq(val) for fld, val in values.items()]
+            for u in range(U):
+                word, reg = (wr.data, r[k]) if U == 1 else (wr.data[u], r[k][u])
+                m.d.comb += [word[fld].eq(reg[fld]) for fld in fields]
             with m.If(clr.mode):
-                m.d.comb += [wr.addr.eq(clr.idx), wr.en.eq(clr.idx < self.n)]
+                m.d.comb += [wr.addr.eq(clr.idx), wr.en.eq(clr.idx < self.G)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(upd.pidx[k]), wr.en.eq(upd.valid[k] & ~upd.stall)]
 
@@ -534,7 +646,7 @@ class LayerCore(wiring.Component):
         with m.If(self.tick.clr_start & ~clr.mode):
             m.d.sync += [clr.mode.eq(1), clr.idx.eq(0), acc.chunk.eq(0)]
         with m.Elif(clr.mode):
-            with m.If(clr.idx < self.n):
+            with m.If(clr.idx < clr.words):
                 m.d.sync += clr.idx.eq(clr.idx + 1)
             with m.Elif(acc.queues_empty):
                 m.d.sync += clr.mode.eq(0)
@@ -542,28 +654,37 @@ class LayerCore(wiring.Component):
     def _host_reads(self, m, p, host, acc):
         """State words at ``rd_addr`` (rho_last derived from s), bias, target, and the weight
         ``W_{l-1}[row, col]`` from the registered weight word."""
-        h, L = self.host, self.cfg.lanes
+        h, L, U = self.host, self.cfg.lanes, self.U
+
+        def pick(word, shape=None):     # the host's element of a group word
+            if U == 1:
+                return word
+            items = _lanes(word, shape, U) if shape is not None else [word[u] for u in range(U)]
+            return Array(items)[host.elem]
+
         for name, rd in p.st_rd.items():
-            m.d.comb += [h.rd_state[fld].eq(rd.data[fld]) for fld in STATE_GROUPS[name]]
+            m.d.comb += [h.rd_state[fld].eq(pick(rd.data)[fld]) for fld in STATE_GROUPS[name]]
         m.d.comb += [h.rd_state[reg].eq(h.rd_state[src]) for reg, src in DERIVED.items()]
-        m.d.comb += h.rd_bias.eq(p.b_rd.data)
+        m.d.comb += h.rd_bias.eq(pick(p.b_rd.data, reg_shape(self.cfg.biases[self.l - 1])))
         if self.is_output:
-            m.d.comb += h.rd_target.eq(p.y_rd.data)
+            m.d.comb += h.rd_target.eq(pick(p.y_rd.data, reg_shape(self.cfg.s)))
         wb_host = self.lanes_of(acc.wb_word, self.wb_fmt, shift=False)
         m.d.comb += h.rd_weight.eq(Array(wb_host)[host.lane] if L > 1 else wb_host[0])
 
     def _learning_hooks(self, m, p, upd):
         """On-chip learning (rtl.learning): held states written by the update pass (stage 5), and
         the engine's ports muxed onto the weight and bias memories while it owns them."""
-        L, sw, lp = self.cfg.lanes, self.cfg.s.width, self.learn
-        s_word, s_lane, s_new = upd.pword[5], upd.plane[5], upd.regs[5].s
+        L, sw, lp, U = self.cfg.lanes, self.cfg.s.width, self.learn, self.U
+        s_word, s_slice = upd.pword[5], upd.plane[5]
+        s_new = Cat(upd.regs[5].s) if U == 1 else Cat(upd.regs[5][u].s for u in range(U))
         s_we = upd.valid[5] & ~upd.stall
         m.submodules.s_free = self.s_free
         m.submodules.s_nudged = self.s_nudged
-        lane_en = Cat(s_lane == t for t in range(L)) if L > 1 else Const(1, 1)
+        # the group's U states land in slice s_slice of the lane-packed word (lanes // U slices)
+        lane_en = Cat(s_slice == t // U for t in range(L)) if self.S > 1 else Const((1 << L) - 1, L)
         for mem, sel, out in ((self.s_free, ~lp.nudged, lp.s_free), (self.s_nudged, lp.nudged, lp.s_nudged)):
             wr, rd = mem.write_port(granularity=sw), mem.read_port()
-            m.d.comb += [wr.addr.eq(s_word), wr.data.eq(Cat(s_new for _ in range(L))),
+            m.d.comb += [wr.addr.eq(s_word), wr.data.eq(Cat(s_new for _ in range(self.S))),
                          wr.en.eq(Mux(s_we & sel, lane_en, 0)), rd.addr.eq(lp.s_addr), out.eq(rd.data)]
         m.d.comb += [lp.wb_rdata.eq(p.wb_rd.data), lp.b_rdata.eq(p.b_rd.data)]
         # while the engine owns them, w_below reads and writes different words in one cycle
@@ -581,7 +702,8 @@ class InputCore(wiring.Component):
     """Clamped input layer: inputs written by the host, encoder only (a, rho_last, phi, q).
 
     Its update pass (``INPUT_STAGES``: 0 address, 1 read, 2 encoder, 3 sigma-delta, 4 write
-    + spike) runs in the same slot as the other cores' and its spikes go up the same bus.
+    + spike) runs in the same slot as the other cores', ``update_lanes`` neurons per cycle,
+    and its spikes go up the same bus.
 
     Members
     -------
@@ -595,62 +717,56 @@ class InputCore(wiring.Component):
     def __init__(self, cfg: EqSpikeConfig, fault=None, dsp_width=None):
         _check_core(cfg)
         self.cfg, self.fault, self.l, self.dsp = cfg, fault, 0, check_dsp_width(dsp_width)
-        self.n = cfg.layers[0]
+        self.n, self.U, self.G = cfg.layers[0], cfg.update_lanes, cfg.groups(0)
         super().__init__(_core_members(cfg, 0))
         self.enc_layout = stored_layout(cfg, 0)
-        self.inputs = memory.Memory(shape=reg_shape(cfg.s), depth=mem_depth(self.n), init=[])
-        self.state = memory.Memory(shape=self.enc_layout, depth=mem_depth(self.n), init=[])
+        self.inputs = memory.Memory(shape=_lane_word(reg_shape(cfg.s), self.U), depth=mem_depth(self.G), init=[])
+        self.state = memory.Memory(shape=group_layout(self.enc_layout, self.U), depth=mem_depth(self.G), init=[])
 
     def elaborate(self, platform):
         m = Module()
-        n, h = self.n, self.host
+        G, U, h, sf = self.G, self.U, self.host, reg_shape(self.cfg.s)
         m.submodules.inputs = self.inputs
-        in_wr, in_rd = self.inputs.write_port(), self.inputs.read_port()
+        in_wr = self.inputs.write_port(**({} if U == 1 else {"granularity": sf.width}))
+        in_rd = self.inputs.read_port()
         m.submodules.state = self.state
         st_wr, st_rd = self.state.write_port(), self.state.read_port()
-        m.d.comb += [in_wr.addr.eq(h.row), in_wr.data.eq(h.data), in_wr.en.eq(h.we & (h.sel == HostSel.INPUT))]
-        idx = Signal(range(max(n, 2)), name="idx")
+        group, elem = _host_group(m, self)
+        m.d.comb += in_wr.addr.eq(h.row if U == 1 else group)
+        _lane_write(m, in_wr, h.data, h.we & (h.sel == HostSel.INPUT), elem, U)
+        idx = Signal(range(max(G, 2)), name="idx")      # group presented this cycle (stage 0)
         issuing, mode_upd, mode_clr = Signal(name="issuing"), Signal(name="mode_upd"), Signal(name="mode_clr")
         K = len(INPUT_STAGES)
         valid, pidx = _pipeline_registers(idx, K)
         p3, p4 = self._stage_registers()
-        stall = valid[K] & p4.q & ~self.spikes.ready
-        f, dsp = self.fault, self.dsp
-        # stage 2: predictive encoder (rho_last becomes s); 3: sigma-delta; 4 writes + spike. As in
-        # LayerCore the words are read at stage 1 and used at stage 2 straight from the read ports
-        a_next, ovf_a = predictive_encode(self.cfg, in_rd.data, st_rd.data.rho_last, self.tick.inv_lam, f, dsp)
-        phi_next, q, ovf_phi = sigma_delta(self.cfg, p3.a, p3.phi_old, f)
+        el = (lambda sig, u: sig) if U == 1 else (lambda sig, u: sig[u])
+        ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
+        stall = _spike_output(m, self, valid[K], pidx[K], [_masked(el(p4, u).q, v) for u, v in enumerate(ok)],
+                              [_masked(el(p4, u).ovf, v) for u, v in enumerate(ok)], self.dsp)
         for rd in (in_rd, st_rd):
-            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[1], h.rd_addr)), rd.en.eq(~stall)]
+            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[1], group)), rd.en.eq(~stall)]
         if self.cfg.learning is not None:   # the learning engine reads the inputs (s^- = s^+)
             m.d.comb += [self.learn.s_free.eq(in_rd.data), self.learn.s_nudged.eq(in_rd.data)]
             with m.If(self.learn.own):
                 m.d.comb += in_rd.addr.eq(self.learn.s_addr)
-        m.d.comb += h.rd_state.s.eq(in_rd.data)
-        m.d.comb += [h.rd_state[name].eq(st_rd.data[name]) for name in ("a", "rho_last", "phi", "q")]
+        pick = (lambda items: items[0]) if U == 1 else (lambda items: Array(items)[elem])
+        m.d.comb += h.rd_state.s.eq(pick(_lanes(in_rd.data, sf, U)))
+        m.d.comb += [h.rd_state[name].eq(pick([el(st_rd.data, u)[name] for u in range(U)]))
+                     for name in ("a", "rho_last", "phi", "q")]
         # state writes: stage 4, or the clear sweep (p4 is zero from its first cycle, below)
-        clr_idx = Signal(range(n + 1), name="clr_idx")
-        m.d.comb += [st_wr.data[name].eq(p4[name]) for name in self.enc_layout.members]
+        clr_idx = Signal(range(G + 1), name="clr_idx")
+        m.d.comb += [el(st_wr.data, u)[name].eq(el(p4, u)[name]) for u in range(U) for name in self.enc_layout.members]
         with m.If(mode_clr):
-            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.en.eq(clr_idx < n)]
+            m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.en.eq(clr_idx < G)]
         with m.Else():
             m.d.comb += [st_wr.addr.eq(pidx[K]), st_wr.en.eq(valid[K] & ~stall)]
-        m.d.comb += [
-            self.spikes.valid.eq(valid[K] & p4.q),
-            self.spikes.payload.eq(pidx[K]),
-            self.ovf.eq(Mux(valid[K] & ~stall, p4.ovf, 0)),
-        ]
         with m.If(~stall):
             m.d.sync += [valid[1].eq(issuing), pidx[1].eq(idx)]
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
-            m.d.sync += [
-                p3.a.eq(a_next), p3.rho_last.eq(in_rd.data), p3.phi_old.eq(st_rd.data.phi), p3.ovf.eq(ovf_a),
-                p4.a.eq(p3.a), p4.rho_last.eq(p3.rho_last), p4.phi.eq(phi_next), p4.q.eq(q),
-                p4.ovf.eq(p3.ovf + ovf_phi),
-            ]
+            m.d.sync += [s for u in range(U) for s in self._encoder_stages(in_rd, st_rd, el(p3, u), el(p4, u), u)]
             with m.If(issuing):
-                with m.If(idx == n - 1):
+                with m.If(idx == G - 1):
                     m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += idx.eq(idx + 1)
@@ -660,16 +776,29 @@ class InputCore(wiring.Component):
         with m.If(self.tick.clr_start & ~mode_clr):
             m.d.sync += [mode_clr.eq(1), clr_idx.eq(0)]
         with m.Elif(mode_clr):
-            with m.If(clr_idx < n):
+            with m.If(clr_idx < G):
                 m.d.sync += clr_idx.eq(clr_idx + 1)
             with m.Else():
                 m.d.sync += mode_clr.eq(0)
         return m
 
+    def _encoder_stages(self, in_rd, st_rd, p3, p4, u):
+        """Stages 2-3 of element ``u``: predictive encoder (rho_last becomes s), sigma-delta. As
+        in LayerCore the words are read at stage 1 and used at stage 2 straight from the ports."""
+        U, f, dsp = self.U, self.fault, self.dsp
+        s_in = _lanes(in_rd.data, reg_shape(self.cfg.s), U)[u]
+        old = st_rd.data if U == 1 else st_rd.data[u]
+        a_next, ovf_a = predictive_encode(self.cfg, s_in, old.rho_last, self.tick.inv_lam, f, dsp)
+        phi_next, q, ovf_phi = sigma_delta(self.cfg, p3.a, p3.phi_old, f)
+        return [p3.a.eq(a_next), p3.rho_last.eq(s_in), p3.phi_old.eq(old.phi), p3.ovf.eq(ovf_a),
+                p4.a.eq(p3.a), p4.rho_last.eq(p3.rho_last), p4.phi.eq(phi_next), p4.q.eq(q),
+                p4.ovf.eq(p3.ovf + ovf_phi)]
+
     def _stage_registers(self):
-        """Stage registers 3 and 4: only what a later stage uses."""
+        """Stage registers 3 and 4: only what a later stage uses (one struct per group element)."""
         sf, af, pf = reg_shape(self.cfg.s), reg_shape(self.cfg.a), reg_shape(self.cfg.phi)
         S = data.StructLayout
-        p3 = Signal(S({"a": af, "rho_last": sf, "phi_old": pf, "ovf": unsigned(2)}), name="p3")
-        p4 = Signal(S({"a": af, "rho_last": sf, "phi": pf, "q": 1, "ovf": unsigned(2)}), name="p4")
+        p3 = Signal(group_layout(S({"a": af, "rho_last": sf, "phi_old": pf, "ovf": unsigned(2)}), self.U), name="p3")
+        p4 = Signal(group_layout(S({"a": af, "rho_last": sf, "phi": pf, "q": 1, "ovf": unsigned(2)}), self.U),
+                    name="p4")
         return p3, p4

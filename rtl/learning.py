@@ -47,7 +47,7 @@ from golden_model.config import EqSpikeConfig
 from golden_model.lfsr import WIDTH as LFSR_WIDTH
 from golden_model.lfsr import jump_matrix
 
-from .ports import learning_signature
+from .ports import clear_words, learning_signature
 
 __all__ = ["LEARN_FAULTS", "PIPE_STAGES", "DRAIN_CYCLES", "inference_weight", "LFSR", "segments",
            "LearningEngine",
@@ -98,9 +98,10 @@ TRAIN_OVERHEAD_CYCLES = 6
 
 
 def clear_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the RESET clear sweep inside TRAIN: every core zeroes one word per cycle and
-    the controller waits until all are idle: ``max_l n_l + 2``."""
-    return max(cfg.layers) + 2
+    """Cycles of the RESET clear sweep inside TRAIN: every core zeroes one word (update group)
+    per cycle, draining its spike queues meanwhile, and the controller waits until all are
+    idle: ``max_l rtl.ports.clear_words(cfg, l) + 2`` (``max_l n_l + 2`` when U == 1)."""
+    return max(clear_words(cfg, l) for l in range(cfg.n_layers)) + 2
 
 
 def train_cycles(cfg: EqSpikeConfig, tick_cycles_list) -> int:
@@ -276,8 +277,23 @@ class LearningEngine(wiring.Component):
         c.col_base = Signal(range(max([n[l + 1] * C[l] for l in range(1, k)] + [1]) + 1), name="col_base")  # j*C_l
         c.clear_rows = [c.i.eq(0), c.row_word.eq(0), c.row_lane.eq(0), c.row_base.eq(0)]
         c.clear_cols = [c.j.eq(0), c.j_word.eq(0), c.j_lane.eq(0), c.col_base.eq(0), c.g.eq(0)]
+        U = cfg.update_lanes
+        if U > 1:   # inputs and biases are stored one update group (U values) per word
+            c.i_group, c.i_elem = Signal(range(nmax + 1), name="i_group"), Signal(range(U), name="i_element")
+            c.j_group, c.j_elem = Signal(range(nmax + 1), name="j_group"), Signal(range(U), name="j_element")
+            c.clear_rows += [c.i_group.eq(0), c.i_elem.eq(0)]
+            c.clear_cols += [c.j_group.eq(0), c.j_elem.eq(0)]
         c.C = C
         return c
+
+    def _step_group(self, c, which):
+        """Advance ``i_group``/``i_element`` (or ``j_...``) with ``i`` (``j``); nothing when U == 1."""
+        U = self.cfg.update_lanes
+        if U == 1:
+            return []
+        group, elem = (c.i_group, c.i_elem) if which == "i" else (c.j_group, c.j_elem)
+        last = elem == U - 1
+        return [elem.eq(Mux(last, 0, elem + 1)), group.eq(Mux(last, group + 1, group))]
 
     def _step_lane(self, word, lane):
         if self.cfg.lanes == 1:
@@ -288,7 +304,7 @@ class LearningEngine(wiring.Component):
     def _pipeline(self, m, c):
         """Stage registers: stage s holds what was issued s cycles ago (``iss``: the issue stage's
         values, driven by the sequencer)."""
-        L, r, k = self.cfg.lanes, self.cfg.learning.rng_bits, self.cfg.n_layers - 1
+        L, r, k, U = self.cfg.lanes, self.cfg.learning.rng_bits, self.cfg.n_layers - 1, self.cfg.update_lanes
         waddr_bits = max(len(c.row_base), len(c.col_base) + len(c.row_word), len(c.i)) + 1
 
         def stage_regs(s):
@@ -300,6 +316,7 @@ class LearningEngine(wiring.Component):
                 rlane=Signal(range(max(L, 2)), name=f"lp{s}_rlane"),
                 mask=Signal(L, name=f"lp{s}_mask"),
                 draws=Signal(L * r if self.stochastic else 1, name=f"lp{s}_draws"),
+                **({} if U == 1 else {"elem": Signal(range(U), name=f"lp{s}_element")}),
             )
 
         S = len(PIPE_STAGES)     # stages 1..S
@@ -342,7 +359,7 @@ class LearningEngine(wiring.Component):
             m.next = nxt
         with m.Else():
             m.d.sync += [c.i.eq(c.i + 1), c.row_base.eq(c.row_base + c.C[l + 1])]
-            m.d.sync += self._step_lane(c.row_word, c.row_lane)
+            m.d.sync += self._step_lane(c.row_word, c.row_lane) + self._step_group(c, "i")
 
     def _issue_weights(self, m, c, iss, l, nxt):
         L, n = self.cfg.lanes, self.cfg.layers
@@ -353,8 +370,13 @@ class LearningEngine(wiring.Component):
             iss["vw"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(c.row_base + c.g), iss["rlane"].eq(c.row_lane),
             iss["mask"].eq(Mux(last_g, (1 << rem) - 1, (1 << L) - 1)),
             hi.wb_raddr.eq(c.row_base + c.g), hi.s_addr.eq(c.g),
-            lo.s_addr.eq(c.i if l == 0 else c.row_word),
         ]
+        if l > 0:
+            m.d.comb += lo.s_addr.eq(c.row_word)
+        elif self.cfg.update_lanes == 1:
+            m.d.comb += lo.s_addr.eq(c.i)
+        else:     # the input word holding row i, and its element
+            m.d.comb += [lo.s_addr.eq(c.i_group), iss["elem"].eq(c.i_elem)]
         if self.stochastic:
             m.d.comb += self.lfsr.step_many.eq(1)
         with m.If(last_g):
@@ -379,10 +401,13 @@ class LearningEngine(wiring.Component):
 
     def _issue_biases(self, m, c, iss, l, nxt):
         hi = self.ports[l + 1]
+        group = c.j if self.cfg.update_lanes == 1 else c.j_group     # the bias word holding j
         m.d.comb += [
-            iss["vb"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(c.j), iss["wlane"].eq(c.j_lane),
-            hi.b_raddr.eq(c.j), hi.s_addr.eq(c.j_word),
+            iss["vb"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(group), iss["wlane"].eq(c.j_lane),
+            hi.b_raddr.eq(group), hi.s_addr.eq(c.j_word),
         ]
+        if self.cfg.update_lanes > 1:
+            m.d.comb += iss["elem"].eq(c.j_elem)
         if self.stochastic:
             m.d.comb += self.lfsr.step_one.eq(1)
         with m.If(c.j == self.cfg.layers[l + 1] - 1):
@@ -390,7 +415,7 @@ class LearningEngine(wiring.Component):
             m.next = nxt
         with m.Else():
             m.d.sync += c.j.eq(c.j + 1)
-            m.d.sync += self._step_lane(c.j_word, c.j_lane)
+            m.d.sync += self._step_lane(c.j_word, c.j_lane) + self._step_group(c, "j")
 
     # -- stage 1 -> 2: register the read words ---------------------------------------------------
     def _read_stage(self, m, p1):
@@ -407,13 +432,22 @@ class LearningEngine(wiring.Component):
                 with m.Case(l):
                     lo, hi = ports[l], ports[l + 1]
                     if l == 0:
-                        row_m = row_p = lo.s_free
+                        row_m = row_p = self._element(lo.s_free, sw, p1)
                     else:
                         row_m = Array(lo.s_free[t * sw:(t + 1) * sw] for t in range(L))[p1["rlane"]]
                         row_p = Array(lo.s_nudged[t * sw:(t + 1) * sw] for t in range(L))[p1["rlane"]]
                     m.d.sync += [w2.eq(hi.wb_rdata), cf2.eq(hi.s_free), cn2.eq(hi.s_nudged),
-                                 am2.eq(row_m), ap2.eq(row_p), b2.eq(hi.b_rdata)]
+                                 am2.eq(row_m), ap2.eq(row_p),
+                                 b2.eq(self._element(hi.b_rdata, cfg.biases[l].width, p1, signed_=True))]
         return w2, cf2, cn2, am2, ap2, b2
+
+    def _element(self, word, width, p1, signed_=False):
+        """The issued element of a word holding one update group (inputs, biases)."""
+        U = self.cfg.update_lanes
+        if U == 1:
+            return word
+        items = [word[u * width:(u + 1) * width] for u in range(U)]
+        return Array(x.as_signed() if signed_ else x for x in items)[p1["elem"]]
 
     # -- stage 2 -> 3: H per lane (weights), H of the bias lane, the weight to copy ---------------
     def _gain_inputs_stage(self, m, p2, w2, cf2, cn2, am2, ap2, b2):
@@ -475,9 +509,14 @@ class LearningEngine(wiring.Component):
             m.d.comb += [
                 hi.wb_waddr.eq(p4["waddr"]), hi.wb_wdata.eq(res4[:L * W]),
                 hi.wb_wen.eq(Mux(p4["vw"] & mine, p4["mask"], 0)),
-                hi.b_waddr.eq(p4["waddr"]), hi.b_wdata.eq(bres4[:cfg.biases[l].width]),
-                hi.b_wen.eq(p4["vb"] & mine),
+                hi.b_waddr.eq(p4["waddr"]),
             ]
+            bw, U = cfg.biases[l].width, cfg.update_lanes
+            if U == 1:
+                m.d.comb += [hi.b_wdata.eq(bres4[:bw]), hi.b_wen.eq(p4["vb"] & mine)]
+            else:    # element p4.elem of the bias word
+                m.d.comb += [hi.b_wdata.eq(Cat(bres4[:bw] for _ in range(U))),
+                             hi.b_wen.eq(Mux(p4["vb"] & mine, Cat(p4["elem"] == u for u in range(U)), 0))]
             if l >= 1:
                 m.d.comb += [
                     lo.wa_waddr.eq(p4["waddr"]), lo.wa_wdata.eq(Cat(cv4[:W] for _ in range(L))),

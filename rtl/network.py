@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -43,8 +44,8 @@ from .learning import LEARN_FAULTS, LearningEngine
 from .ports import HostSel, host_data_width, index_shape, mem_depth, tick_signature
 
 __all__ = ["Op", "Space", "Reg", "Status", "Phase", "command_layout", "response_layout",
-           "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "update_cycles",
-           "tick_cycles"]
+           "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "group_stalls",
+           "update_cycles", "tick_cycles"]
 
 #: Width of the performance counters (they wrap).
 COUNTER_WIDTH = 32
@@ -123,18 +124,43 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
     return 1 + most + (2 if most > 0 else 0)
 
 
-def update_cycles(cfg: EqSpikeConfig) -> int:
-    """Cycles of the update phase (no bus stalls): ``max(n_0 + 5, max_{l>=1} n_l + 8)``.
+def group_stalls(cfg: EqSpikeConfig, l: int, spikes) -> int:
+    """Extra update-pass cycles of core ``l`` for sending its spikes one per cycle: its last
+    stage holds a group of ``U = cfg.update_lanes`` neurons for ``max(1, spikes in the group)``
+    cycles, so ``sum_g max(0, spikes_g - 1)``. ``spikes``: the layer's (n_l,) 0/1 spikes of this
+    tick (ignored when U == 1: a group of one never waits)."""
+    U = cfg.update_lanes
+    if U == 1:
+        return 0
+    q = np.zeros(cfg.groups(l) * U, dtype=np.int64)
+    q[:cfg.layers[l]] = np.asarray(spikes, dtype=np.int64).reshape(-1)
+    return int(np.maximum(q.reshape(-1, U).sum(axis=1) - 1, 0).sum())
 
-    Each core streams one neuron per cycle through its pipeline (address stage, then
-    ``INPUT_STAGES`` / ``UPDATE_STAGES``) and is done the cycle after its last write.
+
+def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
+    """Cycles of the update phase (no bus stalls)::
+
+        max( G_0 + stalls_0 + 5,  max_{l>=1} G_l + stalls_l + 8 ),   G_l = cfg.groups(l)
+
+    Each core streams one group of ``U = cfg.update_lanes`` neurons per cycle through its
+    pipeline (address stage, then ``INPUT_STAGES`` / ``UPDATE_STAGES``) and is done the cycle
+    after its last write; ``stalls_l`` (:func:`group_stalls`) are the cycles its last stage
+    waits to send a group's second, third, ... spike. ``spikes_now``: each layer's 0/1 spikes
+    of this tick, needed when ``U > 1``.
     """
-    return max([cfg.layers[0] + len(INPUT_STAGES) + 1] + [n + len(UPDATE_STAGES) + 1 for n in cfg.layers[1:]])
+    if cfg.update_lanes > 1 and spikes_now is None:
+        raise ValueError("update_cycles needs this tick's spikes (spikes_now) when update_lanes > 1")
+    stalls = [group_stalls(cfg, l, spikes_now[l] if spikes_now is not None else None)
+              for l in range(cfg.n_layers)]
+    stages = [len(INPUT_STAGES)] + [len(UPDATE_STAGES)] * (cfg.n_layers - 1)
+    return max(cfg.groups(l) + stalls[l] + stages[l] + 1 for l in range(cfg.n_layers))
 
 
-def tick_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
-    """Cycles of one tick (bus without stalls): accumulate + update phase."""
-    return accumulate_cycles(cfg, spikes_prev) + update_cycles(cfg)
+def tick_cycles(cfg: EqSpikeConfig, spikes_prev, spikes_now=None) -> int:
+    """Cycles of one tick (bus without stalls): accumulate + update phase. ``spikes_prev``:
+    spike counts per layer of the previous tick; ``spikes_now``: this tick's 0/1 spikes per
+    layer (only needed when ``cfg.update_lanes > 1``, see :func:`update_cycles`)."""
+    return accumulate_cycles(cfg, spikes_prev) + update_cycles(cfg, spikes_now)
 
 
 def command_layout(cfg: EqSpikeConfig) -> data.StructLayout:

@@ -33,7 +33,7 @@ from golden_model.config import EqSpikeConfig
 from .arith import reg_shape
 from .bus import address_shape
 
-__all__ = ["HostSel", "mem_depth", "queue_depth", "index_shape", "host_data_width", "state_layout",
+__all__ = ["HostSel", "mem_depth", "queue_depth", "clear_words", "index_shape", "host_data_width", "state_layout",
            "tick_signature", "accumulate_signature", "host_signature", "learning_signature"]
 
 
@@ -73,6 +73,17 @@ def host_data_width(cfg: EqSpikeConfig) -> int:
     widths += [cfg.learn_format(l).width for l in range(len(cfg.weights))] + [f.width for f in cfg.biases]
     widths += [cfg.acc_format(l).width for l in range(1, cfg.n_layers)]
     return max(widths)
+
+
+def clear_words(cfg: EqSpikeConfig, l: int) -> int:
+    """Cycles core ``l``'s clear sweep counts: its state words (update groups), and with
+    ``update_lanes > 1`` at least the depth of its spike queues, which it drains one spike per
+    cycle meanwhile (with one neuron per word the largest layer's sweep already outlasts every
+    queue), so that a RESET takes the same time whatever spikes were left queued."""
+    G = cfg.groups(l)
+    if cfg.update_lanes == 1 or l == 0:
+        return G
+    return max([G] + [cfg.layers[k] for k in (l - 1, l + 1) if k < cfg.n_layers])
 
 
 def state_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
@@ -149,14 +160,15 @@ def learning_signature(cfg: EqSpikeConfig, l: int) -> wiring.Signature:
     address ``s_addr``, both the same). Non-input cores also take the hold select ``nudged``
     (the update pass writes ``s_nudged`` instead of ``s_free``) and have read/write ports of
     ``w_below`` (``wb_*``) and ``bias`` (``b_*``) and a write port of ``w_above`` (``wa_*``).
-    Weight and held-state words are lane-packed like the accumulator.
+    Weight and held-state words are lane-packed like the accumulator; input and bias words
+    hold one update group (``update_lanes`` values).
     """
     if cfg.learning is None:
         raise ValueError("the learning port needs a config with a 'learning' section")
-    L, sw, n = cfg.lanes, cfg.s.width, cfg.layers
-    if l == 0:
-        return wiring.Signature({"own": Out(1), "s_addr": Out(range(mem_depth(n[0]))),
-                                 "s_free": In(unsigned(sw)), "s_nudged": In(unsigned(sw))})
+    L, U, sw, n = cfg.lanes, cfg.update_lanes, cfg.s.width, cfg.layers
+    if l == 0:    # the inputs, one update group (U inputs) per word
+        return wiring.Signature({"own": Out(1), "s_addr": Out(range(mem_depth(cfg.groups(0)))),
+                                 "s_free": In(unsigned(U * sw)), "s_nudged": In(unsigned(U * sw))})
 
     def addr(words):
         return unsigned(ceil_log2(mem_depth(words)))
@@ -168,8 +180,10 @@ def learning_signature(cfg: EqSpikeConfig, l: int) -> wiring.Signature:
         "s_addr": Out(addr(C)), "s_free": In(unsigned(L * sw)), "s_nudged": In(unsigned(L * sw)),
         "wb_raddr": Out(addr(n[l - 1] * C)), "wb_rdata": In(unsigned(L * wbw)),
         "wb_waddr": Out(addr(n[l - 1] * C)), "wb_wdata": Out(unsigned(L * wbw)), "wb_wen": Out(L),
-        "b_raddr": Out(addr(n[l])), "b_rdata": In(signed(bw)),
-        "b_waddr": Out(addr(n[l])), "b_wdata": Out(signed(bw)), "b_wen": Out(1),
+        # biases: one update group (U biases) per word, lane-writable
+        "b_raddr": Out(addr(cfg.groups(l))), "b_rdata": In(signed(bw) if U == 1 else unsigned(U * bw)),
+        "b_waddr": Out(addr(cfg.groups(l))), "b_wdata": Out(signed(bw) if U == 1 else unsigned(U * bw)),
+        "b_wen": Out(U),
     }
     if l + 1 < len(n):
         waw = cfg.learn_format(l).width

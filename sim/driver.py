@@ -66,13 +66,18 @@ class StateReader:
 
     def __init__(self, dut, cfg: EqSpikeConfig):
         self.cfg = cfg
+        # neurons per word (update_lanes) as the design was built: a word holds U register structs
+        # (the job's config may be the golden model's, built with other hardware parameters)
+        layout = state_memories(cfg, 0)["state"]
+        self.U = len(dut.core0.state[0]._handle.get_signal_val_binstr()) // layout.size
         self.layers = []
         for l, n in enumerate(cfg.layers):
             core = getattr(dut, f"core{l}")
+            G = -(-n // self.U)    # one word per update group of U neurons
             # raw simulator handles: reading binary strings skips LogicArray construction (3x faster)
-            mems = [(_field_reader(layout), [getattr(core, name)[i]._handle for i in range(n)])
+            mems = [(_field_reader(layout), layout.size, [getattr(core, name)[g]._handle for g in range(G)])
                     for name, layout in state_memories(cfg, l).items()]
-            inputs = [core.inputs[i]._handle for i in range(n)] if l == 0 else None
+            inputs = [core.inputs[g]._handle for g in range(G)] if l == 0 else None
             self.layers.append((mems, inputs))
 
     @staticmethod
@@ -81,11 +86,13 @@ class StateReader:
 
     def read(self) -> list:
         """One dict per layer: register name -> int64 array of (n_l,) codes (like FixedState)."""
-        out = []
+        out, U = [], self.U
         for l, (mems, inputs) in enumerate(self.layers):
+            n = self.cfg.layers[l]
             regs = {}
-            for fields, words in mems:
-                raw = self._ints(words)
+            for fields, size, words in mems:
+                groups = self._ints(words)      # neuron i: element i % U of word i // U
+                raw = [(groups[i // U] >> (i % U * size)) for i in range(n)]
                 for name, lsb, width, signed in fields:
                     mask = (1 << width) - 1
                     vals = np.array([(w >> lsb) & mask for w in raw], dtype=np.int64)
@@ -93,7 +100,9 @@ class StateReader:
                         vals = np.where(vals >= 1 << (width - 1), vals - (1 << width), vals)
                     regs[name] = vals
             if inputs is not None:
-                regs["s"] = np.array(self._ints(inputs), dtype=np.int64)
+                sw, groups = self.cfg.s.width, self._ints(inputs)
+                regs["s"] = np.array([(groups[i // U] >> (i % U * sw)) & ((1 << sw) - 1) for i in range(n)],
+                                     dtype=np.int64)
             if l > 0:
                 regs.update({reg: regs[src] for reg, src in DERIVED.items()})
             out.append({name: regs[name] for name in register_names(l)})
@@ -118,8 +127,11 @@ class ParamReader:
             if l + 1 < len(n):
                 self.mems.append(("w_above", l, [core.w_above[a]._handle for a in range(n[l + 1] * C)],
                                   cfg.learn_format(l).width, n[l + 1], n[l], C))
-            self.mems.append(("bias", l - 1, [core.bias[a]._handle for a in range(n[l])],
-                              cfg.biases[l - 1].width, n[l], 1, 1))
+            # update_lanes biases per word, as the design was built (from the word's width)
+            bw = cfg.biases[l - 1].width
+            self.U = len(core.bias[0]._handle.get_signal_val_binstr()) // bw
+            handles = [core.bias[a]._handle for a in range(-(-n[l] // self.U))]
+            self.mems.append(("bias", l - 1, handles, bw, n[l], 1, 1))
 
     @staticmethod
     def _signed(v, width):
@@ -132,8 +144,10 @@ class ParamReader:
         out = {"w_below": [], "w_above": {}, "bias": []}
         for kind, mat, handles, width, n_src, n_dst, C in self.mems:
             raw = [int(h.get_signal_val_binstr(), 2) for h in handles]
-            if kind == "bias":
-                out["bias"].append(self._signed(np.array(raw, dtype=np.int64), width))
+            if kind == "bias":     # one update group (update_lanes biases) per word
+                U, mask = self.U, (1 << width) - 1
+                codes = [(raw[j // U] >> (j % U * width)) & mask for j in range(n_src)]
+                out["bias"].append(self._signed(np.array(codes, dtype=np.int64), width))
                 continue
             w = np.zeros((n_src, n_dst), dtype=np.int64)
             mask = (1 << width) - 1

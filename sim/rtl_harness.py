@@ -18,7 +18,7 @@ from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel, FixedState, quantise_params
 from golden_model.float_model import glorot_params
 from rtl.network import Network, Op, Phase, Reg, Space, Status
-from rtl.layer import DERIVED, state_memories
+from rtl.layer import DERIVED, state_memories, state_word
 
 __all__ = ["HostSequences", "RTLHarness", "register_names", "diff_registers", "NUDGE_PHASE", "random_network",
            "digits_network", "profile_run", "train_tick_cycles"]
@@ -239,9 +239,15 @@ class RTLHarness(HostSequences):
             mem = getattr(self.dut.cores[l], name)
             for addr, word in enumerate(words):
                 self.ctx.set(mem.data[addr], word)
+        U = self.cfg.update_lanes
         for l, b in enumerate(model.biases, start=1):
-            for n, code in enumerate(b):
-                self.ctx.set(self.dut.cores[l].bias.data[n], int(code))
+            mem, w = self.dut.cores[l].bias, self.cfg.biases[l - 1].width
+            words = {}
+            for n, code in enumerate(b):     # one update group (U biases) per word
+                g, u = state_word(self.cfg, n)
+                words[g] = words.get(g, 0) | ((int(code) & ((1 << w) - 1)) << (u * w) if U > 1 else int(code))
+            for g, word in words.items():
+                self.ctx.set(mem.data[g], word)
 
     def param_memories(self) -> dict:
         """Backdoor read of every stored parameter copy: ``{"w_below": [W_0, ...],
@@ -269,25 +275,33 @@ class RTLHarness(HostSequences):
                     out["w_below"].append(w)
                 else:
                     out["w_above"][l] = w.T
-            out["bias"].append(np.array([int(ctx.get(core.bias.data[j])) for j in range(n)], dtype=np.int64))
+            bw = cfg.biases[l - 1].width
+            words = [int(ctx.get(core.bias.data[g])) for g in range(cfg.groups(l))]
+            out["bias"].append(np.array([words[j] if cfg.update_lanes == 1 else
+                                         lane(words[j // cfg.update_lanes], j % cfg.update_lanes, cfg.biases[l - 1])
+                                         for j in range(n)], dtype=np.int64))
         return out
 
     def registers(self) -> list:
         """Every per-neuron register of every layer, read from the memories in zero time."""
-        ctx, out = self.ctx, []
+        ctx, out, U = self.ctx, [], self.cfg.update_lanes
         for l, core in enumerate(self.dut.cores):
             n = self.cfg.layers[l]
             names = register_names(l)
             regs = {name: np.zeros(n, dtype=np.int64) for name in names}
             for name, layout in state_memories(self.cfg, l).items():
                 mem = getattr(core, name)
-                for i in range(n):
-                    word = ctx.get(mem.data[i])
+                words = [ctx.get(mem.data[g]) for g in range(self.cfg.groups(l))]
+                for i in range(n):          # neuron i: element u of word g (rtl.layer.state_word)
+                    g, u = state_word(self.cfg, i)
+                    word = words[g] if U == 1 else words[g][u]
                     for fld in layout.members:
                         if fld in regs:
                             regs[fld][i] = int(getattr(word, fld))
             if l == 0:
-                regs["s"][:] = [int(ctx.get(core.inputs.data[i])) for i in range(n)]
+                sw = self.cfg.s.width
+                words = [int(ctx.get(core.inputs.data[g])) for g in range(self.cfg.groups(0))]
+                regs["s"][:] = [(words[i // U] >> (i % U * sw)) & ((1 << sw) - 1) for i in range(n)]
             else:
                 for reg, src in DERIVED.items():
                     regs[reg][:] = regs[src]
@@ -306,7 +320,7 @@ def train_tick_cycles(lrn, x, y, sign) -> list:
     for t in range(cfg.n_steps):
         prev = [int(q.sum()) for q in st.q]
         model.tick(st, 0 if t < cfg.n_free else sign)
-        out.append(tick_cycles(cfg, prev))
+        out.append(tick_cycles(cfg, prev, [q[0] for q in st.q]))
     return out
 
 
@@ -370,6 +384,7 @@ def profile_run(cfg: EqSpikeConfig, model: FixedModel, x, y, n_free: int, n_nudg
             model.tick(st, sign)
             row = await h.tick_profile(sign)
             row["prev"] = prev
+            row["now"] = [q[0].copy() for q in st.q]
             rows.append(row)
             if check:
                 bad = diff_registers(h.registers(), st)
@@ -377,6 +392,66 @@ def profile_run(cfg: EqSpikeConfig, model: FixedModel, x, y, n_free: int, n_nudg
         return rows
 
     return h.run(body)
+
+
+def formula_profile(cfg: EqSpikeConfig, model: FixedModel, x_codes, ticks: int) -> dict:
+    """Where the cycles of ``ticks`` free ticks go, from the cycle formulas of
+    :mod:`rtl.network` and the golden model's spikes on a batch of samples (no RTL simulation).
+
+    Returns per-sample means: ``cycles``, ``accumulate`` and ``update`` cycles, the update
+    phase's ``group_waits`` (cycles groups wait to send a second spike), ``spikes`` per layer
+    and tick, and which phase and core bound each tick (``acc_core``: the core with the most
+    chunk operations)."""
+    from rtl.network import accumulate_cycles, events_per_layer, group_stalls, update_cycles
+    st = model.reset(np.asarray(x_codes))
+    B, k = st.q[0].shape[0], cfg.n_layers
+    tot = {"cycles": 0, "accumulate": 0, "update": 0, "group_waits": 0, "spikes": np.zeros(k),
+           "acc_core": np.zeros(k), "update_bound": 0}
+    for _ in range(ticks):
+        prev = [q.sum(axis=1) for q in st.q]
+        model.tick(st)
+        for b in range(B):
+            p = [int(c[b]) for c in prev]
+            now = [q[b] for q in st.q]
+            acc, upd = accumulate_cycles(cfg, p), update_cycles(cfg, now)
+            ev = events_per_layer(cfg, p)
+            tot["acc_core"][max(range(1, k), key=lambda l: ev[l] * cfg.chunks(l))] += 1
+            tot["update_bound"] += upd > acc
+            tot["cycles"] += acc + upd
+            tot["accumulate"] += acc
+            tot["update"] += upd
+            tot["group_waits"] += max(group_stalls(cfg, l, now[l]) for l in range(k))
+            tot["spikes"] += [q.sum() for q in now]
+    return {name: v / B for name, v in tot.items()}
+
+
+def _formula_main(args) -> int:
+    """Cycle budget of the paper's network from the formulas and real images (``--formula``)."""
+    from experiments.data import load_dataset
+    from golden_model.config import default_config
+    data = load_dataset(args.dataset)
+    layers = tuple(args.layers) if args.layers else (data.x_test.shape[1], 500, data.n_classes)
+    base = default_config(layers)
+    params = glorot_params(layers, np.random.default_rng(args.seed))
+    w, b, _ = quantise_params(base, params)
+    model = FixedModel(base, w, b)
+    x = model.encode_inputs(data.x_test[args.first:args.first + args.samples])
+    print(f"{'-'.join(map(str, layers))}, {args.dataset} test images {args.first}..{args.first + args.samples - 1}, "
+          f"Glorot weights (seed {args.seed}), {args.free} free ticks; inferences/s at {args.mhz} MHz")
+    for lanes in args.lanes:
+        for U in args.update_lanes:
+            if lanes % U:
+                continue
+            cfg = base.replace(lanes=lanes, update_lanes=U)
+            r = formula_profile(cfg, FixedModel(cfg, w, b), x, args.free)
+            t = args.free
+            print(f"lanes {lanes:4d} U {U:3d}: {r['cycles'] / t:8.1f} cycles/tick (accumulate {r['accumulate'] / t:7.1f},"
+                  f" update {r['update'] / t:6.1f}, of which group waits {r['group_waits'] / t:5.1f}); "
+                  f"update-bound ticks {r['update_bound'] / t:5.1%}; busiest accumulate core per tick "
+                  + "/".join(f"L{l} {r['acc_core'][l] / t:.0%}" for l in range(1, cfg.n_layers))
+                  + f"; spikes/tick " + "/".join(f"{v / t:.1f}" for v in r["spikes"])
+                  + f"; {args.mhz * 1e6 / r['cycles']:8.1f} inferences/s")
+    return 0
 
 
 def _main(argv=None) -> int:
@@ -388,24 +463,39 @@ def _main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=_main.__doc__)
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 10, 100])
+    p.add_argument("--update-lanes", dest="update_lanes_list", type=int, nargs="+",
+                   help="neurons updated per cycle (divides every --lanes; one value unless --formula)")
     p.add_argument("--sample", type=int, default=0)
     p.add_argument("--free", type=int, default=100)
     p.add_argument("--nudged", type=int, default=50)
+    p.add_argument("--formula", action="store_true",
+                   help="no simulation: cycle budget from the formulas and the golden model's spikes on "
+                        "--dataset test images (--layers, default inputs-500-classes; --update-lanes list)")
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--layers", type=int, nargs="+")
+    p.add_argument("--samples", type=int, default=20)
+    p.add_argument("--first", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mhz", type=float, default=50.0)
     args = p.parse_args(argv)
+    if args.formula:
+        args.update_lanes = args.update_lanes_list or [1]
+        return _formula_main(args)
+    args.update_lanes = (args.update_lanes_list or [1])[0]
     for lanes in args.lanes:
-        cfg = default_config((64, 100, 10)).replace(lanes=lanes)
+        cfg = default_config((64, 100, 10)).replace(lanes=lanes, update_lanes=args.update_lanes)
         model, x, y = digits_network(cfg, args.sample)
         rows = profile_run(cfg, model, x, y, args.free, args.nudged)
         cyc = np.array([r["cycles"] for r in rows])
         acc = np.array([r["acc_cycles"] for r in rows])
         sops = np.array([sum(e * n for e, n in zip(events_per_layer(cfg, r["prev"]), cfg.layers))
                          for r in rows])
-        formula_ok = all(r["cycles"] == tick_cycles(cfg, r["prev"]) for r in rows)
+        formula_ok = all(r["cycles"] == tick_cycles(cfg, r["prev"], r["now"]) for r in rows)
         busy = acc > 1
         # the hidden core (layer 1) is the busiest: its own synaptic operations per phase cycle
         hidden = np.array([events_per_layer(cfg, r["prev"])[1] * cfg.layers[1] for r in rows])
-        print(f"lanes {lanes}: {len(rows)} ticks, cycles/tick mean {cyc.mean():.1f} "
-              f"(min {cyc.min()}, max {cyc.max()}), accumulate {acc.mean():.1f}, update {rows[0]['upd_cycles']}; "
+        print(f"lanes {lanes}, update lanes {cfg.update_lanes}: {len(rows)} ticks, cycles/tick mean {cyc.mean():.1f} "
+              f"(min {cyc.min()}, max {cyc.max()}), accumulate {acc.mean():.1f}, update {np.mean([r['upd_cycles'] for r in rows]):.1f}; "
               f"SOP/cycle in accumulate: all cores {sops[busy].sum() / acc[busy].sum():.2f}, "
               f"hidden core {hidden[busy].sum() / acc[busy].sum():.2f} "
               f"({hidden[busy].sum() / acc[busy].sum() / lanes:.3f} x lanes); "

