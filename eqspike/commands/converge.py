@@ -23,7 +23,7 @@ def add_arguments(p):
     p.add_argument("--config", help="fixed-point config JSON whose formats the fixed curve uses "
                                     "(layers and schedules are the study's); default: the shipped default")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="first run's seed; run i uses seed+i")
-    p.add_argument("--plot", default="convergence.png", help="PNG path (default convergence.png)")
+    p.add_argument("--plot", default="out/convergence.png", help="PNG path (default out/convergence.png)")
     p.add_argument("--json", help="write per-curve mean_error and objective to this path")
     p.add_argument("--no-resume", action="store_true",
                    help="rerun runs already saved beside the plot (PLOT stem + .runs/; default: a rerun of the "
