@@ -58,3 +58,23 @@ def test_sweep_rows_equal_sequential_and_failed_point_marked(tmp_path):
     assert csv3 == csv1
     assert sum("reused" in line for line in lines) == 3
     assert any("1 of 4 points to build" in line for line in lines)
+
+
+def test_synth_shows_a_line_per_tool_stage_with_elapsed_time(tmp_path, capsys):
+    """eqspike synth's stage lines follow the files each tool starts writing."""
+    import time
+
+    from synth.build import _StageBars
+
+    bars = _StageBars(tmp_path, "eqspike", "ice40")
+    bars.stage("elaborate")
+    bars.tools()                                   # yosys starts
+    time.sleep(0.7)
+    (tmp_path / "eqspike.tim").write_text("")      # nextpnr's log appears
+    time.sleep(1.5)
+    (tmp_path / "eqspike.asc").write_text("")      # the placed design: icepack next
+    time.sleep(1.5)
+    bars.close()
+    err = capsys.readouterr().err
+    stages = [s for s in ("elaborate", "yosys", "nextpnr", "pack") if f"synth {s}: 00:0" in err]
+    assert stages == ["elaborate", "yosys", "nextpnr", "pack"], err
