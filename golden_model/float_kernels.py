@@ -19,31 +19,26 @@ __all__ = ["binary_layer", "encode_layer", "input_spike_block", "constants"]
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
-def binary_layer(u, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, first, rho_last, phi):
+def binary_layer(u, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, first, rho_last, phi, out):
     """Decoder, neuron input, step size and state of one layer for a batch (FloatModel._tick_binary).
 
     ``u``: the synaptic sum (batch, n); ``y``: targets (read when the nudge gain is not 0);
     ``c``: the tick's scalars in the state's dtype (:func:`constants`); ``first``: tick 1 (OSA's
     alpha = 1). Then the layer's encoder on the new state: it reads nothing but the layer's own
-    registers, so it may run before the other layers' states are updated. Returns new arrays
-    (v, s, theta, beta_bar, delta_bar, lambda_bar, rho_last, a, phi, q); the OSA registers are
-    undefined without ``osa``.
+    registers, so it may run before the other layers' states are updated. Writes the new
+    registers to ``out`` (10, batch, n): v, s, theta, beta_bar, delta_bar, lambda_bar, rho_last,
+    a, phi, q (the OSA rows undefined without ``osa``); one output block instead of ten returned
+    arrays saves most of the call's overhead.
     """
-    B = u.shape[0]
-    v_new, s_new = np.empty_like(v), np.empty_like(s)
-    th_new, bb_new = np.empty_like(theta), np.empty_like(beta_bar)
-    db_new, lb_new = np.empty_like(delta_bar), np.empty_like(lambda_bar)
-    r_new, a_new, phi_new, q_new = np.empty_like(s), np.empty_like(s), np.empty_like(s), np.empty_like(s)
-    for i in range(B):
+    for i in range(u.shape[0]):
         # one row at a time through loops without control flow, so that LLVM vectorises them
-        x = _neuron_input(u[i], v[i], b, s[i], y[i], c, v_new[i])
+        x = _neuron_input(u[i], v[i], b, s[i], y[i], c, out[0, i])
         if osa:
             _osa_state(x, s[i], theta[i], beta_bar[i], delta_bar[i], lambda_bar[i], c, first,
-                       s_new[i], th_new[i], bb_new[i], db_new[i], lb_new[i])
+                       out[1, i], out[2, i], out[3, i], out[4, i], out[5, i])
         else:
-            _scheduled_state(x, s[i], c, s_new[i])
-        _encode_row(s_new[i], rho_last[i], phi[i], c[C_LAM], c[C_LAM_KEEP], c, r_new[i], a_new[i], phi_new[i], q_new[i])
-    return v_new, s_new, th_new, bb_new, db_new, lb_new, r_new, a_new, phi_new, q_new
+            _scheduled_state(x, s[i], c, out[1, i])
+        _encode_row(out[1, i], rho_last[i], phi[i], c[C_LAM], c[C_LAM_KEEP], c, out[6, i], out[7, i], out[8, i], out[9, i])
 
 
 #: Index of each scalar in the constants array of a tick (``constants``).
@@ -120,13 +115,11 @@ def _encode_row(s, rho_last, phi, lam, keep, c, r_out, a_out, phi_out, q_out):
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
-def encode_layer(s, rho_last, phi, c):
+def encode_layer(s, rho_last, phi, c, out):
     """Predictive encoder and sigma-delta of one layer (FloatModel._predictive/_sigma_delta);
-    ``c``: the tick's constants. Returns new arrays (rho, a, phi, q)."""
-    r_new, a_new, phi_new, q_new = np.empty_like(s), np.empty_like(s), np.empty_like(s), np.empty_like(s)
+    ``c``: the tick's constants. Writes rho, a, phi, q to ``out`` (4, batch, n)."""
     for i in range(s.shape[0]):
-        _encode_row(s[i], rho_last[i], phi[i], c[C_LAM], c[C_LAM_KEEP], c, r_new[i], a_new[i], phi_new[i], q_new[i])
-    return r_new, a_new, phi_new, q_new
+        _encode_row(s[i], rho_last[i], phi[i], c[C_LAM], c[C_LAM_KEEP], c, out[0, i], out[1, i], out[2, i], out[3, i])
 
 
 @njit(cache=True, error_model="numpy")

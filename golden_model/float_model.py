@@ -208,6 +208,7 @@ class FloatModel:
         self.layers = params.layers
         self.reference = reference
         self._schedule_values = {}
+        self._constants = {}        # fast binary tick: its scalars per (t, nu, beta)
 
     # -- transaction-level API ---------------------------------------------------------------
     def reset(self, x: np.ndarray, y: np.ndarray | None = None) -> FloatState:
@@ -392,7 +393,7 @@ class FloatModel:
     def _tick_binary_fused(self, st: FloatState, beta: float) -> None:
         """:meth:`_tick_binary` (sigma-delta): every layer's synaptic sum from the previous step's
         spikes, then one kernel per layer for all its elementwise work, encoder included."""
-        from .float_kernels import binary_layer, constants, encode_layer
+        from .float_kernels import C_GAIN, binary_layer, constants, encode_layer
         b = self.params.biases
         k = len(self.layers) - 1
         t = st.t
@@ -400,29 +401,35 @@ class FloatModel:
         osa = isinstance(self.dyn.eps, OSA)
         if osa:
             st.osa_nu = st.osa_nu / (1.0 + st.osa_nu - self.dyn.eps.nu_bar)
-            c = constants(self.dtype, lam=lam, nu=st.osa_nu, e=self.dyn.eps.e)
-        else:
-            c = constants(self.dtype, lam=lam, eps=self._at("eps", t))
+        key = (t, st.osa_nu, beta)                              # the same for every sample
+        pair = self._constants.get(key)
+        if pair is None:
+            c = (constants(self.dtype, lam=lam, nu=st.osa_nu, e=self.dyn.eps.e) if osa
+                 else constants(self.dtype, lam=lam, eps=self._at("eps", t)))
+            c_nudged = c.copy()
+            c_nudged[C_GAIN] = 2.0 * beta                        # nudge = 2 beta (y - s_prev)
+            pair = self._constants[key] = (c, c_nudged)
+        c, c_nudged = pair
         u = [None] + [self._synaptic_sum(st, l, t) for l in range(1, k + 1)]   # previous spikes
         new_s = list(st.s)                                      # a new list, as the reference
         for l in range(1, k + 1):
             nudged = beta != 0.0 and l == k
             if nudged and st.y is None:
                 raise ValueError("the nudged phase needs targets y")
-            cl = c
-            if nudged:                                          # nudge = 2 beta (y - s_prev)
-                cl = c.copy()
-                cl[0] = 2.0 * beta
+            cl = c_nudged if nudged else c
             reg = st.osa[l] if osa else None
             regs = ((reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"]) if osa
                     else (st.s[l],) * 4)
-            (st.v[l], new_s[l], th, bb, db, lb, st.rho_last[l], st.a[l], st.phi[l], st.q[l]) = binary_layer(
-                u[l], st.v[l], b[l - 1], st.s[l], st.y if nudged else st.s[l], cl, osa, *regs, t == 1,
-                st.rho_last[l], st.phi[l])
+            out = np.empty((10,) + u[l].shape, dtype=self.dtype)    # this tick's new registers
+            binary_layer(u[l], st.v[l], b[l - 1], st.s[l], st.y if nudged else st.s[l], cl, osa, *regs, t == 1,
+                         st.rho_last[l], st.phi[l], out)
+            st.v[l], new_s[l], th, bb, db, lb, st.rho_last[l], st.a[l], st.phi[l], st.q[l] = out
             if osa:
                 reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"] = th, bb, db, lb
         st.s = new_s
-        st.rho_last[0], st.a[0], st.phi[0], st.q[0] = encode_layer(st.s[0], st.rho_last[0], st.phi[0], c)
+        out = np.empty((4,) + st.s[0].shape, dtype=self.dtype)
+        encode_layer(st.s[0], st.rho_last[0], st.phi[0], c, out)
+        st.rho_last[0], st.a[0], st.phi[0], st.q[0] = out
 
     def _at(self, name: str, t: int) -> float:
         """``dyn.<name>.at(t)`` as a float, memoised (the schedules are fixed for a model)."""
