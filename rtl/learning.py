@@ -44,6 +44,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
+from golden_model.datapath import stage
 from golden_model.lfsr import WIDTH as LFSR_WIDTH
 from golden_model.lfsr import jump_matrix
 
@@ -157,11 +158,11 @@ class LFSR(wiring.Component):
         return m
 
 
+@stage("inference_weight")
 def inference_weight(w, fmt, e: int):
     """What the accumulators add for learning-format code ``w`` (format ``fmt``, ``e`` extra
-    fraction bits): ``min((w + 2^(e-1)) >> e, max_inf)`` (OnChipLearner.inference_weights):
-    round half up to the inference format, clamped at its top code. One incrementer and a
-    compare per lane."""
+    fraction bits): round half up to the inference format, clamped at its top code. One
+    incrementer and a compare per lane."""
     if e == 0:
         return w
     top = (1 << (fmt.width - e - 1)) - 1
@@ -183,7 +184,8 @@ def _offset(draw, D: int, r: int, rounding: str):
 
 
 def _update(value, H, neg, mult: int, D: int, R, fmt):
-    """``saturate(value + ((sign * mult * H + R) >> D))`` in ``fmt``'s code range."""
+    """The stages ``weight_update`` and ``bias_update`` of :mod:`golden_model.datapath` after
+    ``H`` is formed: ``value + ((sign * mult * H + R) >> D)``, saturated to ``fmt``."""
     G = H * mult
     G = Mux(neg, -G, G)
     new = value + ((G + R) >> D)

@@ -1,19 +1,12 @@
-"""The neuron datapath: the integer update formulas of :mod:`golden_model.fixed_model` as
-combinational Amaranth components (the layer core registers around them).
+"""The neuron datapath: the stages of :mod:`golden_model.datapath` as combinational Amaranth
+expressions and components (the layer core registers around them).
 
-:class:`Decoder` and :class:`StateStep` (non-input layer ``l``, tick ``t``; every product
-exact, one rounding each; :class:`StateUpdate` chains the two)::
-
-    u     = align_v(acc)                                        acc: cfg.acc_format(l)
-    v'    = narrow_v( v + round_v( LAM[t] * (u - v) >> lam_frac ) )
-    x'    = narrow_x( align_x( v' + b [+ sign * BETA2 * (y - s)] ) )   exact sum at the finest frac
-    s'    = clip_unit( s + round_s( EPS[t] * (x' - s) >> (eps_frac + G - s.frac) ) )
-
-:class:`Encoder` (every layer, the clamped input layer too)::
-
-    a'    = narrow_a( align_a( (rho_last << inv_lam_frac) + INV_LAM[t] * (s - rho_last) ) )
-    rho'  = s
-    phi'' = narrow_phi( phi + align_phi(a') );  q = phi'' > 1/2 (strict);  phi' = phi'' - (q << phi.frac)
+Each stage function here carries the same name and, through :func:`golden_model.datapath.stage`,
+the same formula as its model twin (written once, in ``golden_model.datapath.FORMULAS``;
+``tests/test_datapath.py`` checks the pairing): ``decode_v``, ``neuron_input`` and
+``state_step`` of non-input layer ``l`` at tick ``t`` (:class:`Decoder`, :class:`StateStep`,
+:class:`StateUpdate`), then ``predictive_encode`` and ``sigma_delta`` of every layer, the
+clamped input layer too (:class:`Encoder`). Every product is exact, with one rounding each.
 
 Products go through :func:`rtl.arith.mul` / :func:`rtl.arith.const_mul`: plain ``*`` unless a
 ``dsp`` operand width is passed down (iCE40 builds, ``Network(cfg, dsp_width=16)``: one MAC16
@@ -30,6 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
+from golden_model.datapath import stage
 
 from .arith import add_round_shift, align, clip_unit, const_mul, mul, narrow, overflows, reg_shape
 
@@ -47,17 +41,18 @@ def _check(cfg, l=None):
         raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
 
 
+@stage("decode_v")
 def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None, dsp=None):
-    """Decoder: ``narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``; returns (v', overflowed)."""
+    """Decoder of layer ``l``; returns (v', overflowed)."""
     vf, acc_fmt = cfg.v, cfg.acc_format(l)
     u = align(acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
     v_wide = add_round_shift(v, mul(lam, u - v, dsp), cfg.tables.lam_frac, vf.rounding, fault)
     return narrow(v_wide, vf, fault), overflows(v_wide, vf)
 
 
+@stage("neuron_input")
 def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, fault=None, dsp=None):
-    """Neuron input: ``narrow_x(align_x(v + b [+ sign * BETA2 * (y - s)]))``, the sum exact at the
-    finest fraction (the nudge only on the output layer); returns (x, overflowed)."""
+    """Neuron input of layer ``l`` (the nudge only on the output layer); returns (x', overflowed)."""
     vf, xf, sf, bf = cfg.v, cfg.x, cfg.s, cfg.biases[l - 1]
     F = max(vf.frac, bf.frac, xf.frac)
     total = (v << (F - vf.frac)) + (b << (F - bf.frac))
@@ -74,8 +69,9 @@ def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, f
     return narrow(x_wide, xf, fault), overflows(x_wide, xf)
 
 
+@stage("state_step")
 def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None, dsp=None):
-    """State: ``clip_unit(s + round_s(EPS * (x - s) >> (eps_frac + G - s.frac)))``, G the finer frac."""
+    """State step; returns s' (the algorithm's clamp, never an overflow)."""
     xf, sf = cfg.x, cfg.s
     G = max(xf.frac, sf.frac)
     d = (x << (G - xf.frac)) - (s << (G - sf.frac))
@@ -83,18 +79,18 @@ def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None, dsp=None):
     return clip_unit(s_wide, sf.frac)
 
 
+@stage("predictive_encode")
 def predictive_encode(cfg: EqSpikeConfig, s, rho_last, inv_lam, fault=None, dsp=None):
-    """Predictive encoder: ``narrow_a(align_a((rho_last << ilf) + INV_LAM * (s - rho_last)))``;
-    returns (a, overflowed). (``rho_last`` then becomes ``s``.)"""
+    """Predictive encoder; returns (a', overflowed). (``rho_last`` then becomes ``s``.)"""
     sf, af, ilf = cfg.s, cfg.a, cfg.tables.inv_lam_frac
     num = (rho_last << ilf) + mul(inv_lam, s - rho_last, dsp)
     a_wide = align(num, ilf + sf.frac, af.frac, af.rounding, fault)
     return narrow(a_wide, af, fault), overflows(a_wide, af)
 
 
+@stage("sigma_delta")
 def sigma_delta(cfg: EqSpikeConfig, a, phi, fault=None):
-    """Sigma-delta: ``phi'' = narrow_phi(phi + align_phi(a))``, ``q = phi'' > 1/2`` (strict),
-    ``phi' = phi'' - (q << phi.frac)``; returns (phi', q, overflowed)."""
+    """Sigma-delta modulator; returns (phi', q, overflowed)."""
     af, pf = cfg.a, cfg.phi
     phi_wide = phi + align(a, af.frac, pf.frac, pf.rounding, fault)
     phi_sat = narrow(phi_wide, pf, fault)
@@ -103,10 +99,8 @@ def sigma_delta(cfg: EqSpikeConfig, a, phi, fault=None):
 
 
 class Decoder(wiring.Component):
-    """Decoder and neuron input of one neuron of non-input layer ``l`` (combinational).
-
-    ``v' = narrow_v(v + round_v(LAM * (align_v(acc) - v) >> lam_frac))``;
-    ``x' = narrow_x(align_x(v' + b [+ sign * BETA2 * (y - s)]))``.
+    """Decoder and neuron input of one neuron of non-input layer ``l`` (combinational): the
+    stages :func:`decode_v` then :func:`neuron_input`.
 
     Members
     -------
@@ -150,7 +144,7 @@ class Decoder(wiring.Component):
 
 
 class StateStep(wiring.Component):
-    """State step of one neuron (combinational): ``s' = clip_unit(s + round_s(EPS * (x - s) >> ...))``.
+    """State step of one neuron (combinational): the stage :func:`state_step`.
 
     Members
     -------
@@ -223,7 +217,8 @@ class StateUpdate(wiring.Component):
 
 
 class Encoder(wiring.Component):
-    """Predictive encoder and sigma-delta modulator of one neuron (combinational).
+    """Predictive encoder and sigma-delta modulator of one neuron (combinational): the stages
+    :func:`predictive_encode` then :func:`sigma_delta`.
 
     Members
     -------

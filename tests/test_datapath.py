@@ -160,3 +160,16 @@ def test_stages_weight_update_bias_update_inference_weight(rounding):
         got_b = datapath.bias_update(cfg, l, b, s_free, s_nudged, 1, 1 << (Db - 1))
         assert got_b.tolist() == [int(b[j]) + ((lrn.rate_mult[l] * (int(s_nudged[l + 1][j]) - int(s_free[l + 1][j]))
                                                  + (1 << (Db - 1))) >> Db) for j in range(len(b))]
+
+
+def test_every_rtl_stage_is_the_twin_of_a_model_stage():
+    """rtl/neuron.py and rtl/learning.py name their stage functions as the model does and carry
+    the same formula (the accumulate stage is the layer core's loop, rtl/layer.py)."""
+    import rtl.learning
+    import rtl.neuron
+    rtl_stages = {f.datapath_stage: f for mod in (rtl.neuron, rtl.learning) for f in vars(mod).values()
+                  if callable(f) and getattr(f, "datapath_stage", None)}
+    assert set(rtl_stages) == set(STAGES[1:]) | {"inference_weight"}
+    for name, fn in rtl_stages.items():
+        assert fn.__name__ == name and fn.__doc__.startswith(FORMULAS[name])
+        assert getattr(datapath, name).datapath_stage == name
