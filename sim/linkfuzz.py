@@ -51,7 +51,7 @@ from amaranth.lib.wiring import In, Out
 from golden_model.config import EqSpikeConfig, default_config
 from runtime.environ import restore_environ, save_environ
 from rtl.network import Network, command_layout, response_layout
-from synth.hostlink import HostLink
+from synth.hostlink import FAULTS, HostLink
 from synth.protocol import (MAX_ARGS, REG, SPACE, SYNC_REQ, HostOp, HostStatus,
                             encode_request, pack_values, request_status, unpack_values, value_bits,
                             value_signed, write_header_status)
@@ -82,8 +82,8 @@ class LinkFuzzTop(wiring.Component):
         The link's.
     """
 
-    def __init__(self, cfg: EqSpikeConfig, timeout: int = FUZZ_TIMEOUT):
-        self.cfg, self.timeout = cfg, timeout
+    def __init__(self, cfg: EqSpikeConfig, timeout: int = FUZZ_TIMEOUT, fault=None):
+        self.cfg, self.timeout, self.fault = cfg, timeout, fault
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
@@ -97,7 +97,8 @@ class LinkFuzzTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.network = net = Network(self.cfg)
-        m.submodules.link = link = HostLink(self.cfg, clk_hz=1_000_000, baud=100_000, timeout=self.timeout)
+        m.submodules.link = link = HostLink(self.cfg, clk_hz=1_000_000, baud=100_000, timeout=self.timeout,
+                                            fault=self.fault)
         wiring.connect(m, wiring.flipped(self.rx), link.rx)
         wiring.connect(m, link.tx, wiring.flipped(self.tx))
         m.d.comb += [self.busy.eq(link.busy), self.error.eq(link.error)]
@@ -341,14 +342,14 @@ def _verilator_environment():
         restore_environ(saved)
 
 
-def build_link(cfg: EqSpikeConfig, timeout: int = FUZZ_TIMEOUT, log=print) -> "runner.Build":
+def build_link(cfg: EqSpikeConfig, timeout: int = FUZZ_TIMEOUT, fault=None, log=print) -> "runner.Build":
     """Verilator model of :class:`LinkFuzzTop` (cached under the runner's build root, keyed by
-    the Verilog itself)."""
+    the Verilog itself); ``fault``: a deliberate link bug (:data:`synth.hostlink.FAULTS`)."""
     from amaranth.back import verilog as av
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
     runner.require_simulator("verilator")
-    text = av.convert(LinkFuzzTop(cfg, timeout), name=runner.TOP_NAME, emit_src=False)
+    text = av.convert(LinkFuzzTop(cfg, timeout, fault), name=runner.TOP_NAME, emit_src=False)
     key = hashlib.sha256("\0".join([text, " ".join(runner.VERILATOR_ARGS + runner.VERILATOR_PUBLIC),
                                     _control_file()]).encode()).hexdigest()[:16]
     d = runner.build_root() / f"linkfuzz-verilator-{key}"
@@ -382,16 +383,17 @@ def build_link(cfg: EqSpikeConfig, timeout: int = FUZZ_TIMEOUT, log=print) -> "r
 
 
 def run_fuzz(frames: int, seed: int = 1, cfg: EqSpikeConfig | None = None, timeout: int = FUZZ_TIMEOUT,
-             name: str | None = None, log=print) -> dict:
+             name: str | None = None, fault=None, log=print) -> dict:
     """Build (or reuse) the model and run ``frames`` fuzzed frames; returns the testbench's
     result (counts per kind and status, hangs, wrong responses, state errors, seconds).
-    Raises :class:`sim.runner.CosimError` when any check failed."""
+    Raises :class:`sim.runner.CosimError` when any check failed (its ``result`` holds the
+    counts). ``fault`` builds the link with a deliberate bug, to show the checks catch it."""
     from runtime.progress import progress
 
     if not isinstance(frames, int) or frames < 1:
         raise ValueError(f"frames must be a positive integer, not {frames!r}")
     cfg = cfg or fuzz_config()
-    b = build_link(cfg, timeout, log=log)
+    b = build_link(cfg, timeout, fault, log=log)
     bar = progress(total=frames, desc="frames", unit="frame")
 
     def advance(line):
@@ -399,8 +401,9 @@ def run_fuzz(frames: int, seed: int = 1, cfg: EqSpikeConfig | None = None, timeo
 
     t0 = time.perf_counter()
     try:
-        result = runner.run_job(b, {"config": cfg.to_dict(), "frames": frames, "seed": seed, "timeout": timeout},
-                                test_module="sim.tb_link", name=name or f"fuzz-{frames}-{seed}", progress=advance)
+        job = {"config": cfg.to_dict(), "frames": frames, "seed": seed, "timeout": timeout}
+        name = name or f"fuzz-{frames}-{seed}" + (f"-{fault}" if fault else "")
+        result = runner.run_job(b, job, test_module="sim.tb_link", name=name, progress=advance)
     finally:
         bar.close()
     result["wall_seconds"] = time.perf_counter() - t0
@@ -409,12 +412,15 @@ def run_fuzz(frames: int, seed: int = 1, cfg: EqSpikeConfig | None = None, timeo
 
 
 def summary_lines(r: dict) -> list:
-    return [f"{r['frames']} frames ({r['bytes_sent']} bytes sent, {r['bytes_received']} received) in "
-            f"{r['wall_seconds']:.1f} s ({r['cycles']} cycles): {r['hangs']} hangs, {r['wrong_responses']} wrong "
-            f"responses, {r['state_errors']} state errors",
-            "by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(r["kinds"].items())),
-            "by status: " + ", ".join(f"{k} {v}" for k, v in sorted(r["statuses"].items())),
-            f"checked: {r['probe_reads']} probe reads, {r['payloads_checked']} response payloads"]
+    """The counts of a run's result, as printed."""
+    g = lambda key: r.get(key, 0)      # noqa: E731 - a run that hung stops before its byte counts
+    lines = [f"{g('frames')} frames ({g('bytes_sent')} bytes sent, {g('bytes_received')} received) in "
+             f"{g('wall_seconds'):.1f} s ({g('cycles')} cycles): {g('hangs')} hangs, {g('wrong_responses')} "
+             f"wrong responses, {g('state_errors')} state errors",
+             "by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(r.get("kinds", {}).items())),
+             "by status: " + ", ".join(f"{k} {v}" for k, v in sorted(r.get("statuses", {}).items())),
+             f"checked: {g('probe_reads')} probe reads, {g('payloads_checked')} response payloads"]
+    return lines + [f"error: {e}" for e in r.get("errors", [])[:3]]
 
 
 def main(argv=None) -> int:
@@ -422,12 +428,14 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=10000, help="frames to send (default %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="seed of the frame generator (default %(default)s)")
     p.add_argument("--json", default=None, help="write the result here")
+    p.add_argument("--fault", default=None, choices=[f for f in FAULTS if f],
+                   help="build the link with a deliberate bug (the run must then fail)")
     args = p.parse_args(argv)
     if args.frames < 1:
         print(f"error: --frames must be >= 1, not {args.frames}", file=sys.stderr)
         return 2
     try:
-        r = run_fuzz(args.frames, args.seed)
+        r = run_fuzz(args.frames, args.seed, fault=args.fault)
     except runner.CosimError as e:
         print(f"FAILED: {e}", file=sys.stderr)
         r = getattr(e, "result", None)

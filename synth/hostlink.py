@@ -30,7 +30,11 @@ from rtl.network import Op, Phase, Reg, Space, command_layout, response_layout
 from .protocol import (MAX_ARGS, SYNC_REQ, SYNC_RSP, HostOp, HostStatus, info_bytes, read_bytes,
                        value_bits, value_signed)
 
-__all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH"]
+__all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH", "FAULTS"]
+
+#: Deliberate faults the link can be built with (tests of the fuzz checker only): ``"range"``
+#: makes the ``row + count <= n`` range check ``<`` (an off-by-one that refuses the last neuron).
+FAULTS = (None, "range")
 
 #: Bits of a response status (:class:`synth.protocol.HostStatus`).
 STATUS_WIDTH = max(HostStatus).bit_length()
@@ -92,9 +96,9 @@ class _Widths:
     """Widths the checks compute at: a neuron index or count has ``neuron`` bits, a flat weight
     index ``weight`` bits; a field with bits above those is out of range anyway."""
 
-    def __init__(self, cfg: EqSpikeConfig):
+    def __init__(self, cfg: EqSpikeConfig, fault=None):
         L, k = cfg.layers, cfg.n_layers - 1
-        self.layers, self.k = L, k
+        self.layers, self.k, self.fault = L, k, fault
         self.neuron = max(L).bit_length()                                   # n_l < 2**neuron
         self.weight = max(L[mat] * L[mat + 1] for mat in range(k)).bit_length()   # count < 2**weight
 
@@ -105,7 +109,8 @@ class _Widths:
     def fits(self, row0, count, n):
         """``row0 + count <= n`` for 16-bit fields and a ``neuron``-bit ``n``."""
         nb = self.neuron
-        return _below(row0, nb) & _below(count, nb + 1) & (row0[:nb] + count[:nb + 1] <= n)
+        end = row0[:nb] + count[:nb + 1]
+        return _below(row0, nb) & _below(count, nb + 1) & ((end < n) if self.fault == "range" else (end <= n))
 
 
 class RequestCheck(wiring.Component):
@@ -114,6 +119,8 @@ class RequestCheck(wiring.Component):
     Parameters
     ----------
     cfg : EqSpikeConfig
+    fault : one of FAULTS
+        A deliberate bug (fuzz-checker tests only).
 
     Members
     -------
@@ -136,10 +143,12 @@ class RequestCheck(wiring.Component):
         unknown op, else the op's LENGTH, ARGUMENT and ADDRESS checks in that order.
     """
 
-    def __init__(self, cfg: EqSpikeConfig):
+    def __init__(self, cfg: EqSpikeConfig, fault=None):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
-        self.cfg = cfg
+        if fault not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}, not {fault!r}")
+        self.cfg, self.fault = cfg, fault
         self.formats = _write_formats(cfg)
         self.max_bits = max(bits for bits, _ in self.formats)
         super().__init__({
@@ -155,7 +164,7 @@ class RequestCheck(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        f, w = _Fields(self.args), _Widths(self.cfg)
+        f, w = _Fields(self.args), _Widths(self.cfg, self.fault)
         self._write_header(m, f, w)
         self._op_status(m, f, w)
         return m
@@ -244,6 +253,8 @@ class HostLink(wiring.Component):
         Reported by INFO (the link itself does not use them).
     timeout : int
         Clock cycles without a byte, mid-frame, before the frame is answered ``TIMEOUT``.
+    fault : one of FAULTS
+        A deliberate bug (fuzz-checker tests only).
 
     Members
     -------
@@ -266,7 +277,7 @@ class HostLink(wiring.Component):
     #: Cycles from a value's last bit to the link back in RECEIVE_WRITE_VALUE (with margin).
     VALUE_WRITE_CYCLES = 8
 
-    def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int, timeout: int):
+    def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int, timeout: int, fault=None):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         if max(cfg.layers) * read_bytes(cfg) > 0xFFFF:
@@ -274,7 +285,9 @@ class HostLink(wiring.Component):
                              f"(a READ response of a whole layer must fit in 65535 bytes), not {max(cfg.layers)}")
         if not isinstance(timeout, int) or timeout < 1:
             raise ValueError(f"timeout must be a positive integer, not {timeout!r}")
-        self.cfg, self.timeout = cfg, timeout
+        if fault not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}, not {fault!r}")
+        self.cfg, self.timeout, self.fault = cfg, timeout, fault
         self.info = info_bytes(cfg, clk_hz, baud)
         # a WRITE byte: 8 cycles to shift its bits into values, then up to 8 / bits network
         # writes of at most VALUE_WRITE_CYCLES each (the network answers a WRITE in 3)
@@ -291,7 +304,7 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.check = check = RequestCheck(self.cfg)
+        m.submodules.check = check = RequestCheck(self.cfg, self.fault)
         s = _LinkStates(self, m, check)
         with m.FSM():
             s.receive_request()

@@ -12,6 +12,7 @@ import pytest
 
 from golden_model.config import default_config
 from sim.linkfuzz import FrameGenerator, FuzzFrame, ParamShadow, expected, fuzz_config, run_fuzz
+from sim.runner import CosimError
 from synth.protocol import (MAX_ARGS, SPACE, HostOp, HostStatus, encode_request, pack_values,
                             request_status)
 
@@ -99,3 +100,14 @@ def test_fuzz_frames_in_verilator():
 def test_fuzz_10000_frames_in_verilator():
     r = run_fuzz(10000, seed=1, name="pytest-10000")
     _check(r, 10000)
+
+
+@pytest.mark.cosim
+@pytest.mark.slow
+def test_fuzz_catches_a_planted_range_bug():
+    """The link built with an off-by-one in its range check (``row + count < n``): the run fails,
+    with wrong responses (valid frames refused) and state errors (their writes missing)."""
+    with pytest.raises(CosimError) as e:
+        run_fuzz(200, seed=3, name="pytest-fault-range", fault="range")
+    r = e.value.result
+    assert r["wrong_responses"] > 0 and r["state_errors"] > 0 and r["hangs"] == 0
