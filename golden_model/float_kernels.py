@@ -30,9 +30,10 @@ def binary_layer(u, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, 
     a, phi, q (the OSA rows undefined without ``osa``); one output block instead of ten returned
     arrays saves most of the call's overhead.
     """
+    x = np.empty(u.shape[1], dtype=u.dtype)
     for i in range(u.shape[0]):
         # one row at a time through loops without control flow, so that LLVM vectorises them
-        x = _neuron_input(u[i], v[i], b, s[i], y[i], c, out[0, i])
+        _neuron_input(u[i], v[i], b, s[i], y[i], c, out[0, i], x)
         if osa:
             _osa_state(x, s[i], theta[i], beta_bar[i], delta_bar[i], lambda_bar[i], c, first,
                        out[1, i], out[2, i], out[3, i], out[4, i], out[5, i])
@@ -52,12 +53,12 @@ def constants(dtype, gain=0.0, lam=1.0, eps=0.0, nu=0.0, e=0.0) -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def _neuron_input(u, v, b, s, y, c, v_out):
-    """Decoder ``v = (1-lambda) v + lambda u``, ``x = rho'(s) (v + b) + gain (y - s)`` of one row.
+def _neuron_input(u, v, b, s, y, c, v_out, x):
+    """Decoder ``v = (1-lambda) v + lambda u``, ``x = rho'(s) (v + b) + gain (y - s)`` of one row
+    (written to ``x``).
 
     The gain is 0 outside the nudged output layer: ``x + 0 (y - s) == x`` (``y`` is then any
     finite row), so no branch is needed."""
-    x = np.empty_like(u)
     gain, lam, keep, one, zero = c[C_GAIN], c[C_LAM], c[C_LAM_KEEP], c[C_ONE], c[C_ZERO]
     for j in range(u.shape[0]):
         vv = v[j] * keep + u[j] * lam                   # decoder uses lambda^t
@@ -65,7 +66,6 @@ def _neuron_input(u, v, b, s, y, c, v_out):
         sj = s[j]
         xj = (vv + b[j]) * (one if ((sj >= zero) & (sj <= one)) else zero)   # rho' on [0, 1]
         x[j] = xj + gain * (y[j] - sj)
-    return x
 
 
 @njit(cache=True, error_model="numpy")

@@ -209,6 +209,7 @@ class FloatModel:
         self.reference = reference
         self._schedule_values = {}
         self._constants = {}        # fast binary tick: its scalars per (t, nu, beta)
+        self._scratch = {}
 
     # -- transaction-level API ---------------------------------------------------------------
     def reset(self, x: np.ndarray, y: np.ndarray | None = None) -> FloatState:
@@ -308,7 +309,7 @@ class FloatModel:
         cap = max(1, min(128, (1 << 22) // max(1, B * max(n0, n1))))
         phase_left = n_free - t + 1 if t <= n_free else n_all - t + 1 if t <= n_all else cap
         K = max(1, min(cap, phase_left))
-        Q = np.empty((K, B, n0), dtype=self.dtype)
+        Q = np.empty((K, B, n0), dtype=self.dtype) if self.reference else self._buffer("q", K * B * n0).reshape(K, B, n0)
         Q[0] = st.q[0]
         phi, rho_last, r = st.phi[0], st.rho_last[0], rho(st.s[0])
         if self.reference:
@@ -322,9 +323,25 @@ class FloatModel:
             lams = np.array([float(dyn.lam.at(t + i - 1)) for i in range(1, K)])
             input_spike_block(r, rho_last, phi, lams.astype(self.dtype), (1.0 - lams).astype(self.dtype),
                               constants(self.dtype), Q)
-        U = (Q.reshape(K * B, n0) @ self.params.weights[0]).reshape(K, B, n1)
+        if self.reference:
+            U = (Q.reshape(K * B, n0) @ self.params.weights[0]).reshape(K, B, n1)
+        else:
+            # the same BLAS product written into reused memory: a fresh multi-MB array per block
+            # costs thousands of page faults (Q: the model's scratch; U: this state's last block,
+            # finished once a new block starts)
+            old = st.drive[1] if st.drive is not None else None
+            U = (old.reshape(-1)[:K * B * n1] if old is not None and old.size >= K * B * n1
+                 else np.empty(K * B * n1, dtype=self.dtype)).reshape(K, B, n1)
+            np.matmul(Q.reshape(K * B, n0), self.params.weights[0], out=U.reshape(K * B, n1))
         st.drive = (t, U)
         return U[0]
+
+    def _buffer(self, name: str, size: int) -> np.ndarray:
+        """A reusable scratch array of at least ``size`` elements (never held by a state)."""
+        buf = self._scratch.get(name)
+        if buf is None or buf.size < size:
+            buf = self._scratch[name] = np.empty(size, dtype=self.dtype)
+        return buf[:size]
 
     @staticmethod
     def _predictive(r, rho_last, lam: float):
