@@ -409,7 +409,8 @@ def save_checkpoint(out_dir, params: Params, config: EqSpikeConfig, training: di
     Every file is written to a temporary name first; the renames onto the real names run with
     Ctrl-C held back, so an interrupted run leaves either the previous checkpoint or this one,
     never a mix. ``extra`` maps more file names to ``writer(path)`` functions (e.g. the on-chip
-    learner's state) committed with the rest. Non-finite numbers are written as ``null``.
+    learner's state) committed with the rest, or to ``None``: that file is removed in the same
+    commit (a stale one of an earlier run). Non-finite numbers are written as ``null``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -419,7 +420,8 @@ def save_checkpoint(out_dir, params: Params, config: EqSpikeConfig, training: di
         TRAINING_FILE: lambda p: p.write_text(json.dumps(json_safe(training), indent=2, allow_nan=False) + "\n"),
         METRICS_FILE: lambda p: p.write_text(json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"),
     }
-    writers.update(extra or {})
+    writers.update({k: v for k, v in (extra or {}).items() if v is not None})
+    stale = [name for name, v in (extra or {}).items() if v is None]
     # the temporary names keep the suffix: np.savez appends ".npz" to a name without it
     tmp = {name: out / f".partial-{name}" for name in writers}
     try:
@@ -428,6 +430,8 @@ def save_checkpoint(out_dir, params: Params, config: EqSpikeConfig, training: di
         with _sigint_deferred():
             for name in writers:
                 os.replace(tmp[name], out / name)
+            for name in stale:
+                (out / name).unlink(missing_ok=True)
     finally:
         for t in tmp.values():
             t.unlink(missing_ok=True)

@@ -161,11 +161,13 @@ def test_train_does_not_replace_a_checkpoint_of_another_mode(capsys, ckpt, tmp_p
 
 
 def test_train_replaces_a_checkpoint_of_another_mode_with_force(capsys, ckpt):
+    (ckpt / "learning_state.npz").write_bytes(b"left by an onchip run")
     assert main(["train", "--mode", "continuous", "--epochs", "1", "--force", "--out", str(ckpt)] + FAST) == 0
     training = json.loads((ckpt / "training.json").read_text())
     metrics = json.loads((ckpt / "metrics.json").read_text())
     assert training["mode"] == "continuous"
     assert training["epochs"] == metrics["epochs"] == training["epochs_planned"] == 1
+    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "metrics.json", "training.json", "weights.npz"]
 
 
 # -- late failures and interrupted training -------------------------------------------------------

@@ -191,8 +191,9 @@ def _hw_config(settings: TrainSettings, trainer: Trainer) -> EqSpikeConfig:
 
 
 def _learner_state(trainer: Trainer) -> dict:
-    """The on-chip learner's state file, committed with the checkpoint (onchip mode)."""
-    return {} if trainer.learner is None else {"learning_state.npz": trainer.learner.save}
+    """The on-chip learner's state file, committed with the checkpoint (onchip mode; other modes
+    remove one left by an onchip run that --force replaced)."""
+    return {"learning_state.npz": None if trainer.learner is None else trainer.learner.save}
 
 
 def _check_outputs(out, json_path, settings: TrainSettings, dataset: str, force: bool) -> None:
