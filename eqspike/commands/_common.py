@@ -145,6 +145,8 @@ def parse_eps(text: str):
             raise ValueError(f"eps must be osa:NU_BAR[:E], not {text!r}") from None
         if not 0 < nu <= 1:
             raise ValueError(f"OSA nu_bar must be in (0, 1], not {nu}")
+        if not 0 < e <= 1e3:
+            raise ValueError(f"OSA e must be in (0, 1000], not {e}")
         return OSA(nu, e)
     sched = _schedule(text, "eps")
     sched.validate("eps", 1)
