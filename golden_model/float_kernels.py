@@ -133,15 +133,21 @@ def input_spike_block(r, rho_last, phi, lams, keeps, c, Q):
     """
     K, B, n = Q.shape
     one, zero, half = c[C_ONE], c[C_ZERO], c[C_HALF]
-    rl = rho_last.copy()
     p = phi.copy()
+    a = np.empty_like(r)
     for k in range(1, K):                              # ticks outside: the unit loop vectorises
         keep, lam = keeps[k - 1], lams[k - 1]
+        if k <= 2 or keep != keeps[k - 2] or lam != lams[k - 2]:
+            # a = (rho - (1-lambda) rho_last) / lambda; rho_last = rho from the 2nd tick on, so
+            # from the 3rd tick with an unchanged lambda a is the same array as the tick before:
+            # computed again only when lambda changes (same operations, same values)
+            rl = rho_last if k == 1 else r
+            for i in range(B):
+                for j in range(n):
+                    a[i, j] = (r[i, j] - rl[i, j] * keep) / lam
         for i in range(B):
             for j in range(n):
-                a = (r[i, j] - rl[i, j] * keep) / lam
-                rl[i, j] = r[i, j]
-                pj = p[i, j] + a
+                pj = p[i, j] + a[i, j]
                 q = one if pj > half else zero          # strict '>'
                 p[i, j] = pj - q
                 Q[k, i, j] = q
