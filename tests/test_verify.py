@@ -196,6 +196,6 @@ def test_planted_bug_is_caught_within_ten_designs_and_replays(tmp_path, plant):
 def test_large_campaign(tmp_path):
     """The acceptance campaign of docs/cosim.md (hours on a shared machine)."""
     from sim.verify.campaign import run_campaign
-    rep = run_campaign(designs=50, seed=1, samples=60, out_dir=tmp_path, jobs=2)
+    rep = run_campaign(designs=50, seed=1, samples=850, out_dir=tmp_path, jobs=2)
     assert rep.mismatches == 0 and rep.coverage_complete
     assert len(rep.rows) >= 50 and rep.total("ticks") >= 1_000_000
