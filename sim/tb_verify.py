@@ -114,6 +114,7 @@ async def _inference(dut, job, result, cfg, drv, model, mon, sb, hits, rng, x, y
         sb.start(x[i], y[i], sample=i)
         ovf_before = sum(model.overflows.values())
         for t in range(1, n_steps + 1):
+            result["failing"]["tick"] = t        # a hang names the tick it hung in
             s_sign = 0 if t <= cfg.n_free else sign
             done = await drv.run_ticks(1, s_sign)
             if done != t:

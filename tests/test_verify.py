@@ -129,6 +129,9 @@ def test_shrink_helpers_keep_designs_consistent():
     e = draw_design(2, 0)
     small = vs.failing_sample(e, {"failing": {"kind": "inference", "sample": 1}, "mismatch": {"tick": 3}})
     assert small.cfg.n_free == min(3, e.cfg.n_free) and len(small.x) == 1 and np.array_equal(small.x[0], e.x[1])
+    # a hang in tick 2 (no mismatch) keeps the ticks up to 2
+    small = vs.failing_sample(e, {"failing": {"kind": "inference", "sample": 0, "tick": 2}, "mismatch": None})
+    assert small.cfg.n_steps == 2 and small.nudge == [0]
 
 
 @pytest.mark.parametrize("plant", vp.PLANTS)

@@ -46,8 +46,7 @@ def failing_sample(d: Design, res: dict) -> Design | None:
     if f.get("kind") == "inference":
         sign = int(d.nudge[i])
         cfg_changes = {}
-        mm = res.get("mismatch") or {}
-        t = mm.get("tick")
+        t = (res.get("mismatch") or {}).get("tick") or f.get("tick")
         if t:        # the schedules' entries up to t do not depend on the phase lengths
             if t <= d.cfg.n_free:
                 cfg_changes, sign = {"n_free": t, "n_nudged": 0}, 0
