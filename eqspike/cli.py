@@ -67,8 +67,9 @@ def main(argv=None) -> int:
         return int(args._run(args) or 0)
     # input errors: the data, config and checkpoint loaders and the output checks raise these
     # with one-line messages; OSError covers a path that turns out unreadable or unwritable late;
-    # FloatingPointError is training's "diverged, lower the learning rates"
-    except (CLIError, ConfigError, ValueError, OSError, FloatingPointError) as e:
+    # FloatingPointError is training's "diverged, lower the learning rates"; ArgumentError comes
+    # from a parser built with exit_on_error=False (tune's trials parse train's options)
+    except (CLIError, ConfigError, ValueError, OSError, FloatingPointError, argparse.ArgumentError) as e:
         print(f"eqspike {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -3,7 +3,6 @@ the executor (``--jobs``, ``--address``); prints per-seed accuracies, mean, min 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 __all__ = ["run_seeds_command"]
@@ -15,13 +14,15 @@ def run_seeds_command(args, train) -> int:
     from runtime.executor import parse_seeds
     from runtime.progress import write
 
-    from ._common import write_json
+    from ._common import check_output_dir, check_output_file, write_json
     from ._executor import executor_from
 
     seeds = parse_seeds(args.seeds)
-    executor = executor_from(args)
     dataset = args.dataset or ("idx" if args.data_dir else "digits")
     out = Path(args.out or f"out/train-{dataset}-{args.mode}-seeds")
+    check_output_dir(out, "--out")
+    check_output_file(args.json, "--json")
+    executor = executor_from(args)
     print(f"training seeds {', '.join(map(str, seeds))} of one recipe on {executor.describe()}; "
           f"runs in {out}/seed-S (each with its train.log)")
 
@@ -39,7 +40,7 @@ def run_seeds_command(args, train) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "seeds.md").write_text(table + "\n")
     result = {"per_seed": rows, **summary}
-    (out / "seeds.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / "seeds.json", result)
     write_json(args.json, result)
     if "test_accuracy" in summary:
         t = summary["test_accuracy"]

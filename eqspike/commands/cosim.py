@@ -5,7 +5,6 @@ compared with the golden model (OnChipLearner) after every sample."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -150,11 +149,8 @@ def _report_of(call):
 
 
 def _write_json(path, rep) -> None:
-    if path:
-        out = Path(path)
-        if out.parent and not out.parent.is_dir():
-            os.makedirs(out.parent, exist_ok=True)
-        out.write_text(json.dumps(rep.to_json(), indent=2) + "\n")
+    from ._common import write_json
+    write_json(path, rep.to_json())
 
 
 def run_train(args) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 NAME = "synth"
@@ -125,7 +124,7 @@ def run(args) -> int:
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
     write_json(args.json, rows)
     if args.json is None:
-        (out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+        write_json(out / "sweep.json", rows)
     return 1 if any(r.get("failed") for r in rows) else 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 
@@ -12,7 +11,7 @@ HELP = ("search training recipes (learning rates, beta, decay, epochs, hidden wi
 
 
 def add_arguments(p) -> None:
-    from ._common import add_data_arguments
+    from ._common import add_data_arguments, int_at_least, nonneg_int, positive_int
     from ._executor import add_executor_arguments
     add_data_arguments(p)
     p.add_argument("--trials", type=int, default=16, help="recipes to try (default 16)")
@@ -29,10 +28,10 @@ def add_arguments(p) -> None:
     p.add_argument("--nu-bar", default="0.015,0.08", metavar="LO,HI", help="OSA nu_bar range (default 0.015,0.08)")
     p.add_argument("--lam", default="0.1,0.5", metavar="LO,HI", help="lambda range (default 0.1,0.5)")
     p.add_argument("--lr-decay", default="0.6,1.0", metavar="LO,HI", help="per-epoch decay range (default 0.6,1.0)")
-    p.add_argument("--free-steps", type=int, default=None, help="free-phase steps of every trial (default: train's, 100)")
-    p.add_argument("--nudged-steps", type=int, default=None, help="nudged-phase steps (default: train's, 50)")
-    p.add_argument("--grace", type=int, default=1, help="ASHA: epochs before a trial can be stopped (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the recipe sampling and of every trial's training")
+    p.add_argument("--free-steps", type=int_at_least(1, 1 << 16), default=None, help="free-phase steps of every trial (default: train's, 100)")
+    p.add_argument("--nudged-steps", type=int_at_least(1, 1 << 16), default=None, help="nudged-phase steps (default: train's, 50)")
+    p.add_argument("--grace", type=positive_int, default=1, help="ASHA: epochs before a trial can be stopped (default 1)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the recipe sampling and of every trial's training")
     p.add_argument("--out", default=None, help="output folder (default out/tune-DATASET)")
     add_executor_arguments(p, "trials (one CPU each)")
 
@@ -70,13 +69,14 @@ def _ints(text: str, what: str) -> tuple:
 def run(args) -> int:
     from experiments.tune import SearchSpace, run_search, trials_plot, trials_table
 
-    from ._common import DATASET_DEFAULTS, load_data
+    from ._common import DATASET_DEFAULTS, check_output_dir, load_data, write_json
     from ._executor import executor_from
 
     if args.trials < 1:
         raise ValueError(f"--trials must be >= 1, not {args.trials}")
     if args.grace < 1:
         raise ValueError(f"--grace must be >= 1, not {args.grace}")
+    check_output_dir(args.out, "--out")
     executor = executor_from(args)
     data = load_data(args)
     d = DATASET_DEFAULTS.get(data.name, DATASET_DEFAULTS["idx"])
@@ -108,7 +108,7 @@ def run(args) -> int:
         print("no trial finished")
         return 1
     cmd = "eqspike train " + " ".join(shlex.quote(a) for a in base + best["argv"])
-    (out / "best.json").write_text(json.dumps({"command": cmd, "argv": base + best["argv"], **best}, indent=2) + "\n")
+    write_json(out / "best.json", {"command": cmd, "argv": base + best["argv"], **best})
     print(f"best recipe ({best['trial']}): fixed point {100 * best['fixed_accuracy']:.2f}%, float "
           f"{100 * best['float_accuracy']:.2f}% after {best['epochs_run']} epochs:\n  {cmd}")
     print(f"wrote {out / 'trials.md'}, {out / 'trials.png'}, {out / 'best.json'}, {out / 'tune.json'}")
