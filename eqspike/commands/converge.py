@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -53,8 +54,12 @@ def run(args) -> int:
     study = ConvergenceStudy(samples=args.samples, n_steps=args.steps, n_free=args.steps // 2, config=base)
     t0 = time.time()
     plot = Path(args.plot)
-    per_curve = run_study(study, range(args.seed, args.seed + args.runs), executor,
-                          results_dir=plot.with_name(plot.stem + ".runs"), resume=not args.no_resume)
+    try:
+        per_curve = run_study(study, range(args.seed, args.seed + args.runs), executor,
+                              results_dir=plot.with_name(plot.stem + ".runs"), resume=not args.no_resume)
+    except RuntimeError as e:       # failed runs: the finished ones are kept for a rerun
+        print(f"eqspike converge: {e}", file=sys.stderr)
+        return 1
     seconds = time.time() - t0
 
     i_free, i_end = study.n_free - 1, study.n_steps - 1
