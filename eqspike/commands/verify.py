@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 NAME = "verify"
 HELP = ("constrained-random verification: random designs in Verilator against the golden model every tick, "
@@ -46,11 +45,9 @@ def _check(args) -> None:
         raise ValueError(f"--budget must be > 0 minutes, not {args.budget}")
     if args.max_designs is not None and args.max_designs < args.designs:
         raise ValueError(f"--max-designs must be >= --designs ({args.designs}), not {args.max_designs}")
-    if args.json is not None and Path(args.json).is_dir():
-        raise ValueError(f"--json {args.json!r} is a directory")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out!r} is not a directory")
+    from ._common import check_output_dir, check_output_file
+    check_output_file(args.json, "--json")
+    check_output_dir(args.out, "--out")
 
 
 def replay(args) -> int:
