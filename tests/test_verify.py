@@ -29,7 +29,7 @@ def test_drawn_designs_span_the_space():
     ds = [draw_design(0, i) for i in range(60)]
     cfgs = [d.cfg for d in ds]
     assert {len(c.layers) for c in cfgs} == {2, 3, 4}
-    assert any(c.lanes == 1 for c in cfgs)
+    assert any(c.lanes == 1 for c in cfgs) and any(c.update_lanes > 1 for c in cfgs)
     assert any(c.lanes > 1 and all(n % c.lanes for n in c.layers) for c in cfgs)
     assert any(c.n_nudged == 0 for c in cfgs) and any(c.n_nudged > 0 for c in cfgs)
     assert any(f.width == 1 for c in cfgs for f in c.weights)

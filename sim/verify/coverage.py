@@ -18,6 +18,7 @@ come from what the testbench observes on the streams. The list (kept in docs/cos
 ``bp:bus``                     a spike on the internal bus was offered and not taken (bus stall)
 ``lanes:1``                    a design with one lane
 ``lanes:divides_no_layer``     lanes > 1 dividing no layer size
+``update_lanes:many``          several neurons updated per cycle (``update_lanes`` > 1)
 ``tick:no_spikes``             a tick in which no neuron of any layer spiked
 ``tick:all_spike``             a tick in which every neuron of every layer spiked
 ``nudge:+1``/``nudge:-1``      a nudged phase with beta positive / negative (RUN or TRAIN)
@@ -48,7 +49,7 @@ BINS = tuple(
     + ["clip_high:s", "clip_low:s"]
     + [f"tie:{r}" for r in ("v", "x", "s", "a", "phi")]
     + ["queue_full:below", "queue_full:above", "bp:cmd", "bp:rsp", "bp:bus", "lanes:1",
-       "lanes:divides_no_layer", "tick:no_spikes", "tick:all_spike", "nudge:+1", "nudge:-1", "n_nudged:0",
+       "lanes:divides_no_layer", "update_lanes:many", "tick:no_spikes", "tick:all_spike", "nudge:+1", "nudge:-1", "n_nudged:0",
        "schedule:last_index", "schedule:power", "train:w_sat_high", "train:w_sat_low"])
 
 
@@ -102,6 +103,8 @@ def design_bins(cfg: EqSpikeConfig) -> Counter:
         c["lanes:1"] += 1
     elif all(n % cfg.lanes for n in cfg.layers):
         c["lanes:divides_no_layer"] += 1
+    if cfg.update_lanes > 1:
+        c["update_lanes:many"] += 1
     if cfg.n_nudged == 0:
         c["n_nudged:0"] += 1
     if "power" in (cfg.eps.kind, cfg.lam.kind):

@@ -16,7 +16,7 @@ A design is drawn in one of :data:`FLAVOURS`, taken in turn (design ``i`` has fl
               probability 3/4), full-range parameters.
 
 Every flavour also draws layers (2-4), sizes, lanes (1, a count dividing no layer size, or
-any), schedules (constant or power), phase lengths (``n_nudged = 0`` a quarter of the time),
+any), update lanes (half the designs: a divisor > 1 of lanes, when there is one), schedules (constant or power), phase lengths (``n_nudged = 0`` a quarter of the time),
 the host's idle and backpressure probabilities and (half the time) a seed for random stalls on
 every spike-bus link (``rtl.network.Network(cfg, bus_stall=seed)``). A drawn config that
 :class:`~golden_model.config.EqSpikeConfig` refuses (the int64 guard, a schedule that rounds to
@@ -109,7 +109,8 @@ class Design:
         regs = " ".join(f"{n}:{getattr(c, n).describe()}{'w' if getattr(c, n).overflow == 'wrap' else ''}"
                         for n in ("v", "x", "a", "phi")) + f" s:{c.s.describe()}"
         w = ",".join(f.describe() for f in c.weights)
-        return (f"#{self.index} {self.flavour}: {'-'.join(map(str, c.layers))} lanes {c.lanes}, "
+        return (f"#{self.index} {self.flavour}: {'-'.join(map(str, c.layers))} lanes {c.lanes}"
+                + (f" (update {c.update_lanes})" if c.update_lanes > 1 else "") + ", "
                 f"{c.n_free}+{c.n_nudged} ticks, W {w}, {regs}, {len(self.x)} samples"
                 + (f" + {len(self.train_x)} TRAIN ({c.learning.rounding})" if c.learning else "")
                 + (f", bus stalls {self.bus_stall}" if self.bus_stall is not None else "")
@@ -242,6 +243,15 @@ def _lanes(rng, layers) -> int:
     return int(rng.integers(1, max(layers) + 3))
 
 
+def _update_lanes(rng, cfg: EqSpikeConfig) -> EqSpikeConfig:
+    """Half the designs update several neurons per cycle: a divisor > 1 of ``lanes`` when there
+    is one. Drawn from a stream of its own, so the rest of a design does not depend on it."""
+    divisors = [u for u in range(2, cfg.lanes + 1) if cfg.lanes % u == 0]
+    if not divisors or rng.random() < 0.5:
+        return cfg
+    return cfg.replace(update_lanes=int(rng.choice(divisors)))
+
+
 def _layers(rng, lo, hi) -> tuple:
     depth = int(rng.integers(2, 5))
     return tuple(int(n) for n in rng.integers(lo, hi + 1, size=depth))
@@ -355,6 +365,7 @@ def draw_design(seed: int, index: int, samples: int = 3, train_samples: int = 4)
             rejected += 1
             if rejected >= MAX_REDRAWS:
                 raise RuntimeError(f"design {index}: {MAX_REDRAWS} configs in a row refused") from None
+    cfg = _update_lanes(np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 1])), cfg)
     w, b = _params(rng, cfg, flavour)
     x, y = _samples(rng, cfg, samples, flavour)
     start = int(rng.integers(3))

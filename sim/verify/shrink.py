@@ -114,7 +114,7 @@ def candidates(d: Design):
         if n > 1:
             yield f"layer {l}: {n} -> {(n + 1) // 2} neurons", _keep_neurons(d, l, (n + 1) // 2)
     if d.cfg.lanes != 1:
-        yield "1 lane", _sub(d, cfg={"lanes": 1})
+        yield "1 lane", _sub(d, cfg={"lanes": 1, "update_lanes": 1})
     if d.bus_stall is not None or d.idle or d.backpressure:
         yield "no stalls", d.replace(bus_stall=None, idle=0.0, backpressure=0.0)
 
