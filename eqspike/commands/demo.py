@@ -7,9 +7,9 @@ What it does (a few minutes on 2 cores):
 2. compares float continuous, float binary (training dynamics), float binary with the default
    fixed-point config's dynamics and the bit-accurate fixed-point model on the 360 test digits,
    prints the table and checks issue 6's acceptance figures;
-3. sweeps weight bits and state fraction bits (parallel processes) -> ``sweep.png``;
-4. meanwhile, in a second process, runs a short convergence study (spec section 6) and prints
-   its table -> ``convergence.png``.
+3. sweeps weight bits and state fraction bits (Ray tasks, runtime.executor) -> ``sweep.png``;
+4. runs a short convergence study (spec section 6; its runs are Ray tasks too) and prints its
+   table -> ``convergence.png``.
 """
 
 from __future__ import annotations
@@ -50,15 +50,14 @@ def converge_args(**overrides):
     return args
 
 
-def _convergence_job(runs: int, out: str):
-    """Child process: the convergence study, its printed table returned as text."""
+def _convergence_study(runs: int, out: str):
+    """The convergence study (its runs on the local Ray), its printed table returned as text."""
     from . import converge
     buf = io.StringIO()
     t0 = time.perf_counter()
     with redirect_stdout(buf):
-        # jobs=1: this is already a pool worker (daemonic: it may not fork workers of its own)
         converge.run(converge_args(runs=runs, plot=str(Path(out) / "convergence.png"),
-                                   json=str(Path(out) / "convergence.json"), quiet=True, jobs=1))
+                                   json=str(Path(out) / "convergence.json"), quiet=True))
     return buf.getvalue(), time.perf_counter() - t0
 
 
@@ -78,19 +77,12 @@ def run(args) -> int:
 
     from threadpoolctl import threadpool_limits
 
-    # training and the convergence study run side by side on 2 cores: one BLAS thread each
-    # (spinning BLAS threads on an oversubscribed machine cost far more than they gain)
+    # one BLAS thread: spinning BLAS threads on a busy 2-core machine cost far more than they gain
     threadpool_limits(1)
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     wdir = out / "digits-binary"
-
-    pool = job = None
-    if args.runs > 0:
-        import multiprocessing as mp
-        pool = mp.get_context("fork").Pool(1)
-        job = pool.apply_async(_convergence_job, (args.runs, str(out)))
 
     print("== 1. training (digits, 64-100-10, binary: OSA nu_bar 0.0346, lambda 0.275, 100/50 steps) ==")
     targs = ["--dataset", "digits", "--mode", "binary", "--epochs", str(args.epochs), "--seed", str(args.seed),
@@ -115,11 +107,9 @@ def run(args) -> int:
         print("\n== 3. format sweep (fixed-point accuracy vs bits) ==")
         sweep.run(_sub_args(sweep, ["--weights", str(wdir), "--out", str(out / "sweep")]))
 
-    if job is not None:
+    if args.runs > 0:
         print("\n== 4. convergence study (spec section 6, short) ==")
-        text, secs = job.get()
-        pool.close()
-        pool.join()
+        text, secs = _convergence_study(args.runs, str(out))
         print(text.rstrip())
 
     pct = lambda a: f"{100 * a:.2f}%"
