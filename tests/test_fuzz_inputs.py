@@ -20,9 +20,11 @@ Six families of inputs, each drawn by Hypothesis and fed to ``eqspike.cli.main``
 
 Every input must end in one stderr line ``eqspike CMD: error: ...`` and exit status 2, never a
 traceback, and every file already there (sentinel outputs, a sentinel checkpoint) must be
-unchanged. Valid draws are stopped by the sentinels (a checkpoint of another mode in --out, a
-different config in OUT.json, weights whose input count no data set has), so each example
-costs milliseconds. ``make test`` runs a few dozen per family with a fixed derandomised seed;
+unchanged. Most valid draws are stopped by the sentinels (a checkpoint of another mode in
+--out, a different config in OUT.json, weights whose layers fit no data set), so each example
+costs milliseconds; valid IDX folders and valid 3-input weights instead run to the end
+(``train --epochs 0`` on the folder, ``evaluate`` on a tiny 3-pixel data set), so that data the
+loaders accept is also shown to work downstream. ``make test`` runs a few dozen per family with a fixed derandomised seed;
 ``pytest -m slow tests/test_fuzz_inputs.py -s`` runs 250 per family and prints the counts.
 """
 
@@ -45,7 +47,7 @@ from experiments.training import save_checkpoint
 from golden_model.config import default_config, learning_config, narrow_config
 from golden_model.float_model import glorot_params
 
-QUICK_EXAMPLES = 25     # per family in make test
+QUICK_EXAMPLES = 30     # per family in make test
 SLOW_EXAMPLES = 250     # per family in the slow campaign (6 families: 1,500 inputs)
 
 #: What the campaign saw: inputs, refusals by kind, tracebacks.
@@ -67,8 +69,9 @@ def _tree(paths) -> dict:
     return out
 
 
-def expect_refusal(argv, guarded=(), family="?"):
-    """Run ``eqspike ARGV``: exit status 2, one stderr line, and ``guarded`` paths unchanged."""
+def expect_refusal(argv, guarded=(), family="?", allow_ok=False):
+    """Run ``eqspike ARGV``: exit status 2, one stderr line, and ``guarded`` paths unchanged
+    (``allow_ok``: a valid input may also run to the end, exit status 0)."""
     before = _tree(guarded)
     err = io.StringIO()
     STATS["inputs"] += 1
@@ -81,6 +84,10 @@ def expect_refusal(argv, guarded=(), family="?"):
         raise
     text = err.getvalue().strip()
     lines = text.splitlines()
+    if allow_ok and rc == 0:
+        assert _tree(guarded) == before, f"an existing output changed for {argv!r}"
+        STATS["accepted (valid input, ran to the end)"] += 1
+        return None
     assert rc == 2, f"exit status {rc} for {argv!r}: {text[-500:]}"
     assert len(lines) == 1 and lines[0].startswith("eqspike ") and ": error: " in lines[0], \
         f"not one error line for {argv!r}: {text[-500:]}"
@@ -104,10 +111,15 @@ def _sentinels(root: Path) -> dict:
     default_config((7, 5, 3)).save(root / "sentinel.json.cfg")
     (root / "sentinel.json.cfg").rename(root / "top.json")
     (root / "sentinel.v").rename(root / "top.v")
+    tiny = root / "tiny-idx"
+    tiny.mkdir()
+    for stem, n in (("train", 6), ("t10k", 4)):
+        (tiny / f"{stem}-images-idx3-ubyte").write_bytes(_idx_bytes(np.arange(n * 3).reshape(n, 1, 3) * 20))
+        (tiny / f"{stem}-labels-idx1-ubyte").write_bytes(_idx_bytes(np.arange(n) % 2))
     w = root / "w322"
     save_checkpoint(w, glorot_params((3, 2, 2), np.random.default_rng(1)), default_config((3, 2, 2)),
                     {"mode": "binary", "layers": [3, 2, 2], "dataset": "digits"}, {"epochs": 1})
-    return {"ckpt": ck, "json": js, "top": root / "top.v", "w322": w}
+    return {"ckpt": ck, "json": js, "top": root / "top.v", "w322": w, "tiny": tiny}
 
 
 # -- strategies ------------------------------------------------------------------------------------
@@ -185,7 +197,7 @@ def draw_config_bytes(data) -> bytes:
         i = data.draw(st.integers(0, len(raw) - 1))
         raw = raw[:i] + bytes([data.draw(st.integers(0, 255))]) + raw[i + 1:]
     elif kind == "deep":
-        n = data.draw(st.sampled_from([9, 100, 3000, 100_000]))
+        n = data.draw(st.sampled_from([100_000, 3000, 100, 9]))
         raw = b'{"layers": ' + b"[" * n + b"1" + b"]" * n + b"}"
     elif kind == "bytes":
         raw = data.draw(st.binary(max_size=64))
@@ -265,7 +277,7 @@ def _random_array(data):
 
 
 def write_weights(data, path: Path) -> None:
-    """A weights.npz whose input count is at most 5 (no data set has so few: valid draws stop there)."""
+    """A weights.npz: random arrays, or a 3-input chain (the tiny data set's) with one fault or none."""
     op = data.draw(st.sampled_from(["arrays", "chain", "chain", "raw", "npy", "bytes", "dir"]))
     if op == "dir":
         path.mkdir()
@@ -283,7 +295,7 @@ def write_weights(data, path: Path) -> None:
         with open(path, "wb") as f:
             np.savez(f, **{n: _random_array(data) for n in names})
         return
-    layers = data.draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
+    layers = [3] + data.draw(st.lists(st.integers(1, 5), max_size=2)) + [data.draw(st.integers(1, 5))]
     params = glorot_params(layers, np.random.default_rng(0))
     arrays = {f"W{i}": w for i, w in enumerate(params.weights)}
     arrays.update({f"b{i + 1}": b for i, b in enumerate(params.biases)})
@@ -292,7 +304,7 @@ def write_weights(data, path: Path) -> None:
         fault = data.draw(st.sampled_from(["value", "shape", "dtype", "drop", "extra", "none"]))
         if fault == "value" and arrays[key].size:
             arrays[key] = arrays[key].copy()
-            arrays[key].flat[0] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf, 1e300, 1e7, -1e6]))
+            arrays[key].flat[0] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf, 1e300, 1e7, -1e6, 1e3, 0.0]))
         elif fault == "shape":
             arrays[key] = _random_array(data) if data.draw(st.booleans()) else \
                 np.zeros(tuple(data.draw(st.lists(st.integers(0, 5), min_size=1, max_size=3))))
@@ -366,16 +378,19 @@ def family_idx(data, root: Path, s: dict) -> None:
     d = root / "idx"
     d.mkdir()
     write_idx_folder(data, d)
-    expect_refusal(["train", "--data-dir", str(d), "--layers", "1,1", "--out", str(s["ckpt"]),
-                    "--json", str(s["json"]), "--no-progress"], [s["ckpt"], s["json"], d], "idx")
+    # a valid folder trains for 0 epochs (inference on both splits) into a fresh folder
+    expect_refusal(["train", "--data-dir", str(d), "--epochs", "0", "--free-steps", "4", "--nudged-steps", "2",
+                    "--out", str(root / "run"), "--json", str(root / "run.json"), "--no-progress"],
+                   [s["ckpt"], s["json"], d], "idx", allow_ok=True)
 
 
 def family_weights(data, root: Path, s: dict) -> None:
     w = root / "weights.npz"
     write_weights(data, w)
     target = w if data.draw(st.booleans()) else root
-    expect_refusal(["evaluate", "--weights", str(target), "--dataset", "digits", "--n-test", "5",
-                    "--json", str(s["json"])], [s["json"], s["ckpt"]], "weights")
+    # 3-input weights with >= 2 outputs evaluate to the end on the tiny 3-pixel data set
+    expect_refusal(["evaluate", "--weights", str(target), "--data-dir", str(s["tiny"]),
+                    "--json", str(root / "eval.json")], [s["json"], s["ckpt"], s["tiny"]], "weights", allow_ok=True)
 
 
 def family_checkpoint(data, root: Path, s: dict) -> None:
