@@ -133,6 +133,11 @@ def test_lanes_above_every_layer(capsys, tmp_path):
     assert "lanes 8 exceed" in err and not (tmp_path / "b").exists()
 
 
+def test_cosim_lanes_above_every_layer(capsys, ckpt):
+    err = _error(capsys, ["cosim", "--weights", str(ckpt), "--lanes", "100", "--samples", "1"])
+    assert "lanes 100 exceed every layer size (largest 64)" in err
+
+
 def test_verilog_refuses_a_huge_network_at_once(capsys, tmp_path):
     default_config((64, 1_000_000, 10)).save(tmp_path / "c.json")
     err = _error(capsys, ["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])

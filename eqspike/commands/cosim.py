@@ -86,6 +86,9 @@ def run(args) -> int:
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name} must be in [0, 1], not {getattr(args, name)}")
     rtl_config = _checked_common(args, args.rtl_config)
+    if args.lanes is not None:
+        from experiments.training import load_checkpoint
+        _check_lanes(args, rtl_config or load_checkpoint(weights).config)
     rep, status = _report_of(lambda: cosim_dataset(
         weights, args.dataset, args.samples, args.simulator, waves=args.waves,
         lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
@@ -136,6 +139,12 @@ def _checked_common(args, config_path):
     return EqSpikeConfig.load(config_path)
 
 
+def _check_lanes(args, cfg) -> None:
+    """--lanes above every layer size is refused before the simulator builds (as verilog does)."""
+    from ._common import check_lanes
+    check_lanes(cfg.replace(lanes=args.lanes))
+
+
 def _report_of(call):
     """Run a co-simulation; (report, 0), or (the failure's report, 1) when it raised one."""
     from sim.runner import CosimError
@@ -164,6 +173,8 @@ def run_train(args) -> int:
     if args.read_every < 0:
         raise ValueError(f"--read-every must be >= 0, not {args.read_every}")
     cfg = _checked_common(args, args.config)
+    if args.lanes is not None and cfg is not None:
+        _check_lanes(args, cfg)
     rep, status = _report_of(lambda: cosim_train(
         args.samples, args.simulator, cfg=cfg, dataset=args.dataset, data_dir=args.data_dir,
         first=args.first, lanes=args.lanes, fault=args.fault, read_every=args.read_every,
