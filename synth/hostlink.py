@@ -30,7 +30,7 @@ from rtl.network import Op, Phase, Reg, Space, command_layout, response_layout
 from .protocol import (MAX_ARGS, SYNC_REQ, SYNC_RSP, HostOp, HostStatus, info_bytes, read_bytes,
                        value_bits, value_signed)
 
-__all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH", "FAULTS"]
+__all__ = ["HostLink", "RequestCheck", "STATUS_WIDTH", "FAULTS", "link_byte_cycles"]
 
 #: Deliberate faults the link can be built with (tests of the fuzz checker only): ``"range"``
 #: makes the ``row + count <= n`` range check ``<`` (an off-by-one that refuses the last neuron).
@@ -70,6 +70,18 @@ def _write_formats(cfg: EqSpikeConfig) -> list:
     spaces = ([("weight", i) for i in range(k)] + [("bias", i) for i in range(1, k + 1)]
               + [("input", 0), ("target", 0)])
     return sorted({(value_bits(cfg, sp, i), value_signed(cfg, sp, i)) for sp, i in spaces})
+
+
+#: Cycles from a value's last bit to the link back for the next bit (with margin).
+VALUE_WRITE_CYCLES = 8
+
+
+def link_byte_cycles(cfg: EqSpikeConfig) -> int:
+    """Most cycles the link spends on one WRITE value byte before it takes the next: 8 cycles to
+    shift its bits into values, then up to ``ceil(8 / bits)`` network writes of the narrowest
+    values, ``VALUE_WRITE_CYCLES`` each (the network answers a WRITE in 3)."""
+    min_bits = min(bits for bits, _ in _write_formats(cfg))
+    return 8 + -(-8 // min_bits) * VALUE_WRITE_CYCLES
 
 
 def _u16(args, lo: int):
@@ -274,9 +286,6 @@ class HostLink(wiring.Component):
         source must not deliver bytes faster (a UART delivers one per 10 bit periods).
     """
 
-    #: Cycles from a value's last bit to the link back in RECEIVE_WRITE_VALUE (with margin).
-    VALUE_WRITE_CYCLES = 8
-
     def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int, timeout: int, fault=None):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
@@ -289,10 +298,7 @@ class HostLink(wiring.Component):
             raise ValueError(f"fault must be one of {FAULTS}, not {fault!r}")
         self.cfg, self.timeout, self.fault = cfg, timeout, fault
         self.info = info_bytes(cfg, clk_hz, baud)
-        # a WRITE byte: 8 cycles to shift its bits into values, then up to 8 / bits network
-        # writes of at most VALUE_WRITE_CYCLES each (the network answers a WRITE in 3)
-        min_bits = min(bits for bits, _ in _write_formats(cfg))
-        self.byte_cycles = 8 + -(-8 // min_bits) * self.VALUE_WRITE_CYCLES
+        self.byte_cycles = link_byte_cycles(cfg)
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from golden_model.config import EqSpikeConfig
 from rtl.network import Network
 
-from .hostlink import HostLink
+from .hostlink import HostLink, link_byte_cycles
 from .uart import UARTRx, UARTTx, baud_period
 
 __all__ = ["SerialTop", "BoardTop", "ecp5_pll_params", "N_LEDS"]
@@ -72,13 +72,13 @@ class SerialTop(wiring.Component):
         self.bit_period = bit_period if bit_period is not None else baud_period(clk_hz, baud)
         self.timeout = timeout if timeout is not None else max(1, int(clk_hz * 0.05))
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(N_LEDS)})
-        self.network = Network(cfg, counters=counters)
-        self.link = HostLink(cfg, self.clk_hz, self.baud, self.timeout)
-        if 10 * self.bit_period < self.link.byte_cycles:
+        if 10 * self.bit_period < link_byte_cycles(cfg):
             raise ValueError(f"baud {self.baud} is too fast for the host link at {self.clk_hz / 1e6:g} MHz with "
                              f"{min(f.width for f in cfg.weights + cfg.biases + (cfg.s,))}-bit values "
                              f"(a byte every {float(10 * self.bit_period):.0f} cycles, the link needs "
-                             f"{self.link.byte_cycles} to write its values)")
+                             f"{link_byte_cycles(cfg)} to write its values)")
+        self.network = Network(cfg, counters=counters)
+        self.link = HostLink(cfg, self.clk_hz, self.baud, self.timeout)
 
     def elaborate(self, platform):
         m = Module()
