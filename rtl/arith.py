@@ -13,8 +13,6 @@ saturate, ``"floor"`` rounds floor where the format says half_up.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 
 from amaranth.hdl import Cat, Const, Mux, Shape, Value, signed, unsigned
 
@@ -23,7 +21,7 @@ from golden_model.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES
 
 __all__ = ["FAULTS", "reg_shape", "shift_right_floor", "shift_right_half_up", "round_shift",
            "align", "saturate", "wrap", "narrow", "overflows", "clip_unit", "mul", "const_mul",
-           "small_dsp", "dsp_width", "check_dsp_width", "add_round_shift"]
+           "check_dsp_width", "add_round_shift"]
 
 #: Deliberate arithmetic faults the RTL can be built with (tests only).
 FAULTS = (None, "wrap", "floor")
@@ -130,11 +128,6 @@ def clip_unit(x: Value, frac: int) -> Value:
 # -> cores -> the neuron's expression builders -> ``mul(.., dsp=..)``); ``None`` maps every
 # product as a plain ``*``.
 
-#: Transitional: the width set by the :func:`small_dsp` block, read only by ``Network`` when it
-#: is built without ``dsp_width`` (synth/build.py still elaborates under ``small_dsp``).
-_legacy_dsp = contextvars.ContextVar("eqspike_small_dsp", default=None)
-
-
 def check_dsp_width(width):
     """``width`` as an int >= 2, or None (no DSP mapping)."""
     if width is None:
@@ -142,24 +135,6 @@ def check_dsp_width(width):
     if isinstance(width, bool) or not isinstance(width, int) or width < 2:
         raise ValueError(f"dsp width must be an int >= 2 or None, not {width!r}")
     return int(width)
-
-
-@contextlib.contextmanager
-def small_dsp(width: int = 16):
-    """Deprecated (use ``Network(cfg, dsp_width=width)``): within this block, a
-    :class:`~rtl.network.Network` built without ``dsp_width`` and *elaborated* here maps its
-    products for ``width`` x ``width`` DSP blocks (iCE40UP's MAC16). Kept until the synthesis
-    flow passes the width to the network."""
-    token = _legacy_dsp.set(check_dsp_width(width))
-    try:
-        yield
-    finally:
-        _legacy_dsp.reset(token)
-
-
-def dsp_width():
-    """The DSP operand width set by a :func:`small_dsp` block, or None."""
-    return _legacy_dsp.get()
 
 
 def _shift_add(a: Value, b: Value) -> Value:

@@ -37,7 +37,7 @@ from amaranth.utils import ceil_log2
 
 from golden_model.config import EqSpikeConfig
 
-from .arith import check_dsp_width, dsp_width
+from .arith import check_dsp_width
 from .bus import Fork, Throttle
 from .layer import INPUT_STAGES, UPDATE_STAGES, InputCore, LayerCore
 from .learning import LEARN_FAULTS, LearningEngine
@@ -201,8 +201,7 @@ class Network(wiring.Component):
     dsp_width : int or None
         Operand width of the target's DSP blocks (iCE40UP: 16): products are split to one DSP
         block each, constant multiplies become shifts and adds (:func:`rtl.arith.mul`); None:
-        plain ``*`` (or, transitionally, the width of an enclosing :func:`rtl.arith.small_dsp`
-        block at elaboration).
+        plain ``*``.
 
     Members
     -------
@@ -241,9 +240,6 @@ class Network(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, cores = self.cfg, self.cores
-        if self.dsp_width is None and dsp_width() is not None:   # transitional small_dsp block
-            for core in cores:
-                core.dsp = dsp_width()
         for l, core in enumerate(cores):
             m.submodules[f"core{l}"] = core
         self._spike_bus(m)

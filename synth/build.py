@@ -61,7 +61,7 @@ class Board:
     counters : bool
         Default for building the network's performance counters (``rtl.network.Network``).
     dsp_width : int or None
-        Elaborate under ``rtl.arith.small_dsp(dsp_width)`` (one DSP block per product, constant
+        Build the network with ``Network(cfg, dsp_width=dsp_width)`` (one DSP block per product, constant
         multiplies as shifts and adds); None: plain products.
     spram_min_words : int
         Weight memories (``w_below``, ``w_above``) of at least this many words go to single-port
@@ -256,14 +256,14 @@ def _yosys_luts_ffs(cells: dict, family: str) -> tuple[int, int]:
 
 # -- throughput ------------------------------------------------------------------------------------
 def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = 16, seed: int = 0,
-             data_dir=None) -> dict:
-    """Cycles per tick of the free phase, from spike counts of the fixed-point model.
+             data_dir=None, params=None, weights_name: str | None = None) -> dict:
+    """Cycles per tick of the free phase, from the spikes of the fixed-point model.
 
-    Glorot weights (quantised to ``cfg``, ``seed``) on the first ``samples`` test images of
-    ``dataset`` (its inputs must match ``cfg.layers[0]``); each tick's cycles from
-    ``rtl.network.tick_cycles`` with the previous tick's spike counts. Returns mean and max
-    cycles per tick and per free phase (``cfg.n_free`` ticks), and the bound with every neuron
-    spiking every tick.
+    ``params`` (trained float weights, e.g. a checkpoint's; quantised to ``cfg``) or else Glorot
+    weights (``seed``), on the first ``samples`` test images of ``dataset`` (its inputs must
+    match ``cfg.layers[0]``); each tick's cycles from ``rtl.network.tick_cycles`` with the
+    previous tick's spike counts and this tick's spikes. Returns mean and max cycles per tick
+    and per free phase (``cfg.n_free`` ticks), and the bound with every neuron spiking every tick.
     """
     from experiments.data import load_dataset
     from golden_model.fixed_model import FixedModel, quantise_params
@@ -273,7 +273,10 @@ def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = 16, see
     data = load_dataset(dataset, data_dir)
     if data.n_inputs != cfg.layers[0]:
         raise ValueError(f"data set {dataset} has {data.n_inputs} inputs, the config {cfg.layers[0]}")
-    w, b, _ = quantise_params(cfg, glorot_params(cfg.layers, np.random.default_rng(seed)))
+    trained = params is not None
+    if not trained:
+        params = glorot_params(cfg.layers, np.random.default_rng(seed))
+    w, b, report = quantise_params(cfg, params)
     model = FixedModel(cfg, w, b)
     x = model.encode_inputs(data.x_test[:samples])
     st = model.reset(x)
@@ -282,14 +285,17 @@ def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = 16, see
     for _ in range(cfg.n_free):
         prev = [q.sum(axis=1) for q in st.q]        # spikes of the last tick, per sample
         model.tick(st)
-        cyc = np.array([tick_cycles(cfg, [int(p[i]) for p in prev]) for i in range(len(x))])
+        cyc = np.array([tick_cycles(cfg, [int(p[i]) for p in prev], [q[i] for q in st.q]) for i in range(len(x))])
         per_sample += cyc
         per_tick.append(cyc)
     per_tick = np.array(per_tick)
     return {
-        "dataset": dataset, "samples": int(len(x)), "weights": f"glorot seed {seed}",
+        "dataset": dataset, "samples": int(len(x)),
+        "weights": (weights_name or "trained") if trained else f"glorot seed {seed}",
+        "weights_clipped": int(sum(report.weight_clipped)),
         "cycles_per_tick_mean": float(per_tick.mean()), "cycles_per_tick_max": int(per_tick.max()),
-        "cycles_per_tick_all_spiking": int(tick_cycles(cfg, list(cfg.layers))),
+        "cycles_per_tick_all_spiking": int(tick_cycles(cfg, list(cfg.layers),
+                                                       [np.ones(n, dtype=np.int64) for n in cfg.layers])),
         "cycles_per_inference_mean": float(per_sample.mean()),
         "cycles_per_inference_max": int(per_sample.max()),
     }
@@ -311,6 +317,7 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
     """The build summary: resources, Fmax, target, fits, meets_timing (and, for a design that
     does not fit, ``over``: the resources it needs more of than the device has)."""
     out = {"board": board.name, "family": board.family, "layers": list(cfg.layers), "lanes": cfg.lanes,
+           "update_lanes": cfg.update_lanes,
            "weight_bits": [f.width for f in cfg.weights], "target_mhz": round(target_hz / 1e6, 3)}
     luts, ffs = _yosys_luts_ffs(yosys_cells, board.family)
     out["luts"], out["ffs"] = luts, ffs
@@ -346,12 +353,13 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
           data_dir=None, small_ram_depth: int | None = None, counters: bool | None = None,
-          log=print, progress: bool = True) -> dict:
+          log=print, progress: bool = True, params=None, weights_name: str | None = None) -> dict:
     """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
 
     Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
     ``summary.json`` (and the tools' logs, ``{name}.rpt`` and ``{name}.tim``). With
-    ``dataset`` the summary adds cycle and inference-rate estimates (:func:`activity`).
+    ``dataset`` the summary adds cycle and inference-rate estimates (:func:`activity`), from the
+    spikes of trained ``params`` when given (``weights_name`` names them), else Glorot weights.
 
     ``small_ram_depth``: memories (not ROMs) of at most this many words are kept out of block
     RAM (the board's ``small_ram_style``): Yosys otherwise spends a whole block RAM, or several
@@ -379,7 +387,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     platform = spec.make_platform()
     if counters is None:
         counters = spec.counters
-    top = BoardTop(cfg, target_hz, baud, spec.led_map, counters=counters)
+    top = BoardTop(cfg, target_hz, baud, spec.led_map, counters=counters, dsp_width=spec.dsp_width)
     for stale in ("report.json", f"{name}.json", f"{name}.bit", f"{name}.bin", f"{name}.tim"):
         (out / stale).unlink(missing_ok=True)
     t0 = time.time()
@@ -410,12 +418,8 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
                           f"{names} %i")
         if script:
             overrides["script_after_read"] = "; ".join(script)
-        from contextlib import nullcontext
-
-        from rtl.arith import small_dsp
         bars.stage("elaborate")
-        with small_dsp(spec.dsp_width) if spec.dsp_width else nullcontext():   # elaborates the design
-            plan = platform.prepare(top, name=name, **overrides)
+        plan = platform.prepare(top, name=name, **overrides)       # elaborates the design
         bars.tools()
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs
@@ -444,7 +448,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     bit = out / (f"{name}.bin" if spec.family == "ice40" else f"{name}.bit")
     summary["bitstream"] = str(bit) if bit.exists() else None
     if dataset:
-        act = activity(cfg, dataset, data_dir=data_dir)
+        act = activity(cfg, dataset, data_dir=data_dir, params=params, weights_name=weights_name)
         summary["activity"] = act
         if summary.get("fmax_mhz"):
             summary.update({k: (round(v, 1) if v else v) for k, v in throughput(act, summary["fmax_mhz"], cfg).items()})

@@ -26,16 +26,19 @@ from .build import build, build_resources, rtl_digest
 
 __all__ = ["sweep_points", "run_sweep", "build_point", "COLUMNS", "write_table", "plot_sweep"]
 
-COLUMNS = ["board", "layers", "lanes", "weight_bits", "luts", "ffs", "logic_cells", "brams", "spram", "dsp",
+COLUMNS = ["board", "layers", "lanes", "update_lanes", "weight_bits", "luts", "ffs", "logic_cells", "brams", "spram", "dsp",
            "lutram_write_ports",
            "fmax_mhz", "target_mhz", "meets_timing", "fits", "cycles_per_tick", "inferences_per_s",
            "build_seconds", "failed", "error"]
 
 
-def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=()) -> list:
-    """The configs of a one-factor-at-a-time grid around ``base`` (duplicates removed, base first)."""
+def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=(), update_lanes=()) -> list:
+    """The configs of a one-factor-at-a-time grid around ``base`` (duplicates removed, base first).
+    ``update_lanes`` pairs with every lane count of ``lanes`` (and the base's) it divides."""
     pts = [base]
-    pts += [base.replace(lanes=n) for n in lanes]
+    pts += [base.replace(lanes=n, update_lanes=1) for n in lanes]
+    pts += [base.replace(lanes=n, update_lanes=u) for n in (base.lanes, *lanes) for u in update_lanes
+            if n % u == 0]
     pts += [base.with_weight_bits(b) for b in weight_bits]
     pts += [base.with_layers(ls) for ls in layers]
     out = []
@@ -46,7 +49,8 @@ def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=()) -> li
 
 
 def _label(cfg: EqSpikeConfig) -> str:
-    return f"{'-'.join(map(str, cfg.layers))}_l{cfg.lanes}_w{'-'.join(str(f.width) for f in cfg.weights)}"
+    u = f"_u{cfg.update_lanes}" if cfg.update_lanes > 1 else ""
+    return f"{'-'.join(map(str, cfg.layers))}_l{cfg.lanes}{u}_w{'-'.join(str(f.width) for f in cfg.weights)}"
 
 
 def build_point(job: dict) -> dict:
@@ -54,7 +58,7 @@ def build_point(job: dict) -> dict:
     ``job["dir"]`` with the sweep's options; returns the summary."""
     return build(job["cfg"], job["board"], job["dir"], clk_mhz=job["clk_mhz"], seed=job["seed"],
                  dataset=job["dataset"], small_ram_depth=job["small_ram_depth"], log=lambda m: None,
-                 progress=False)
+                 progress=False, params=job.get("params"), weights_name=job.get("weights_name"))
 
 
 def _reusable(d: Path, cfg: EqSpikeConfig, digest: str) -> dict | None:
@@ -74,10 +78,12 @@ def _failed_row(cfg: EqSpikeConfig, board: str, error: str) -> dict:
 
 def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resume: bool = True,
               seed: int = 1, clk_mhz: float | None = None, small_ram_depth: int | None = None,
-              log=print, executor: Executor | None = None, build_fn=None) -> list:
+              log=print, executor: Executor | None = None, build_fn=None, params=None,
+              weights_name: str | None = None) -> list:
     """Build every config, one task each on ``executor`` (default: a local Ray on every CPU);
     returns the summaries (one dict per point, in point order). ``sweep.csv``/``sweep.md`` are
-    rewritten as points finish. ``build_fn(job)`` replaces :func:`build_point` (tests)."""
+    rewritten as points finish. ``build_fn(job)`` replaces :func:`build_point` (tests).
+    ``params``: trained weights for the inferences/s estimate of the points with their layers."""
     from .build import BOARDS
 
     out = Path(out_dir)
@@ -94,8 +100,10 @@ def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resum
             continue
         ds = dataset if dataset and _dataset_fits(dataset, cfg) else None
         todo.append(i)
+        trained = params is not None and tuple(params.layers) == cfg.layers
         jobs.append({"cfg": cfg, "board": board, "dir": str(d), "clk_mhz": clk_mhz, "seed": seed, "dataset": ds,
-                     "small_ram_depth": small_ram_depth})
+                     "small_ram_depth": small_ram_depth, "params": params if trained else None,
+                     "weights_name": weights_name if trained else None})
 
     def done(k, outcome):
         i = todo[k]

@@ -65,7 +65,7 @@ class SerialTop(wiring.Component):
     """
 
     def __init__(self, cfg: EqSpikeConfig, clk_hz: int, baud: int = 115200, bit_period=None,
-                 timeout: int | None = None, counters: bool = True):
+                 timeout: int | None = None, counters: bool = True, dsp_width: int | None = None):
         if not isinstance(cfg, EqSpikeConfig):
             raise TypeError(f"cfg must be an EqSpikeConfig, not {cfg!r}")
         self.cfg, self.clk_hz, self.baud = cfg, int(clk_hz), int(baud)
@@ -77,7 +77,7 @@ class SerialTop(wiring.Component):
                              f"{min(f.width for f in cfg.weights + cfg.biases + (cfg.s,))}-bit values "
                              f"(a byte every {float(10 * self.bit_period):.0f} cycles, the link needs "
                              f"{link_byte_cycles(cfg)} to write its values)")
-        self.network = Network(cfg, counters=counters)
+        self.network = Network(cfg, counters=counters, dsp_width=dsp_width)
         self.link = HostLink(cfg, self.clk_hz, self.baud, self.timeout)
 
     def elaborate(self, platform):
@@ -176,14 +176,15 @@ class BoardTop(Elaboratable):
         e.g. 3 Mbaud (the ULX3S FT231X's fastest) is 50/3 cycles at 50 MHz.
     led_map : sequence of int
         Board LED index for each ``SerialTop.leds`` bit (``None`` skips a bit).
-    counters : bool
-        See :class:`SerialTop`.
+    counters, dsp_width : bool, int or None
+        See :class:`SerialTop` and :class:`rtl.network.Network` (``dsp_width``: products split
+        for DSP blocks of that operand width, e.g. the iCE40UP's 16-bit MAC16).
     """
 
     def __init__(self, cfg: EqSpikeConfig, clk_hz: float, baud: int = 115200, led_map=(0, 1, 2, 3),
-                 counters: bool = True):
+                 counters: bool = True, dsp_width: int | None = None):
         self.cfg, self.clk_hz, self.baud, self.led_map = cfg, clk_hz, baud, tuple(led_map)
-        self.counters = counters
+        self.counters, self.dsp_width = counters, dsp_width
         self.pll_params = None
 
     def elaborate(self, platform):
@@ -203,7 +204,8 @@ class BoardTop(Elaboratable):
             clk_hz = pll.params["f_out"]
         else:
             clk_hz = f_osc
-        m.submodules.core = core = SerialTop(self.cfg, int(round(clk_hz)), self.baud, counters=self.counters)
+        m.submodules.core = core = SerialTop(self.cfg, int(round(clk_hz)), self.baud, counters=self.counters,
+                                                dsp_width=self.dsp_width)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)

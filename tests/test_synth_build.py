@@ -130,7 +130,7 @@ def test_sweep_table_and_plot(tmp_path):
     ]
     csv_path, md_path = write_table(rows, tmp_path / "sweep")
     lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith("board,layers,lanes,weight_bits,luts") and len(lines) == 3
+    assert lines[0].startswith("board,layers,lanes,update_lanes,weight_bits,luts") and len(lines) == 3
     assert "64-100-10" in lines[1] and "71.23" in lines[1]
     md = md_path.read_text()
     assert md.count("\n|") >= 3 and "| 784-500-10 |" in md and "DP16KD" in md
@@ -243,3 +243,22 @@ def test_collision_masks_name_real_memories():
         assert set(state_memories(cfg, l)) <= set(_NO_COLLISION_MEMORIES)
     assert "bias" not in _NO_COLLISION_MEMORIES     # the learning engine writes biases
     assert _union(["n:a", "n:b", "n:c"]) == "n:a n:b n:c %u %u"
+
+
+def test_sweep_update_lanes_pair_with_the_lane_counts_they_divide():
+    base = default_config((64, 100, 10))
+    pts = sweep_points(base, lanes=(4, 10), update_lanes=(2, 5))
+    assert [(p.lanes, p.update_lanes) for p in pts] == [(1, 1), (4, 1), (10, 1), (4, 2), (10, 2), (10, 5)]
+
+
+def test_activity_from_trained_weights_names_them():
+    from golden_model.float_model import glorot_params
+    import numpy as np
+    cfg = default_config((64, 12, 10)).replace(lanes=4, update_lanes=2)
+    params = glorot_params(cfg.layers, np.random.default_rng(3))
+    params.weights = [3 * w for w in params.weights]           # "trained": other spikes than seed 0
+    trained = activity(cfg, "digits", samples=2, params=params, weights_name="ck")
+    glorot = activity(cfg, "digits", samples=2)
+    assert trained["weights"] == "ck" and glorot["weights"].startswith("glorot")
+    assert trained["cycles_per_tick_all_spiking"] == glorot["cycles_per_tick_all_spiking"]
+    assert trained["cycles_per_inference_mean"] != glorot["cycles_per_inference_mean"]

@@ -15,9 +15,15 @@ def add_arguments(p) -> None:
 
     from ._common import float_in, int_at_least, nonneg_int, positive_int
     p.add_argument("--board", choices=sorted(BOARDS), default="icebreaker", help="target board (default icebreaker)")
-    p.add_argument("--config", default=None, help="config JSON (default: the default config)")
+    p.add_argument("--config", default=None,
+                   help="config JSON (default: the --weights checkpoint's, else the default config)")
     p.add_argument("--layers", default=None, help="override the config's layer sizes, e.g. 64,100,10")
     p.add_argument("--lanes", type=positive_int, default=None, help="override the config's lane count")
+    p.add_argument("--update-lanes", type=positive_int, default=None,
+                   help="override the config's update parallelism U (neurons updated per cycle; divides --lanes)")
+    p.add_argument("--weights", default=None, metavar="DIR",
+                   help="trained checkpoint (eqspike train --out DIR, or its weights.npz): the inferences/s "
+                        "estimate uses its spikes on --dataset (default: Glorot weights)")
     p.add_argument("--clock-mhz", type=float_in(0.0, 1000.0, lo_open=True), default=None,
                    help="core clock (default: 12 MHz oscillator on iCEBreaker, 50 MHz PLL on ULX3S)")
     p.add_argument("--seed", type=nonneg_int, default=1, help="nextpnr placement seed (default 1)")
@@ -37,6 +43,8 @@ def add_arguments(p) -> None:
                    help="build a one-factor-at-a-time grid around the config: --sweep-lanes, "
                         "--sweep-weight-bits, --sweep-layers; writes sweep.csv, sweep.md, sweep.png")
     p.add_argument("--sweep-lanes", default="4,10", help="lane counts (default %(default)s)")
+    p.add_argument("--sweep-update-lanes", default="",
+                   help="update parallelism U, paired with every swept lane count it divides (default none)")
     p.add_argument("--sweep-weight-bits", default="4,6", help="weight widths (default %(default)s)")
     p.add_argument("--sweep-layers", default="64-32-10;64-200-10",
                    help="layer lists separated by ';' (default %(default)s)")
@@ -53,16 +61,20 @@ def _ints(text: str, what: str) -> tuple:
     return vals
 
 
-def _config(args):
+def _config(args, checkpoint=None):
     from golden_model.config import EqSpikeConfig, default_config
 
     from ._common import check_lanes, parse_layers
 
-    cfg = EqSpikeConfig.load(args.config) if args.config else default_config()
+    if args.config:
+        cfg = EqSpikeConfig.load(args.config)
+    else:       # a checkpoint's config holds the weight formats fitted to its weights
+        cfg = checkpoint.config if checkpoint is not None else default_config()
     if args.layers:
         cfg = cfg.with_layers(parse_layers(args.layers))
-    if args.lanes is not None:
-        cfg = cfg.replace(lanes=args.lanes)
+    if args.lanes is not None or args.update_lanes is not None:
+        cfg = cfg.replace(lanes=cfg.lanes if args.lanes is None else args.lanes,
+                          update_lanes=cfg.update_lanes if args.update_lanes is None else args.update_lanes)
     check_lanes(cfg)
     return cfg
 
@@ -96,13 +108,18 @@ def run(args) -> int:
 
     check_output_dir(args.out, "--out")
     check_output_file(args.json, "--json")
-    cfg = _config(args)
+    checkpoint = None
+    if args.weights:
+        from experiments.training import load_checkpoint
+        checkpoint = load_checkpoint(args.weights)
+    params = None if checkpoint is None else checkpoint.params
+    cfg = _config(args, checkpoint)
     dataset = None if args.dataset in (None, "none") else args.dataset
     if not args.sweep:
         out = Path(args.out or f"build/synth-{args.board}")
         s = build(cfg, args.board, out, clk_mhz=args.clock_mhz, seed=args.seed, baud=args.baud,
                   dataset=dataset, data_dir=args.data_dir, small_ram_depth=args.small_ram_depth,
-                  counters=args.counters, progress=not args.quiet)
+                  counters=args.counters, progress=not args.quiet, params=params, weights_name=args.weights)
         _print_summary(s)
         print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
         write_json(args.json, s)
@@ -114,11 +131,11 @@ def run(args) -> int:
 
     layers = [parse_layers(t) for t in args.sweep_layers.split(";") if t.strip()]
     points = sweep_points(cfg, _ints(args.sweep_lanes, "sweep lanes"), _ints(args.sweep_weight_bits, "sweep weight bits"),
-                          layers)
+                          layers, _ints(args.sweep_update_lanes, "sweep update lanes"))
     out = Path(args.out or f"build/sweep-{args.board}")
     rows = run_sweep(points, args.board, out, dataset=dataset, resume=not args.no_resume, seed=args.seed,
                      clk_mhz=args.clock_mhz, small_ram_depth=args.small_ram_depth, executor=executor_from(args),
-                     log=_write)
+                     log=_write, params=params, weights_name=args.weights)
     plot_sweep(rows, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
