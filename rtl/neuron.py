@@ -98,6 +98,25 @@ def sigma_delta(cfg: EqSpikeConfig, a, phi, fault=None):
     return phi_sat - (q << pf.frac), q, overflows(phi_wide, pf)
 
 
+def _decoder_members(cfg: EqSpikeConfig, l: int) -> dict:
+    """Signature members of :class:`Decoder` (``y`` and ``nudge`` on the output layer only)."""
+    members = {
+        "acc": In(reg_shape(cfg.acc_format(l))),
+        "v": In(reg_shape(cfg.v)),
+        "s": In(reg_shape(cfg.s)),
+        "b": In(reg_shape(cfg.biases[l - 1])),
+        "lam": In(unsigned(cfg.rom_width("lam"))),
+        "v_next": Out(reg_shape(cfg.v)),
+        "x_next": Out(reg_shape(cfg.x)),
+        "ovf_v": Out(1),
+        "ovf_x": Out(1),
+    }
+    if l == cfg.n_layers - 1:
+        members["y"] = In(reg_shape(cfg.s))
+        members["nudge"] = In(NUDGE_SHAPE)
+    return members
+
+
 class Decoder(wiring.Component):
     """Decoder and neuron input of one neuron of non-input layer ``l`` (combinational): the
     stages :func:`decode_v` then :func:`neuron_input`.
@@ -117,21 +136,7 @@ class Decoder(wiring.Component):
         _check(cfg, l)
         self.cfg, self.l, self.fault, self.dsp = cfg, l, fault, dsp
         self.is_output = l == cfg.n_layers - 1
-        members = {
-            "acc": In(reg_shape(cfg.acc_format(l))),
-            "v": In(reg_shape(cfg.v)),
-            "s": In(reg_shape(cfg.s)),
-            "b": In(reg_shape(cfg.biases[l - 1])),
-            "lam": In(unsigned(cfg.rom_width("lam"))),
-            "v_next": Out(reg_shape(cfg.v)),
-            "x_next": Out(reg_shape(cfg.x)),
-            "ovf_v": Out(1),
-            "ovf_x": Out(1),
-        }
-        if self.is_output:
-            members["y"] = In(reg_shape(cfg.s))
-            members["nudge"] = In(NUDGE_SHAPE)
-        super().__init__(members)
+        super().__init__(_decoder_members(cfg, l))
 
     def elaborate(self, platform):
         m = Module()
@@ -183,23 +188,8 @@ class StateUpdate(wiring.Component):
         _check(cfg, l)
         self.cfg, self.l, self.fault, self.dsp = cfg, l, fault, dsp
         self.is_output = l == cfg.n_layers - 1
-        members = {
-            "acc": In(reg_shape(cfg.acc_format(l))),
-            "v": In(reg_shape(cfg.v)),
-            "s": In(reg_shape(cfg.s)),
-            "b": In(reg_shape(cfg.biases[l - 1])),
-            "eps": In(unsigned(cfg.rom_width("eps"))),
-            "lam": In(unsigned(cfg.rom_width("lam"))),
-            "v_next": Out(reg_shape(cfg.v)),
-            "x_next": Out(reg_shape(cfg.x)),
-            "s_next": Out(reg_shape(cfg.s)),
-            "ovf_v": Out(1),
-            "ovf_x": Out(1),
-        }
-        if self.is_output:
-            members["y"] = In(reg_shape(cfg.s))
-            members["nudge"] = In(NUDGE_SHAPE)
-        super().__init__(members)
+        super().__init__({**_decoder_members(cfg, l), "eps": In(unsigned(cfg.rom_width("eps"))),
+                          "s_next": Out(reg_shape(cfg.s))})
 
     def elaborate(self, platform):
         m = Module()
