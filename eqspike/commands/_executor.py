@@ -20,6 +20,14 @@ def add_executor_arguments(p, what: str = "tasks", default_jobs: str = "the CPU 
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_resume_argument(p, where: str, inputs: str = "the same inputs") -> None:
+    """``--no-resume``: redo the tasks whose results are kept in ``where`` (default: a rerun with
+    ``inputs`` and the same code reuses them)."""
+    p.add_argument("--no-resume", action="store_true",
+                   help=f"redo tasks already saved in {where} (default: a rerun with {inputs} and the same "
+                        "code reuses them)")
+
+
 def executor_from(args, jobs: int | None = None):
     """The :class:`runtime.executor.Executor` the options ask for; ``jobs`` overrides ``--jobs``."""
     from runtime.executor import Executor

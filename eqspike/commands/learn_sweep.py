@@ -28,10 +28,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default="out/learn-sweep",
                    help="output folder (default out/learn-sweep); each variant's result is kept in OUT/points "
                         "as it finishes")
-    p.add_argument("--no-resume", action="store_true",
-                   help="retrain variants already in OUT/points (default: a rerun with the same inputs and "
-                        "code reuses them)")
-    from ._executor import add_executor_arguments
+    from ._executor import add_executor_arguments, add_resume_argument
+    add_resume_argument(p, "OUT/points")
     add_executor_arguments(p, "variants")
 
 

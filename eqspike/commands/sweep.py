@@ -39,10 +39,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=positive_int, default=500)
     p.add_argument("--out", default=None, help="folder for sweep.csv and sweep.png (default WEIGHTS/sweep); "
                                                "each variant's result is kept in OUT/points as it finishes")
-    p.add_argument("--no-resume", action="store_true",
-                   help="recompute variants already in OUT/points (default: a rerun with the same weights, "
-                        "samples and code reuses them)")
-    from ._executor import add_executor_arguments
+    from ._executor import add_executor_arguments, add_resume_argument
+    add_resume_argument(p, "OUT/points", "the same weights and samples")
     add_executor_arguments(p, "variants")
 
 
