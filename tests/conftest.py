@@ -12,7 +12,14 @@ A test module's tier comes from its name (``TIERS`` below) unless it sets ``pyte
 itself. ``pytest -m model`` is the inner loop; ``make test`` runs every tier in this order.
 """
 
+import warnings
+
 import pytest
+from amaranth.hdl import UnusedElaboratable
+
+# Tests build components on purpose without elaborating them (signatures, memory lists, cycle
+# formulas); Amaranth reports each one when it is garbage-collected, many after pytest's summary.
+warnings.filterwarnings("ignore", category=UnusedElaboratable)
 
 #: Tier order, cheapest first.
 TIER_ORDER = ("model", "cli", "rtl", "cosim", "synth")
