@@ -192,32 +192,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     lines.flush()
     wall = time.perf_counter() - t_run
     stop_file.unlink(missing_ok=True)
-    err, res = None, {"samples": [], "checked_registers": 0, "checked_spikes": 0, "load_seconds": 0.0,
-                      "registers_every": registers_every, "mismatch": None, "waves": None, "log": []}
-    for (j, lo, hi), o in zip(slices, outs):
-        if not o.ok:
-            raise CosimError(f"simulator job for samples {first + lo}..{first + hi - 1} failed: {o.error}")
-        r = o.value
-        if "cosim_error" in r:
-            e = CosimError(r["cosim_error"])
-            e.result = r["result"]
-            r = e.result
-            if not r or "samples" not in r:
-                raise e
-            if err is None:
-                err = e
-        res["samples"] += r["samples"]
-        res["checked_registers"] += r["checked_registers"]
-        res["checked_spikes"] += r["checked_spikes"]
-        res["load_seconds"] = max(res["load_seconds"], r["load_seconds"])
-        res["cpu_seconds"] = res.get("cpu_seconds", 0.0) + r.get("sample_cpu_seconds", 0.0)
-        res["log"].append(r.get("log"))
-        if r.get("waves"):
-            res.setdefault("waves_files", []).append(r["waves"])
-        if r.get("mismatch") and res["mismatch"] is None:
-            res["mismatch"], res["waves"] = r["mismatch"], r.get("waves")
-        if len(res["samples"]) < hi:
-            break             # a job that stopped early ends the contiguous run of checked samples
+    res, err = _merge_slices(slices, outs, first, registers_every)
     res["sample_seconds"] = wall
     rows = res["samples"]
     rep = CosimReport(
@@ -250,6 +225,38 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         err.report = rep
         raise err
     return rep
+
+
+def _merge_slices(slices, outs, first: int, registers_every: int):
+    """The simulator jobs' results as one (samples in order, counts summed) and the first
+    :class:`CosimError` a job reported (None when every sample matched)."""
+    err, res = None, {"samples": [], "checked_registers": 0, "checked_spikes": 0, "load_seconds": 0.0,
+                      "registers_every": registers_every, "mismatch": None, "waves": None, "log": []}
+    for (j, lo, hi), o in zip(slices, outs):
+        if not o.ok:
+            raise CosimError(f"simulator job for samples {first + lo}..{first + hi - 1} failed: {o.error}")
+        r = o.value
+        if "cosim_error" in r:
+            e = CosimError(r["cosim_error"])
+            e.result = r["result"]
+            r = e.result
+            if not r or "samples" not in r:
+                raise e
+            if err is None:
+                err = e
+        res["samples"] += r["samples"]
+        res["checked_registers"] += r["checked_registers"]
+        res["checked_spikes"] += r["checked_spikes"]
+        res["load_seconds"] = max(res["load_seconds"], r["load_seconds"])
+        res["cpu_seconds"] = res.get("cpu_seconds", 0.0) + r.get("sample_cpu_seconds", 0.0)
+        res["log"].append(r.get("log"))
+        if r.get("waves"):
+            res.setdefault("waves_files", []).append(r["waves"])
+        if r.get("mismatch") and res["mismatch"] is None:
+            res["mismatch"], res["waves"] = r["mismatch"], r.get("waves")
+        if len(res["samples"]) < hi:
+            break             # a job that stopped early ends the contiguous run of checked samples
+    return res, err
 
 
 class _InOrder:
