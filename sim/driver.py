@@ -264,6 +264,17 @@ class HostDriver(HostSequences):
         """One register of one neuron through the host READ command."""
         return await self.command(Op.READ, Space.STATE, layer=l, reg=Reg[name.upper()], row=n)
 
+    async def check_random_read(self, rng, regs, where: str) -> None:
+        """READ one random register of one random neuron through the host port and check it
+        equals ``regs`` (the state memories read by the backdoor, :meth:`registers`)."""
+        l = int(rng.integers(self.cfg.n_layers))
+        name = register_names(l)[int(rng.integers(len(register_names(l))))]
+        n = int(rng.integers(self.cfg.layers[l]))
+        got = await self.read_reg(l, name, n)
+        if got != regs[l][name][n]:
+            raise AssertionError(f"{where}: host READ of layer {l} {name}[{n}] = {got}, state memory "
+                                 f"holds {regs[l][name][n]}")
+
     async def status(self, name: str, l: int = 0) -> int:
         return await self.command(Op.READ, Space.STATUS, layer=l, reg=Status[name.upper()])
 

@@ -36,7 +36,6 @@ from golden_model.float_model import Params
 
 from sim.driver import CLOCK_NS, HostDriver
 from sim.monitor import SpikeMonitor
-from sim.rtl_harness import register_names
 from sim.scoreboard import Mismatch, Scoreboard
 
 
@@ -147,13 +146,7 @@ async def _run(dut, job: dict, result: dict):
             # host-port cross-checks: READ of a few registers equals the backdoor; counters
             regs = drv.registers()
             for _ in range(int(job.get("read_checks", 0))):
-                l = int(rng.integers(cfg.n_layers))
-                name = register_names(l)[int(rng.integers(len(register_names(l))))]
-                n = int(rng.integers(cfg.layers[l]))
-                got = await drv.read_reg(l, name, n)
-                if got != regs[l][name][n]:
-                    raise AssertionError(f"sample {offset + i}: host READ of layer {l} {name}[{n}] = {got}, "
-                                         f"state memory holds {regs[l][name][n]}")
+                await drv.check_random_read(rng, regs, f"sample {offset + i}")
             ticks = await drv.status("tick")
             cycles = await drv.status("cycles")
             rtl_ovf = 0

@@ -36,7 +36,7 @@ from rtl.network import Op, Space, Status
 
 from sim.driver import CLOCK_NS, HostDriver, ParamReader
 from sim.monitor import SpikeMonitor
-from sim.rtl_harness import register_names, train_tick_cycles
+from sim.rtl_harness import train_tick_cycles
 from sim.scoreboard import Mismatch, Scoreboard
 from sim.tb_network import _npz, run_job
 from sim.tb_train import ParamMismatch, compare_params
@@ -123,13 +123,7 @@ async def _inference(dut, job, result, cfg, drv, model, mon, sb, hits, rng, x, y
             prev = snapshot(sb.st)
             sb.check_tick(s_sign, mon.spikes(t), regs)
             tick_bins(cfg, model, prev, sb.st, s_sign, hits)
-        l = int(rng.integers(cfg.n_layers))
-        name = register_names(l)[int(rng.integers(len(register_names(l))))]
-        n = int(rng.integers(cfg.layers[l]))
-        got = await drv.read_reg(l, name, n)
-        if got != regs[l][name][n]:
-            raise AssertionError(f"sample {i}: host READ of layer {l} {name}[{n}] = {got}, state memory "
-                                 f"holds {regs[l][name][n]}")
+        await drv.check_random_read(rng, regs, f"sample {i}")
         rtl_ovf = 0
         for l in range(cfg.n_layers):
             rtl_ovf += await drv.status("overflows", l)
