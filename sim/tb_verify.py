@@ -13,7 +13,9 @@ imported by pytest directly). The job JSON (``EQSPIKE_COSIM_JOB``) names a desig
    host READ against the state memory, and a command offered while a response is held (the
    ``cmd`` and ``rsp`` handshakes under backpressure);
 3. per TRAIN sample (learning designs): beta's sign, the cycle count
-   (``rtl.learning.train_cycles``) and every stored weight copy and bias against
+   (``rtl.learning.train_cycles``: equal without bus stalls; a design built with
+   ``bus_stall`` throttles its spike links, which only adds cycles, so there it is the least
+   count) and every stored weight copy and bias against
    :class:`sim.verify.coverage.CoverageLearner`.
 
 The first difference fails the cocotb test; the result JSON says which sample of which kind
@@ -150,10 +152,12 @@ async def _train(dut, job, result, cfg, drv, lrn, hits, tx, ty):
         if sign != res.sign:
             raise ParamMismatch({"sample": i, "parameter": "sign", "expected": res.sign, "got": sign,
                                  "message": f"TRAIN sample {i}: sign {sign}, golden model {res.sign}"})
-        if cycles != expected:
+        stalled = job.get("bus_stall") is not None
+        if cycles < expected if stalled else cycles != expected:
+            bound = "at least " if stalled else ""
             raise ParamMismatch({"sample": i, "parameter": "cycles", "expected": expected, "got": cycles,
                                  "message": f"TRAIN sample {i}: {cycles} cycles, rtl.learning.train_cycles "
-                                            f"gives {expected}"})
+                                            f"gives {bound}{expected}"})
         result["train_values"] += compare_params(i, params.read(), lrn, "memories")
         result["train_ticks"] += cfg.n_steps
         if cfg.n_nudged:

@@ -44,7 +44,8 @@ def run_design(d: Design, waves: bool = False, optimise: bool = True, log=print)
     d.save(run_dir / "design")
     job = {"config": d.cfg.to_dict(), "params": str(run_dir / "design" / "params.npz"),
            "samples": str(run_dir / "design" / "samples.npz"), "nudge": [int(s) for s in d.nudge],
-           "idle": d.idle, "backpressure": d.backpressure, "max_gap": d.max_gap, "seed": d.host_seed}
+           "idle": d.idle, "backpressure": d.backpressure, "max_gap": d.max_gap, "seed": d.host_seed,
+           "bus_stall": d.bus_stall}
     try:
         res = run_job(b, job, "sim.tb_verify", name=name, seed=d.host_seed)
         ok, failure = True, None
