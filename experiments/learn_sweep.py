@@ -20,7 +20,7 @@ import numpy as np
 from golden_model.config import ConfigError, EqSpikeConfig
 from golden_model.float_model import glorot_params
 from golden_model.onchip import OnChipLearner
-from runtime.executor import Executor, source_digest
+from runtime.executor import Executor, map_rows, source_digest
 
 __all__ = ["learn_variants", "run_learn_sweep", "cheapest_learning"]
 
@@ -70,19 +70,11 @@ def run_learn_sweep(variants: list, x, y, x_test, y_test, epochs: int, seed: int
     """
     shared = dict(x=np.asarray(x), y=np.asarray(y), xt=np.asarray(x_test), yt=np.asarray(y_test),
                   epochs=int(epochs), seed=int(seed))
-    rows = [None] * len(variants)
-
-    def done(i, out):
-        rows[i] = out.value if out.ok else {"width": variants[i][0], "rounding": variants[i][1], "error": out.error}
-        if progress:
-            progress(rows[i])
-
     root = Path(__file__).resolve().parents[1]
-    with (executor or Executor()) as ex:
-        ex.map(_run_variant, variants, keys=[f"{w}-{r}" for w, r, _ in variants], shared=shared,
-               results_dir=results_dir, resume=resume, desc="learn-sweep", unit="variant", on_result=done,
-               fingerprint=source_digest(root / "golden_model", root / "experiments" / "learn_sweep.py"))
-    return rows
+    return map_rows(executor, _run_variant, variants, error_row=lambda v: {"width": v[0], "rounding": v[1]},
+                    progress=progress, keys=[f"{w}-{r}" for w, r, _ in variants], shared=shared,
+                    results_dir=results_dir, resume=resume, desc="learn-sweep", unit="variant",
+                    fingerprint=source_digest(root / "golden_model", root / "experiments" / "learn_sweep.py"))
 
 
 def cheapest_learning(rows: list, tolerance: float = 0.01) -> dict | None:

@@ -25,7 +25,7 @@ import numpy as np
 from golden_model.config import ConfigError, EqSpikeConfig, RegFormat
 from golden_model.fixed_model import FixedModel, fit_weight_formats, quantise_params
 from golden_model.float_model import Dynamics, Params
-from runtime.executor import Executor, source_digest
+from runtime.executor import Executor, map_rows, source_digest
 
 __all__ = ["weight_bits_config", "state_frac_config", "sweep_variants", "run_sweep", "smallest_within",
            "variant_key", "FAILED_COLUMNS"]
@@ -99,19 +99,11 @@ def run_sweep(params: Params, x, y, base: EqSpikeConfig, ref_pred: np.ndarray, v
         raise ConfigError(f"weights are for layers {list(params.layers)}, config has {list(base.layers)}")
     shared = dict(params=params, x=np.asarray(x, dtype=np.float64), y=np.asarray(y),
                   ref=np.asarray(ref_pred), batch=batch)
-    rows = [None] * len(variants)
-
-    def done(i, out):
-        rows[i] = out.value if out.ok else {"sweep": variants[i][0], "bits": variants[i][1], "error": out.error}
-        if progress:
-            progress(rows[i])
-
     root = Path(__file__).resolve().parents[1]
-    with (executor or Executor()) as ex:
-        ex.map(_run_variant, variants, keys=[variant_key(v) for v in variants], shared=shared,
-               results_dir=results_dir, resume=resume, desc="sweep", unit="variant", on_result=done,
-               fingerprint=source_digest(root / "golden_model", root / "experiments" / "sweep.py"))
-    return rows
+    return map_rows(executor, _run_variant, variants, error_row=lambda v: {"sweep": v[0], "bits": v[1]},
+                    progress=progress, keys=[variant_key(v) for v in variants], shared=shared,
+                    results_dir=results_dir, resume=resume, desc="sweep", unit="variant",
+                    fingerprint=source_digest(root / "golden_model", root / "experiments" / "sweep.py"))
 
 
 def smallest_within(rows: list, kind: str, reference: float, tolerance: float = 0.005):

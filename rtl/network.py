@@ -61,25 +61,15 @@ class Op(enum.Enum, shape=3):
 
 
 class Space(enum.Enum, shape=3):
-    WEIGHT = 0
-    BIAS = 1
-    INPUT = 2
-    TARGET = 3
-    STATE = 4
-    STATUS = 5
+    """What a command addresses: parameters, the sample's input and target, state, counters."""
+
+    WEIGHT, BIAS, INPUT, TARGET, STATE, STATUS = range(6)
 
 
 class Reg(enum.Enum, shape=3):
     """Per-neuron registers (the golden model's names); the input layer has no acc, v, x."""
 
-    ACC = 0
-    V = 1
-    X = 2
-    S = 3
-    A = 4
-    RHO_LAST = 5
-    PHI = 6
-    Q = 7
+    ACC, V, X, S, A, RHO_LAST, PHI, Q = range(8)
 
 
 class Status(enum.Enum, shape=3):

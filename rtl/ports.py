@@ -40,12 +40,7 @@ __all__ = ["HostSel", "mem_depth", "queue_depth", "clear_words", "index_shape", 
 class HostSel(enum.Enum, shape=3):
     """Which parameter memory of a core a host write goes to."""
 
-    NONE = 0
-    W_BELOW = 1
-    W_ABOVE = 2
-    BIAS = 3
-    TARGET = 4
-    INPUT = 5
+    NONE, W_BELOW, W_ABOVE, BIAS, TARGET, INPUT = range(6)
 
 
 def mem_depth(words: int) -> int:

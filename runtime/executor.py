@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["Outcome", "Executor", "emit", "source_digest", "one_line", "parse_seeds"]
+__all__ = ["Outcome", "Executor", "map_rows", "emit", "source_digest", "one_line", "parse_seeds"]
 
 _NO_SHARED = "__no_shared__"
 #: Where :func:`emit` sends events inside the running task (set per task by the wrapper).
@@ -374,6 +374,24 @@ class Executor:
             if queue is not None:
                 with contextlib.suppress(Exception):
                     ray.kill(queue.actor)
+
+
+def map_rows(executor: "Executor | None", fn: Callable, items, *, error_row: Callable, progress=None,
+             **map_kwargs) -> list:
+    """:meth:`Executor.map` collected as rows in item order: a task's value, or
+    ``{**error_row(item), "error": message}`` where it failed; ``progress(row)`` is called as
+    rows finish. ``executor`` None: a local Ray on every CPU (closed afterwards)."""
+    items = list(items)
+    rows = [None] * len(items)
+
+    def done(i, out):
+        rows[i] = out.value if out.ok else {**error_row(items[i]), "error": out.error}
+        if progress:
+            progress(rows[i])
+
+    with (executor or Executor()) as ex:
+        ex.map(fn, items, on_result=done, **map_kwargs)
+    return rows
 
 
 def _token_auth_like_auto_discovery() -> None:

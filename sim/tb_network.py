@@ -52,6 +52,14 @@ def _npz(path) -> dict:
         return {k: z[k] for k in z.files}
 
 
+def job_progress(job: dict, line: str) -> None:
+    """Append ``line`` to the job's progress file (``job["progress"]``, read by the launcher's
+    progress bar), if it names one."""
+    if job.get("progress"):
+        with open(job["progress"], "a") as f:
+            f.write(line + "\n")
+
+
 def _write(job: dict, result: dict) -> None:
     with open(job["result"], "w") as f:
         json.dump(result, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
@@ -163,11 +171,9 @@ async def _run(dut, job: dict, result: dict):
                 "float_diff_max": sb.stats.float_diff_max, "overflows": rtl_ovf,
                 "bus_stalls": list(mon.stalls),
             })
-            if job.get("progress"):
-                with open(job["progress"], "a") as f:
-                    f.write(f"sample {offset + i}: bit-exact, {ticks} ticks, {cycles} cycles, "
-                            f"prediction RTL {rtl_pred} golden {golden_pred} float {float_pred}, "
-                            f"{time.perf_counter() - t_samples:.1f} s\n")
+            job_progress(job, f"sample {offset + i}: bit-exact, {ticks} ticks, {cycles} cycles, "
+                              f"prediction RTL {rtl_pred} golden {golden_pred} float {float_pred}, "
+                              f"{time.perf_counter() - t_samples:.1f} s")
     except Mismatch as e:
         e.waves = job.get("waves")
         result["mismatch"] = e.to_json()

@@ -33,7 +33,7 @@ from rtl.learning import train_cycles
 
 from sim.driver import CLOCK_NS, HostDriver, ParamReader
 from sim.rtl_harness import train_tick_cycles
-from sim.tb_network import _npz, run_job
+from sim.tb_network import _npz, job_progress, run_job
 
 
 class ParamMismatch(AssertionError):
@@ -119,11 +119,9 @@ async def _run(dut, job: dict, result: dict):
             result["samples"].append({"sign": sign, "cycles": cycles, "expected_cycles": expected_cycles,
                                       "tick_cycles": tick_cyc, "compared": compared, "host_read": host,
                                       "prediction": res.prediction, "saturations": lrn.saturations})
-            if job.get("progress"):
-                with open(job["progress"], "a") as f:
-                    f.write(f"sample {i}: bit-exact (sign {sign:+d}, {compared} values"
-                            f"{f', {host} host reads' if host else ''}), {cycles} cycles = formula, "
-                            f"{time.perf_counter() - t_samples:.1f} s\n")
+            job_progress(job, f"sample {i}: bit-exact (sign {sign:+d}, {compared} values"
+                              f"{f', {host} host reads' if host else ''}), {cycles} cycles = formula, "
+                              f"{time.perf_counter() - t_samples:.1f} s")
     except ParamMismatch as e:
         result["mismatch"] = e.info
         result["failure"] = e.info["message"]

@@ -40,7 +40,7 @@ from sim.driver import CLOCK_NS, HostDriver, ParamReader
 from sim.monitor import SpikeMonitor
 from sim.rtl_harness import train_tick_cycles
 from sim.scoreboard import Mismatch, Scoreboard
-from sim.tb_network import _npz, run_job
+from sim.tb_network import _npz, job_progress, run_job
 from sim.tb_train import ParamMismatch, compare_params
 from sim.verify.coverage import CoverageLearner, CoverageModel, snapshot, tick_bins
 
@@ -138,7 +138,7 @@ async def _inference(dut, job, result, cfg, drv, model, mon, sb, hits, rng, x, y
         if sum(mon.stalls):
             hits["bp:bus"] += sum(mon.stalls)
         result["ticks"] += n_steps
-        _progress(job, f"sample {i}: bit-exact, {n_steps} ticks")
+        job_progress(job, f"sample {i}: bit-exact, {n_steps} ticks")
 
 
 async def _train(dut, job, result, cfg, drv, lrn, hits, tx, ty):
@@ -164,13 +164,7 @@ async def _train(dut, job, result, cfg, drv, lrn, hits, tx, ty):
             hits[f"nudge:{sign:+d}"] += 1
         if cfg.n_steps:
             hits["schedule:last_index"] += 1
-        _progress(job, f"TRAIN sample {i}: bit-exact (sign {sign:+d}), {cycles} cycles")
-
-
-def _progress(job, line: str) -> None:
-    if job.get("progress"):
-        with open(job["progress"], "a") as f:
-            f.write(line + "\n")
+        job_progress(job, f"TRAIN sample {i}: bit-exact (sign {sign:+d}), {cycles} cycles")
 
 
 async def _run(dut, job: dict, result: dict):

@@ -139,19 +139,9 @@ class UARTRx(wiring.Component):
 
 
 class UARTTx(wiring.Component):
-    """Transmitter: one byte per stream transfer in, ``tx`` wire out (1 start, 8 data, 1 stop bit).
-
-    Parameters
-    ----------
-    period : int or Fraction
-        Clock cycles per bit (:func:`baud_period`).
-
-    Members
-    -------
-    data : In(stream of 8 bits)
-    tx : Out(1)
-        The serial line (idle high).
-    """
+    """Transmitter: one byte per stream transfer in, ``tx`` wire out (1 start, 8 data, 1 stop bit)
+    at ``period`` clock cycles per bit (an int or a Fraction, :func:`baud_period`). Members:
+    ``data`` (In, stream of 8 bits) and ``tx`` (Out(1), the serial line, idle high)."""
 
     def __init__(self, period):
         self.period = _check_period(period)

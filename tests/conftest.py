@@ -61,3 +61,32 @@ def pytest_collection_modifyitems(config, items):
         return t
     order = {t: i for i, t in enumerate(TIER_ORDER)}
     items.sort(key=lambda item: order[tier(item)])     # stable: file order kept within a tier
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory):
+    """Run ``eqspike`` with ``argv`` and ``--out DIR/run --json DIR/train.json`` in a fresh
+    folder named after ``name``; asserts exit status 0 and returns ``(out, json_path)``."""
+    from eqspike.cli import main
+
+    def run(name: str, argv: list) -> tuple:
+        out = tmp_path_factory.mktemp(name) / "run"
+        js = out.parent / "train.json"
+        assert main(argv + ["--out", str(out), "--json", str(js)]) == 0
+        return out, js
+    return run
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """Run ``eqspike`` with ``argv``; asserts exit status 2 and exactly one line on stderr, and
+    returns that line (the CLI's rule for bad input)."""
+    from eqspike.cli import main
+
+    def run(argv: list) -> str:
+        rc = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert rc == 2, err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        return err
+    return run

@@ -18,13 +18,6 @@ FAST = ["--n-train", "40", "--n-test", "10", "--free-steps", "4", "--nudged-step
         "--layers", "64,6,10"]
 
 
-def _error(capsys, argv):
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
-
 
 def _snapshot(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
@@ -41,54 +34,54 @@ def ckpt(tmp_path):
 
 
 # -- tracebacks of the probe ----------------------------------------------------------------------
-def test_deeply_nested_config_json(capsys, tmp_path):
+def test_deeply_nested_config_json(cli_error, tmp_path):
     cfg = tmp_path / "deep.json"
     cfg.write_text("[" * 100_000 + "]" * 100_000)
-    err = _error(capsys, ["verilog", "--config", str(cfg), "-o", str(tmp_path / "x.v")])
+    err = cli_error(["verilog", "--config", str(cfg), "-o", str(tmp_path / "x.v")])
     assert "nested more than 8 levels" in err
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, 1e300])
-def test_non_finite_or_huge_weights(capsys, ckpt, value):
+def test_non_finite_or_huge_weights(cli_error, ckpt, value):
     with np.load(ckpt / "weights.npz") as z:
         arrays = dict(z)
     arrays["W1"][0, 0] = value
     np.savez(ckpt / "weights.npz", **arrays)
-    err = _error(capsys, ["evaluate", "--weights", str(ckpt), "--n-test", "5"])
+    err = cli_error(["evaluate", "--weights", str(ckpt), "--n-test", "5"])
     assert "W1 holds" in err
 
 
-def test_truncated_weights(capsys, ckpt):
+def test_truncated_weights(cli_error, ckpt):
     raw = (ckpt / "weights.npz").read_bytes()
     (ckpt / "weights.npz").write_bytes(raw[: len(raw) // 2])
-    err = _error(capsys, ["evaluate", "--weights", str(ckpt), "--n-test", "5"])
+    err = cli_error(["evaluate", "--weights", str(ckpt), "--n-test", "5"])
     assert "not a weights file" in err
 
 
-def test_one_dimensional_w0(capsys, ckpt):
+def test_one_dimensional_w0(cli_error, ckpt):
     with np.load(ckpt / "weights.npz") as z:
         arrays = dict(z)
     arrays["W0"] = arrays["W0"][:, 0]
     np.savez(ckpt / "weights.npz", **arrays)
-    err = _error(capsys, ["evaluate", "--weights", str(ckpt), "--n-test", "5"])
+    err = cli_error(["evaluate", "--weights", str(ckpt), "--n-test", "5"])
     assert "W0 is 1-D, expected 2-D" in err
 
 
 @pytest.mark.parametrize("lr, message", [("nan", "finite"), ("inf", "finite"), ("-0.1", "(0, 100]"),
                                          ("0", "(0, 100]")])
-def test_bad_learning_rates(capsys, tmp_path, lr, message):
-    err = _error(capsys, ["train", "--lr", lr, "--out", str(tmp_path / "o")] + FAST)
+def test_bad_learning_rates(cli_error, tmp_path, lr, message):
+    err = cli_error(["train", "--lr", lr, "--out", str(tmp_path / "o")] + FAST)
     assert message in err and not (tmp_path / "o").exists()
 
 
-def test_out_under_a_regular_file(capsys, tmp_path):
+def test_out_under_a_regular_file(cli_error, tmp_path):
     (tmp_path / "f").write_text("x")
-    err = _error(capsys, ["train", "--out", str(tmp_path / "f" / "o")] + FAST)
+    err = cli_error(["train", "--out", str(tmp_path / "f" / "o")] + FAST)
     assert "is a file, not a directory" in err
 
 
-def test_json_naming_a_folder(capsys, tmp_path):
-    err = _error(capsys, ["train", "--json", str(tmp_path), "--out", str(tmp_path / "o")] + FAST)
+def test_json_naming_a_folder(cli_error, tmp_path):
+    err = cli_error(["train", "--json", str(tmp_path), "--out", str(tmp_path / "o")] + FAST)
     assert "is a directory, not a file" in err and not (tmp_path / "o").exists()
 
 
@@ -98,12 +91,12 @@ def _idx(path, arr):
     path.write_bytes(head + arr.astype(np.uint8).tobytes())
 
 
-def test_idx_labels_with_a_gap_are_refused(capsys, tmp_path):
+def test_idx_labels_with_a_gap_are_refused(cli_error, tmp_path):
     for stem, n in (("train", 12), ("t10k", 4)):
         _idx(tmp_path / f"{stem}-images-idx3-ubyte", np.zeros((n, 2, 2)))
         _idx(tmp_path / f"{stem}-labels-idx1-ubyte", np.arange(n) % 10)
     _idx(tmp_path / "train-labels-idx1-ubyte", np.r_[np.arange(11) % 10, 200])
-    err = _error(capsys, ["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = cli_error(["train", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")])
     assert "labels must be the classes 0..200, each with a training sample" in err
 
 
@@ -112,55 +105,55 @@ def test_idx_labels_with_a_gap_are_refused(capsys, tmp_path):
                                         ("--beta", "nan"), ("--beta", "-1"), ("--lr-decay", "0"),
                                         ("--free-steps", "0"), ("--seed", "-3"), ("--lfsr-seed", "0"),
                                         ("--threads", "0")])
-def test_out_of_range_numbers(capsys, tmp_path, opt, value):
-    err = _error(capsys, ["train"] + FAST + [f"{opt}={value}", "--out", str(tmp_path / "o")])
+def test_out_of_range_numbers(cli_error, tmp_path, opt, value):
+    err = cli_error(["train"] + FAST + [f"{opt}={value}", "--out", str(tmp_path / "o")])
     assert opt in err and not (tmp_path / "o").exists()
 
 
-def test_config_without_layers(capsys, tmp_path):
+def test_config_without_layers(cli_error, tmp_path):
     d = default_config().to_dict()
     del d["layers"]
     (tmp_path / "c.json").write_text(json.dumps(d))
-    err = _error(capsys, ["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])
+    err = cli_error(["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])
     assert "config.layers is missing" in err
 
 
-def test_lanes_above_every_layer(capsys, tmp_path):
+def test_lanes_above_every_layer(cli_error, tmp_path):
     default_config((4, 3, 2)).replace(lanes=8).save(tmp_path / "c.json")
-    err = _error(capsys, ["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])
+    err = cli_error(["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])
     assert "lanes 8 exceed every layer size" in err
-    err = _error(capsys, ["synth", "--layers", "4,3,2", "--lanes", "8", "--out", str(tmp_path / "b")])
+    err = cli_error(["synth", "--layers", "4,3,2", "--lanes", "8", "--out", str(tmp_path / "b")])
     assert "lanes 8 exceed" in err and not (tmp_path / "b").exists()
 
 
-def test_cosim_lanes_above_every_layer(capsys, ckpt):
-    err = _error(capsys, ["cosim", "--weights", str(ckpt), "--lanes", "100", "--samples", "1"])
+def test_cosim_lanes_above_every_layer(cli_error, ckpt):
+    err = cli_error(["cosim", "--weights", str(ckpt), "--lanes", "100", "--samples", "1"])
     assert "lanes 100 exceed every layer size (largest 64)" in err
 
 
-def test_verilog_refuses_a_huge_network_at_once(capsys, tmp_path):
+def test_verilog_refuses_a_huge_network_at_once(cli_error, tmp_path):
     default_config((64, 1_000_000, 10)).save(tmp_path / "c.json")
-    err = _error(capsys, ["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])
+    err = cli_error(["verilog", "--config", str(tmp_path / "c.json"), "-o", str(tmp_path / "x.v")])
     assert "74,000,000 synapses, more than the 1,048,576" in err and not (tmp_path / "x.v").exists()
 
 
-def test_n_test_zero_never_reaches_json(capsys, tmp_path):
-    _error(capsys, ["train", "--n-test", "0", "--out", str(tmp_path / "o")])
+def test_n_test_zero_never_reaches_json(cli_error, tmp_path):
+    cli_error(["train", "--n-test", "0", "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
 
 
 # -- silent overwrites ----------------------------------------------------------------------------
-def test_verilog_does_not_replace_a_checkpoint_config(capsys, ckpt, tmp_path):
+def test_verilog_does_not_replace_a_checkpoint_config(cli_error, ckpt, tmp_path):
     default_config((64, 100, 10)).save(tmp_path / "other.json")
     before = _snapshot(ckpt)
-    err = _error(capsys, ["verilog", "--config", str(tmp_path / "other.json"), "-o", str(ckpt / "config.v")])
+    err = cli_error(["verilog", "--config", str(tmp_path / "other.json"), "-o", str(ckpt / "config.v")])
     assert "holds a different config" in err and "--force" in err
     assert _snapshot(ckpt) == before and not (ckpt / "config.v").exists()
 
 
-def test_train_does_not_replace_a_checkpoint_of_another_mode(capsys, ckpt, tmp_path):
+def test_train_does_not_replace_a_checkpoint_of_another_mode(cli_error, ckpt, tmp_path):
     before = _snapshot(ckpt)
-    err = _error(capsys, ["train", "--mode", "continuous", "--out", str(ckpt)] + FAST)
+    err = cli_error(["train", "--mode", "continuous", "--out", str(ckpt)] + FAST)
     assert "holds a binary checkpoint of 64-6-10 on digits" in err and "--force" in err
     assert _snapshot(ckpt) == before
 
@@ -176,7 +169,7 @@ def test_train_replaces_a_checkpoint_of_another_mode_with_force(capsys, ckpt):
 
 
 # -- late failures and interrupted training -------------------------------------------------------
-def test_outputs_are_checked_before_the_work(capsys, ckpt, tmp_path):
+def test_outputs_are_checked_before_the_work(cli_error, ckpt, tmp_path):
     (tmp_path / "f").write_text("x")
     for argv in (["compare", "--weights", str(ckpt), "--json", str(tmp_path / "f" / "c.json")],
                  ["compare", "--weights", str(ckpt), "--out", str(tmp_path / "f" / "cmp")],
@@ -185,7 +178,7 @@ def test_outputs_are_checked_before_the_work(capsys, ckpt, tmp_path):
                  ["learn-sweep", "--out", str(tmp_path / "f")],
                  ["cosim", "--weights", str(ckpt), "--json", str(tmp_path)],
                  ["demo", "--out", str(tmp_path / "f")]):
-        err = _error(capsys, argv)
+        err = cli_error(argv)
         assert "is a file, not a directory" in err or "is a directory, not a file" in err, err
 
 
@@ -230,17 +223,17 @@ def test_checkpoint_json_never_holds_nan(tmp_path):
     assert json.loads(text) == {"test_accuracy": None, "history": [{"loss": None}]}
 
 
-def test_argparse_errors_are_one_line(capsys):
-    err = _error(capsys, ["train", "--n-train", "x"])
+def test_argparse_errors_are_one_line(cli_error):
+    err = cli_error(["train", "--n-train", "x"])
     assert err == "eqspike train: error: argument --n-train: must be an integer, not 'x'"
 
 
-def test_a_single_array_npy_is_not_a_weights_file(capsys, tmp_path):
+def test_a_single_array_npy_is_not_a_weights_file(cli_error, tmp_path):
     np.save(tmp_path / "w.npz", np.zeros((3, 3)))
     (tmp_path / "w.npz.npy").rename(tmp_path / "w.npz")
-    err = _error(capsys, ["evaluate", "--weights", str(tmp_path / "w.npz")])
+    err = cli_error(["evaluate", "--weights", str(tmp_path / "w.npz")])
     assert "not a weights file" in err
     with zipfile.ZipFile(tmp_path / "p.npz", "w") as z:
         z.writestr("W0.npy", b"\x93NUMPY garbage")
-    err = _error(capsys, ["evaluate", "--weights", str(tmp_path / "p.npz")])
+    err = cli_error(["evaluate", "--weights", str(tmp_path / "p.npz")])
     assert "not a weights file" in err

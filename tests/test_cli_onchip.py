@@ -8,20 +8,18 @@ import pytest
 from eqspike.cli import main
 from golden_model.config import EqSpikeConfig
 
-SMALL = ["--n-train", "60", "--n-test", "30", "--free-steps", "20", "--nudged-steps", "6", "--no-progress"]
+SMALL = "--n-train 60 --n-test 30 --free-steps 20 --nudged-steps 6 --no-progress".split()
 
 
 @pytest.fixture(scope="module")
-def onchip(tmp_path_factory):
-    out = tmp_path_factory.mktemp("onchip") / "run"
-    js = out.parent / "train.json"
-    rc = main(["train", "--mode", "onchip", "--layers", "64,12,10", "--epochs", "1", "--lr", "0.2,0.1",
-               "--out", str(out), "--json", str(js)] + SMALL)
-    assert rc == 0
-    return out, js
+def onchip(cli_run):
+    """One epoch of on-chip training, 64-12-10 on digits (shared by the tests below)."""
+    argv = ["train", "--mode", "onchip", "--layers", "64,12,10", "--epochs", "1", "--lr", "0.2,0.1"]
+    return cli_run("onchip", argv + SMALL)
 
 
 def test_onchip_folder_config_and_state(onchip):
+    """The checkpoint folder holds the learning state; the config records the learning block."""
     out, js = onchip
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "learning_state.npz", "metrics.json",
                                                      "training.json", "weights.npz"]
@@ -56,13 +54,6 @@ def test_onchip_options_change_the_config(tmp_path):
     assert lrn.rounding == "nearest" and lrn.extra_frac == 4 and lrn.seed == 0x9E3779B97F4A7C15
 
 
-def _error(capsys, argv):
-    rc = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert len(err.splitlines()) == 1, err
-    return err
-
 
 @pytest.mark.parametrize("extra,message", [
     (["--mode", "onchip", "--batch", "5"], "--batch must be 1"),
@@ -72,16 +63,16 @@ def _error(capsys, argv):
     (["--mode", "onchip", "--lfsr-seed", "0"], "--lfsr-seed: must be in 1..2^64-1"),
     (["--mode", "onchip", "--learn-width", "30"], "--learn-width 30 must be 0..16 bits wider"),
 ])
-def test_onchip_bad_options(capsys, tmp_path, extra, message):
-    err = _error(capsys, ["train", "--layers", "64,8,10", "--out", str(tmp_path / "x")] + extra + SMALL)
+def test_onchip_bad_options(cli_error, tmp_path, extra, message):
+    err = cli_error(["train", "--layers", "64,8,10", "--out", str(tmp_path / "x")] + extra + SMALL)
     assert message in err
 
 
-def test_onchip_config_without_learning_section(capsys, tmp_path):
+def test_onchip_config_without_learning_section(cli_error, tmp_path):
     from golden_model.config import default_config
     p = tmp_path / "c.json"
     default_config((64, 8, 10)).replace(n_free=20, n_nudged=6).save(p)
-    err = _error(capsys, ["train", "--mode", "onchip", "--layers", "64,8,10", "--config", str(p)] + SMALL)
+    err = cli_error(["train", "--mode", "onchip", "--layers", "64,8,10", "--config", str(p)] + SMALL)
     assert "needs a config with a 'learning' section" in err
 
 
@@ -96,6 +87,6 @@ def test_learn_sweep_writes_table_csv_and_png(tmp_path, capsys):
     assert "cheapest learning format" in capsys.readouterr().out
 
 
-def test_learn_sweep_rejects_bad_width(capsys, tmp_path):
-    err = _error(capsys, ["learn-sweep", "--widths", "6", "--n-train", "5", "--out", str(tmp_path)])
+def test_learn_sweep_rejects_bad_width(cli_error, tmp_path):
+    err = cli_error(["learn-sweep", "--widths", "6", "--n-train", "5", "--out", str(tmp_path)])
     assert "learning width 6 must be 0..16 bits wider" in err

@@ -122,6 +122,19 @@ def test_broken_rtl_is_caught(fault, cfg):
     assert bad, f"an RTL built with fault={fault!r} must not match the model"
 
 
+async def _read_state_after(h, model, x, y, ticks, neurons):
+    """Load ``model``, run ``ticks`` ticks of sample ``(x, y)``, then READ STATE every register of
+    the ``neurons(l)`` of each layer and assert it equals the backdoor value."""
+    await h.load(model)
+    await h.reset(x, y)
+    assert await h.run_ticks(ticks) == ticks
+    regs = h.registers()
+    for l in range(len(regs)):
+        for name in regs[l]:
+            for n in neurons(l):
+                assert await h.read_reg(l, name, n) == regs[l][name][n], (l, name, n)
+
+
 def test_host_reads_match_backdoor_and_reset_starts_a_new_sample():
     """READ STATE == backdoor, parameter read-back, RUN stops at n_steps, RESET = fresh sample."""
     cfg = default_config((16, 12, 4)).replace(n_free=10, n_nudged=4, lanes=2)
@@ -130,14 +143,7 @@ def test_host_reads_match_backdoor_and_reset_starts_a_new_sample():
     h = RTLHarness(cfg)
 
     async def body(h):
-        await h.load(model)
-        await h.reset(x, y)
-        assert await h.run_ticks(7) == 7
-        regs = h.registers()
-        for l in range(cfg.n_layers):
-            for name in regs[l]:
-                for n in (0, cfg.layers[l] - 1):
-                    assert await h.read_reg(l, name, n) == regs[l][name][n], (l, name, n)
+        await _read_state_after(h, model, x, y, 7, lambda l: (0, cfg.layers[l] - 1))
         # parameters read back as written (weights through core l+1's row copy)
         for mat, w in enumerate(model.weights):
             for j, kk in ((0, 0), (w.shape[0] - 1, w.shape[1] - 1), (1, w.shape[1] // 2)):
@@ -257,14 +263,7 @@ def test_parallel_update_saturating_and_host_reads(lanes, update_lanes):
     h = RTLHarness(cfg)
 
     async def body(h):
-        await h.load(model)
-        await h.reset(x, y)
-        assert await h.run_ticks(5) == 5
-        regs = h.registers()
-        for l in range(cfg.n_layers):
-            for name in regs[l]:
-                for n in range(cfg.layers[l]):
-                    assert await h.read_reg(l, name, n) == regs[l][name][n], (l, name, n)
+        await _read_state_after(h, model, x, y, 5, lambda l: range(cfg.layers[l]))
         for l, b in enumerate(model.biases, start=1):
             assert [await h.read_param("bias", l, n) for n in range(b.shape[0])] == list(b)
         assert [await h.read_param("input", 0, n) for n in range(cfg.layers[0])] == list(x)

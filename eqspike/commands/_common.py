@@ -20,7 +20,7 @@ from golden_model.config import Schedule
 from golden_model.float_model import OSA
 
 __all__ = ["DATASET_DEFAULTS", "parse_floats", "parse_rates", "parse_layers", "parse_eps", "parse_lam",
-           "add_data_arguments", "load_data", "write_json",
+           "add_data_arguments", "load_data", "write_json", "write_rows_csv",
            "int_at_least", "positive_int", "nonneg_int", "finite_float", "float_in",
            "check_output_file", "check_output_dir", "check_lanes"]
 
@@ -198,6 +198,18 @@ def write_json(path, obj) -> None:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def write_rows_csv(path, rows: list, keys: list) -> list:
+    """Write a sweep's ``rows`` (dicts) as CSV: the columns of the first point that ran (``keys``
+    when every point failed) and ``error`` (empty where the point ran). Returns the failed rows."""
+    import csv
+    fields = list(next((r for r in rows if "error" not in r), {}).keys()) or list(keys)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields + ["error"], restval="")
+        w.writeheader()
+        w.writerows(rows)
+    return [r for r in rows if "error" in r]
 
 
 # -- checks before the work starts ------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -40,7 +39,7 @@ def run(args) -> int:
 
     from runtime.progress import write
 
-    from ._common import check_output_dir, load_data, parse_rates
+    from ._common import check_output_dir, load_data, parse_rates, write_rows_csv
     from ._executor import executor_from
     from .sweep import _int_list
 
@@ -79,12 +78,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = run_learn_sweep(variants, data.x_train, data.y_train, data.x_test, data.y_test, args.epochs,
                            args.seed, executor, show, results_dir=out / "points", resume=not args.no_resume)
-    failed = [r for r in rows if "error" in r]
-    fields = list(next((r for r in rows if "error" not in r), {}).keys()) or ["width", "rounding"]
-    with open(out / "learn_sweep.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields + ["error"], restval="")
-        w.writeheader()
-        w.writerows(rows)
+    failed = write_rows_csv(out / "learn_sweep.csv", rows, ["width", "rounding"])
     widths = sorted({r["width"] for r in rows})
     lines = ["| learning width | " + " | ".join(roundings) + " |", "|---" * (len(roundings) + 1) + "|"]
     for wd in widths:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -52,7 +51,7 @@ def run(args) -> int:
     from experiments.training import predict
     from runtime.progress import write
 
-    from ._common import check_output_dir
+    from ._common import check_output_dir, write_rows_csv
     from ._executor import executor_from
     from .compare import prepare
 
@@ -84,12 +83,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = run_sweep(ckpt.params, x, y, cfg, hw_pred, variants, executor=executor, batch=args.batch,
                      progress=show, results_dir=out / "points", resume=not args.no_resume)
-    failed = [r for r in rows if "error" in r]
-    fields = list(next((r for r in rows if "error" not in r), {}).keys()) or ["sweep", "bits"]
-    with open(out / "sweep.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields + ["error"], restval="")
-        w.writeheader()
-        w.writerows(rows)
+    failed = write_rows_csv(out / "sweep.csv", rows, ["sweep", "bits"])
     from experiments.training_plots import sweep_plot
     sweep_plot([r for r in rows if "error" not in r], out / "sweep.png", ref, f"{data.name}: fixed point vs formats ({len(x)} test samples)",
                defaults={"weight_bits": cfg.weights[0].width, "state_frac": cfg.s.frac})
