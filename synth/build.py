@@ -350,6 +350,33 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
     return out
 
 
+def _tool_overrides(spec: Board, cfg: EqSpikeConfig, seed: int, small_ram_depth: int) -> dict:
+    """The toolchain overrides of a build: nextpnr's report and seed, the board's synth options,
+    and the Yosys script run after reading the design (memory styles and collision masks)."""
+    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
+    if spec.synth_opts:
+        overrides["synth_opts"] = spec.synth_opts
+    script = []
+    if spec.spram_min_words:
+        # SPRAM cannot be initialised: drop the weight memories' (all-zero) initial contents
+        script += [f"delete t:$meminit_v2 r:MEMID=*{mem} %i" for mem in _WEIGHT_MEMORIES]
+    # memories become $mem_v2 cells only in synth's memory pass: collect them now
+    script.append("proc; memory_collect")
+    # (each has one read and one write port: a 1-bit mask)
+    quiet = _NO_COLLISION_MEMORIES + (("bias",) if cfg.learning is None else ())
+    script.append("setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 "
+                  + _union(f"n:*{mem}" for mem in quiet) + " %i")
+    if small_ram_depth:
+        script.append(f"setattr -set ram_style \"{spec.small_ram_style}\" t:$mem_v2 "
+                      f"r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
+    if spec.spram_min_words:
+        names = _union(f"n:*{mem}" for mem in _WEIGHT_MEMORIES)
+        script.append(f"setattr -set ram_style \"huge\" t:$mem_v2 r:SIZE>={int(spec.spram_min_words)} %i "
+                      f"{names} %i")
+    overrides["script_after_read"] = "; ".join(script)
+    return overrides
+
+
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
           data_dir=None, small_ram_depth: int | None = None, counters: bool | None = None,
@@ -396,28 +423,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     error = None
     bars = _StageBars(out, name, spec.family, progress)
     try:
-        overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
-        if spec.synth_opts:
-            overrides["synth_opts"] = spec.synth_opts
-        script = []
-        if spec.spram_min_words:
-            # SPRAM cannot be initialised: drop the weight memories' (all-zero) initial contents
-            script += [f"delete t:$meminit_v2 r:MEMID=*{mem} %i" for mem in _WEIGHT_MEMORIES]
-        # memories become $mem_v2 cells only in synth's memory pass: collect them now
-        script.append("proc; memory_collect")
-        # (each has one read and one write port: a 1-bit mask)
-        quiet = _NO_COLLISION_MEMORIES + (("bias",) if cfg.learning is None else ())
-        script.append("setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 "
-                      + _union(f"n:*{mem}" for mem in quiet) + " %i")
-        if small_ram_depth:
-            script.append(f"setattr -set ram_style \"{spec.small_ram_style}\" t:$mem_v2 "
-                          f"r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
-        if spec.spram_min_words:
-            names = _union(f"n:*{mem}" for mem in _WEIGHT_MEMORIES)
-            script.append(f"setattr -set ram_style \"huge\" t:$mem_v2 r:SIZE>={int(spec.spram_min_words)} %i "
-                          f"{names} %i")
-        if script:
-            overrides["script_after_read"] = "; ".join(script)
+        overrides = _tool_overrides(spec, cfg, seed, small_ram_depth)
         bars.stage("elaborate")
         plan = platform.prepare(top, name=name, **overrides)       # elaborates the design
         bars.tools()
