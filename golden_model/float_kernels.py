@@ -19,10 +19,14 @@ __all__ = ["binary_layer", "encode_layer", "input_spike_block", "constants"]
 
 
 @njit(cache=True, error_model="numpy")   # numpy semantics: no zero-division branch, so loops vectorise
-def binary_layer(u, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, first, rho_last, phi, out):
+def binary_layer(u, u_top, top, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, first, rho_last, phi,
+                 out):
     """Decoder, neuron input, step size and state of one layer for a batch (FloatModel._tick_binary).
 
-    ``u``: the synaptic sum (batch, n); ``y``: targets (read when the nudge gain is not 0);
+    ``u``: the synaptic sum (batch, n), or with ``top`` its bottom-up part, ``u_top`` then
+    holding the top-down part: the sum ``u + u_top`` is formed row by row here (the reference's
+    ``u += q_{l+1} @ W_l.T``, one addition per element, without a copy of ``u``);
+    ``y``: targets (read when the nudge gain is not 0);
     ``c``: the tick's scalars in the state's dtype (:func:`constants`); ``first``: tick 1 (OSA's
     alpha = 1). Then the layer's encoder on the new state: it reads nothing but the layer's own
     registers, so it may run before the other layers' states are updated. Writes the new
@@ -31,9 +35,14 @@ def binary_layer(u, v, b, s, y, c, osa, theta, beta_bar, delta_bar, lambda_bar, 
     arrays saves most of the call's overhead.
     """
     x = np.empty(u.shape[1], dtype=u.dtype)
+    row = np.empty(u.shape[1], dtype=u.dtype)
     for i in range(u.shape[0]):
         # one row at a time through loops without control flow, so that LLVM vectorises them
-        _neuron_input(u[i], v[i], b, s[i], y[i], c, out[0, i], x)
+        ui = u[i]
+        if top:
+            _add_rows(ui, u_top[i], row)
+            ui = row
+        _neuron_input(ui, v[i], b, s[i], y[i], c, out[0, i], x)
         if osa:
             _osa_state(x, s[i], theta[i], beta_bar[i], delta_bar[i], lambda_bar[i], c, first,
                        out[1, i], out[2, i], out[3, i], out[4, i], out[5, i])
@@ -66,6 +75,13 @@ def _neuron_input(u, v, b, s, y, c, v_out, x):
         sj = s[j]
         xj = (vv + b[j]) * (one if ((sj >= zero) & (sj <= one)) else zero)   # rho' on [0, 1]
         x[j] = xj + gain * (y[j] - sj)
+
+
+@njit(cache=True, error_model="numpy")
+def _add_rows(a, b, out):
+    """``out = a + b`` (one row)."""
+    for j in range(a.shape[0]):
+        out[j] = a[j] + b[j]
 
 
 @njit(cache=True, error_model="numpy")

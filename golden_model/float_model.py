@@ -369,6 +369,15 @@ class FloatModel:
             u += st.q[l + 1] @ W[l].T
         return u
 
+    def _synaptic_parts(self, st: FloatState, l: int, t: int) -> tuple:
+        """:meth:`_synaptic_sum` for the fused kernel: ``(u, u_top, top)``, the sum being
+        ``u + u_top`` when ``top`` (layer 1 with the look-ahead input drive: the block's row is
+        read in place, not copied), else ``u``."""
+        if l == 1 and self.dyn.encoder == "sigma_delta" and len(self.layers) > 2:
+            return self._input_drive(st, t), st.q[2] @ self.params.weights[1].T, True
+        u = self._synaptic_sum(st, l, t)
+        return u, u, False
+
     def _tick_binary(self, st: FloatState, beta: float) -> None:
         if not self.reference and self.dyn.encoder == "sigma_delta":
             return self._tick_binary_fused(st, beta)
@@ -427,7 +436,7 @@ class FloatModel:
             c_nudged[C_GAIN] = 2.0 * beta                        # nudge = 2 beta (y - s_prev)
             pair = self._constants[key] = (c, c_nudged)
         c, c_nudged = pair
-        u = [None] + [self._synaptic_sum(st, l, t) for l in range(1, k + 1)]   # previous spikes
+        u = [None] + [self._synaptic_parts(st, l, t) for l in range(1, k + 1)]   # previous spikes
         new_s = list(st.s)                                      # a new list, as the reference
         for l in range(1, k + 1):
             nudged = beta != 0.0 and l == k
@@ -437,8 +446,8 @@ class FloatModel:
             reg = st.osa[l] if osa else None
             regs = ((reg["theta"], reg["beta_bar"], reg["delta_bar"], reg["lambda_bar"]) if osa
                     else (st.s[l],) * 4)
-            out = np.empty((10,) + u[l].shape, dtype=self.dtype)    # this tick's new registers
-            binary_layer(u[l], st.v[l], b[l - 1], st.s[l], st.y if nudged else st.s[l], cl, osa, *regs, t == 1,
+            out = np.empty((10,) + u[l][0].shape, dtype=self.dtype)  # this tick's new registers
+            binary_layer(*u[l], st.v[l], b[l - 1], st.s[l], st.y if nudged else st.s[l], cl, osa, *regs, t == 1,
                          st.rho_last[l], st.phi[l], out)
             st.v[l], new_s[l], th, bb, db, lb, st.rho_last[l], st.a[l], st.phi[l], st.q[l] = out
             if osa:
