@@ -139,16 +139,20 @@ def encode_layer(s, rho_last, phi, c, out):
 
 
 @njit(cache=True, error_model="numpy")
-def input_spike_block(r, rho_last, phi, lams, keeps, c, Q):
+def input_spike_block(r, rho_last, phi, lams, keeps, c, Q, active):
     """Spikes of the clamped input layer for the ticks of a look-ahead block (FloatModel._input_drive).
 
     ``Q[0]`` holds the spikes already sent; ``Q[i]`` (i >= 1) gets the spikes encoded with
     ``lams[i - 1]`` (``keeps[i - 1]`` = 1 - lambda, both in the state's dtype) from the constant
     ``r = rho(s_0)``, starting from the registers ``rho_last`` and ``phi`` (not modified): the
-    reference's ``_predictive`` and ``_sigma_delta`` per tick.
+    reference's ``_predictive`` and ``_sigma_delta`` per tick. ``active[b, j]`` (B, n) is set
+    to 1 where input ``j`` of sample ``b`` spikes at least once in the block (``Q[0]`` included).
     """
     K, B, n = Q.shape
     one, zero, half = c[C_ONE], c[C_ZERO], c[C_HALF]
+    for i in range(B):
+        for j in range(n):
+            active[i, j] = Q[0, i, j] != zero
     p = phi.copy()
     a = np.empty_like(r)
     for k in range(1, K):                              # ticks outside: the unit loop vectorises
@@ -167,3 +171,4 @@ def input_spike_block(r, rho_last, phi, lams, keeps, c, Q):
                 q = one if pj > half else zero          # strict '>'
                 p[i, j] = pj - q
                 Q[k, i, j] = q
+                active[i, j] |= pj > half

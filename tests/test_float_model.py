@@ -207,7 +207,9 @@ def test_binary_reset_keeps_the_input_state_at_x():
 # -- the fast paths (golden_model.float_kernels, cached input drive) against the reference ----------
 #: Largest state difference the fast path may show against ``reference=True`` over a whole
 #: free + nudged run. The kernels do the reference's operations in the same order and precision,
-#: so in practice they are bit-identical; the bound is a few float rounding steps.
+#: so in practice they are bit-identical; the bound is a few float rounding steps. (The input
+#: product of wide layers is summed per sample over the spiking inputs: see
+#: test_sample_wise_input_product_equals_the_full_product.)
 FAST_PATH_ATOL = {np.float32: 1e-6, np.float64: 1e-13}
 
 
@@ -248,3 +250,35 @@ def test_model_reads_shared_params_live():
         p.weights[1] *= -1.5
         p.biases[0] += 0.2
         assert np.array_equal(m.free_phase(x).s[-1], FloatModel(p.copy(), dyn).free_phase(x).s[-1])
+
+
+def test_sample_wise_input_product_equals_the_full_product(monkeypatch):
+    """The fast path multiplies each sample by the W_0 rows of its spiking inputs alone: forced on
+    a small network (inputs within BLAS's inner block), the run is the reference's; on the
+    paper's 784 x 500 layer its input drive is the full product to float rounding."""
+    monkeypatch.setattr(FloatModel, "SAMPLE_PRODUCT_MIN_SYNAPSES", 0)
+    p, rng = _net((30, 20, 8, 5), seed=12, bias=0.05)
+    p = p.astype(np.float32)
+    x = rng.uniform(0, 1, (6, 30)) * (rng.random((6, 30)) < 0.4)      # about 60 % zero inputs
+    dyn = Dynamics(n_free=40, n_nudged=15)
+    finals = []
+    for reference in (True, False):
+        m = FloatModel(p, dyn, dtype=np.float32, reference=reference)
+        st_ = m.free_phase(x)
+        finals.append((st_.s, st_.q))
+    (s_ref, q_ref), (s_fast, q_fast) = finals
+    assert max(float(np.abs(a - b).max()) for a, b in zip(s_ref, s_fast)) <= FAST_PATH_ATOL[np.float32]
+    assert all(np.array_equal(a, b) for a, b in zip(q_ref, q_fast))
+    monkeypatch.undo()
+    p, rng = _net((784, 500, 10), seed=13, bias=0.0)
+    p = p.astype(np.float32)
+    x = rng.uniform(0, 1, (4, 784)) * (rng.random((4, 784)) < 0.5)
+    drives = []
+    for reference in (True, False):
+        m = FloatModel(p, dyn, dtype=np.float32, reference=reference)
+        st_ = m.reset(x)
+        m._input_drive(st_, 1)
+        drives.append(st_.drive[1].copy())
+    ref, fast = drives
+    assert ref.shape == fast.shape and np.isfinite(fast).all()
+    assert float(np.abs(ref - fast).max()) <= 1e-5 * max(1.0, float(np.abs(ref).max()))
