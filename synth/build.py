@@ -27,7 +27,7 @@ import numpy as np
 from runtime.environ import restore_environ, save_environ
 from golden_model.config import EqSpikeConfig
 
-__all__ = ["Board", "BOARDS", "tool_env", "build", "build_resources", "rtl_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
+__all__ = ["Board", "BOARDS", "tool_env", "build", "build_resources", "rtl_digest", "design_digest", "parse_nextpnr_report", "parse_nextpnr_log_utilisation",
            "parse_yosys_stat",
            "activity", "throughput", "summarise", "BuildError"]
 
@@ -209,6 +209,30 @@ def rtl_digest() -> str:
     h = hashlib.sha256()
     for path in sorted(list((root / "rtl").glob("*.py")) + list((root / "synth").glob("*.py"))):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+#: Build-plan files that define the gateware: the design, the tools' scripts and constraints.
+_DESIGN_FILES = (".il", ".v", ".ys", ".lpf", ".pcf", ".sdc")
+
+
+def design_digest(files: dict) -> str:
+    """SHA-256 (first 12 hex digits) of the gateware a build plan describes: its design (RTLIL)
+    and the tools' scripts and constraints (``files``: the plan's name -> text or bytes), with
+    the source-location attributes removed (``src = "rtl/layer.py:312"`` moves with every edit
+    above that line). Two builds with the same digest ran the tools on the same input, so it
+    changes exactly where the generated design or the flow does, unlike :func:`rtl_digest`."""
+    import hashlib
+    import re
+    h = hashlib.sha256()
+    for name in sorted(files):
+        if not name.endswith(_DESIGN_FILES):
+            continue
+        body = files[name]
+        body = body.decode() if isinstance(body, bytes) else body
+        body = re.sub(r'attribute \\src "[^"]*"\n', "", body)
+        body = re.sub(r'\(\* src = "[^"]*" \*\)', "", body)
+        h.update(name.encode() + b"\0" + body.encode())
     return h.hexdigest()[:12]
 
 
@@ -420,12 +444,13 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     t0 = time.time()
     saved = save_environ(env)
     os.environ.update(env)
-    error = None
+    error, gateware = None, None
     bars = _StageBars(out, name, spec.family, progress)
     try:
         overrides = _tool_overrides(spec, cfg, seed, small_ram_depth)
         bars.stage("elaborate")
         plan = platform.prepare(top, name=name, **overrides)       # elaborates the design
+        gateware = design_digest(plan.files)
         bars.tools()
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs
@@ -448,6 +473,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     summary["counters"] = bool(counters)
     summary["dsp_width"] = spec.dsp_width
     summary["rtl_digest"] = rtl_digest()
+    summary["design_digest"] = gateware
     summary["seed"] = seed
     if top.pll_params:
         summary["pll"] = top.pll_params

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from golden_model.config import default_config
-from synth.build import (BOARDS, activity, parse_nextpnr_report, parse_yosys_stat, summarise, throughput,
+from synth.build import (BOARDS, activity, design_digest, parse_nextpnr_report, parse_yosys_stat, summarise, throughput,
                          tool_env)
 from synth.sweep import plot_sweep, sweep_points, write_table
 from synth.top import ecp5_pll_params
@@ -262,3 +262,16 @@ def test_activity_from_trained_weights_names_them():
     assert trained["weights"] == "ck" and glorot["weights"].startswith("glorot")
     assert trained["cycles_per_tick_all_spiking"] == glorot["cycles_per_tick_all_spiking"]
     assert trained["cycles_per_inference_mean"] != glorot["cycles_per_inference_mean"]
+
+
+def test_design_digest_follows_the_design_not_the_source_lines():
+    """Moving a line of rtl/ shifts every ``src`` attribute; the gateware, and the digest, stay."""
+    il = 'attribute \\src "/a/rtl/layer.py:312"\ncell $add $1\nend\n'
+    ys = 'read_rtlil top.il\n(* src = "/a/rtl/x.py:1" *) synth_ecp5\n'
+    files = {"top.il": il, "top.ys": ys, "build_top.sh": "echo 1", "top.debug.v": "x"}
+    moved = {"top.il": il.replace("/a/rtl/layer.py:312", "/b/rtl/layer.py:330"),
+             "top.ys": ys.replace("x.py:1", "x.py:9"), "build_top.sh": "echo 2", "top.debug.v": "x"}
+    assert design_digest(files) == design_digest(moved)
+    assert design_digest({**files, "top.il": il.replace("$add", "$sub")}) != design_digest(files)
+    assert design_digest({**files, "top.ys": ys + "opt\n"}) != design_digest(files)
+
