@@ -87,6 +87,30 @@ async def run_samples(dut):
     await run_job(dut, _run, {"checked_registers": 0, "checked_spikes": 0, "load_commands": 0})
 
 
+async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, where: str) -> tuple:
+    """RUN one sample's ``n_steps`` ticks, ``every`` ticks per command (never across the phase
+    boundary), checking every tick's spikes and, after each command, every register
+    (:meth:`Scoreboard.check_tick`). Returns the RTL's, golden model's and float model's
+    predictions at the end of the free phase."""
+    preds = (None, None, None)
+    t = 0
+    while t < n_steps:
+        phase_end = cfg.n_free if t < cfg.n_free else n_steps
+        chunk = min(every, phase_end - t)
+        s_sign = 0 if t < cfg.n_free else sign
+        done = await drv.run_ticks(chunk, s_sign)
+        if done != t + chunk:
+            raise AssertionError(f"{where}: RUN of {chunk} ticks from tick {t} answered tick counter {done}, "
+                                 f"expected {t + chunk}")
+        regs = drv.registers()
+        for c in range(chunk):
+            t += 1
+            sb.check_tick(s_sign, mon.spikes(t), regs if c == chunk - 1 else None)
+        if t == cfg.n_free:
+            preds = (int(np.argmax(regs[-1]["s"])), *sb.predictions())
+    return preds
+
+
 async def _run(dut, job: dict, result: dict):
     result["registers_every"] = int(job.get("registers_every", 1))
     cfg = EqSpikeConfig.from_dict(job["config"])
@@ -134,23 +158,8 @@ async def _run(dut, job: dict, result: dict):
             mon.forget()
             sb.start(x, y, sample=offset + i)
             ovf_before = sum(model.overflows.values())
-            rtl_pred = golden_pred = float_pred = None
-            t = 0
-            while t < n_steps:
-                phase_end = cfg.n_free if t < cfg.n_free else n_steps
-                chunk = min(every, phase_end - t)
-                s_sign = 0 if t < cfg.n_free else sign
-                done = await drv.run_ticks(chunk, s_sign)
-                if done != t + chunk:
-                    raise AssertionError(f"sample {offset + i}: RUN of {chunk} ticks from tick {t} answered tick "
-                                         f"counter {done}, expected {t + chunk}")
-                regs = drv.registers()
-                for c in range(chunk):
-                    t += 1
-                    sb.check_tick(s_sign, mon.spikes(t), regs if c == chunk - 1 else None)
-                if t == cfg.n_free:
-                    rtl_pred = int(np.argmax(regs[-1]["s"]))
-                    golden_pred, float_pred = sb.predictions()
+            rtl_pred, golden_pred, float_pred = await _run_ticks(drv, sb, mon, cfg, n_steps, sign, every,
+                                                                 f"sample {offset + i}")
             # host-port cross-checks: READ of a few registers equals the backdoor; counters
             regs = drv.registers()
             for _ in range(int(job.get("read_checks", 0))):
