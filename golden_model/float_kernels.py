@@ -7,7 +7,9 @@ them as one loop per layer, operation for operation in the order of the referenc
 (``FloatModel(..., reference=True)``) and in the array's own precision: every scalar is cast to
 the array's dtype first, as numpy does with a Python float and a float32 array, so float32
 results are the reference's bit for bit (no fused multiply-add, no fast-math). The synaptic
-products stay BLAS products. ``tests/test_float_model.py`` compares both paths.
+products stay BLAS products; on a wide input layer the input block's product is taken per
+sample over the spiking inputs (``FloatModel._spike_product``), equal to the full product to
+float rounding. ``tests/test_float_model.py`` compares both paths.
 """
 
 from __future__ import annotations
