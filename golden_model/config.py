@@ -522,6 +522,15 @@ class EqSpikeConfig:
         (accumulator words, weight words per spike, learning-engine chunks)."""
         return -(-self.layers[l] // self.lanes)
 
+    def stored_lanes(self, l: int) -> int:
+        """Lanes the RTL stores in layer ``l``'s lane-packed memories (weights, accumulators,
+        held states): ``lanes`` when the layer takes more than one chunk, else its ``n_l``
+        neurons rounded up to whole update groups, ``min(lanes, U ceil(n_l / U))``. Lanes past
+        it are padding in every chunk: never stored, read as 0 (the learning engine still draws
+        for them, so the random stream does not depend on this)."""
+        U = self.update_lanes
+        return min(self.lanes, U * -(-self.layers[l] // U))
+
     def groups(self, l: int) -> int:
         """Update groups of layer ``l`` in the RTL (``update_lanes`` neurons each, one per
         cycle): ``ceil(n_l / update_lanes)``."""

