@@ -311,7 +311,9 @@ class LayerCore(wiring.Component):
             self.wa_fmt = cfg.learn_format(l)
             self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C),
                                          init=[])
-        self.acc_mem = memory.Memory(shape=unsigned(L * self.acc_fmt.width), depth=mem_depth(C), init=[])
+        # one word (C == 1, the lanes cover the layer): a register instead (_memory_ports)
+        self.acc_width = L * self.acc_fmt.width
+        self.acc_mem = memory.Memory(shape=unsigned(self.acc_width), depth=mem_depth(C), init=[]) if C > 1 else None
         # per-neuron registers: one memory per group of STATE_GROUPS (``self.state_acc`` ...), one
         # word per update group (group_layout); bias and target likewise, lane-writable
         U, G = self.U, self.G
@@ -357,9 +359,12 @@ class LayerCore(wiring.Component):
             m.submodules.w_above = self.w_above
             p.wa_wr = self.w_above.write_port(granularity=self.wa_fmt.width)
             p.wa_rd = self.w_above.read_port()
-        m.submodules.acc_mem = self.acc_mem
-        p.acc_wr = self.acc_mem.write_port()
-        p.acc_rd = self.acc_mem.read_port(transparent_for=(p.acc_wr,))
+        if self.acc_mem is not None:
+            m.submodules.acc_mem = self.acc_mem
+            p.acc_wr = self.acc_mem.write_port()
+            p.acc_rd = self.acc_mem.read_port(transparent_for=(p.acc_wr,))
+        else:
+            p.acc_wr, p.acc_rd = _word_register(m, self.acc_width, "acc_word")
         p.st_wr, p.st_rd = {}, {}
         for name, mem in self.state_mems.items():
             m.submodules[name] = mem
@@ -627,11 +632,16 @@ class LayerCore(wiring.Component):
 
     def _accumulator_writes(self, m, p, acc, upd, clr):
         """Stage C's sum, or zero after the update pass read a whole word, or the clear sweep."""
+        zero_upd = upd.valid[1] & upd.s1_wordlast & ~upd.stall
+        if self.acc_mem is None:     # the register: zeroing is its synchronous reset
+            m.d.comb += [p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid & ~clr.mode & ~upd.mode),
+                         p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, upd.mode & zero_upd))]
+            return
         with m.If(clr.mode):
             m.d.comb += [p.acc_wr.addr.eq(clr.idx), p.acc_wr.data.eq(0), p.acc_wr.en.eq(clr.idx < self.C)]
         with m.Elif(upd.mode):
             m.d.comb += [p.acc_wr.addr.eq(upd.s1_word), p.acc_wr.data.eq(0),
-                         p.acc_wr.en.eq(upd.valid[1] & upd.s1_wordlast & ~upd.stall)]
+                         p.acc_wr.en.eq(zero_upd)]
         with m.Else():
             m.d.comb += [p.acc_wr.addr.eq(acc.c_chunk), p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid)]
 
@@ -705,6 +715,24 @@ class LayerCore(wiring.Component):
                          p.b_wr.data.eq(lp.b_wdata), p.b_wr.en.eq(lp.b_wen)]
             if not self.is_output:
                 m.d.comb += [p.wa_wr.addr.eq(lp.wa_waddr), p.wa_wr.data.eq(lp.wa_wdata), p.wa_wr.en.eq(lp.wa_wen)]
+
+
+def _word_register(m, width: int, name: str):
+    """A one-word memory as a register: ``(write port, read port)`` look-alikes whose read data
+    is the register itself. A transparent synchronous read of the only word returns what the
+    register holds one cycle later (the last write included), so the read latency is kept by
+    using the register where the memory's read data would be, with no read register and no
+    LUT RAM (500 lanes x 16 bits would take 2,000 ECP5 LUT-RAM cells). Addresses and the read
+    enable are accepted and unused."""
+    word = Signal(width, name=name)
+    wr = SimpleNamespace(addr=Signal(name=f"{name}_waddr"), data=Signal(width, name=f"{name}_wdata"),
+                         en=Signal(name=f"{name}_we"), zero=Signal(name=f"{name}_zero"))
+    rd = SimpleNamespace(addr=Signal(name=f"{name}_raddr"), en=Signal(name=f"{name}_re"), data=word)
+    with m.If(wr.zero):        # a synchronous reset of the flip-flops, not a multiplexer per bit
+        m.d.sync += word.eq(0)
+    with m.Elif(wr.en):
+        m.d.sync += word.eq(wr.data)
+    return wr, rd
 
 
 def _lane_view(word, width: int, lanes: int) -> list:
