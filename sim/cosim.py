@@ -29,7 +29,7 @@ __all__ = ["JSON_KEYS", "CosimReport", "cosim_dataset", "load_weights", "TRAIN_J
 
 #: Keys of ``eqspike cosim --json`` (exactly these).
 JSON_KEYS = ("samples", "bit_exact_samples", "rtl_accuracy", "golden_accuracy", "float_accuracy",
-             "cycles_per_sample")
+             "cycles_per_sample", "formula_cycles_per_sample")
 
 
 @dataclass
@@ -60,6 +60,7 @@ class CosimReport:
     mismatch: dict | None = None
     waves: str | None = None
     extra: dict = field(default_factory=dict)
+    formula_cycles: list = field(default_factory=list)
 
     def accuracy(self, pred) -> float:
         return float(np.mean(np.asarray(pred) == np.asarray(self.labels))) if self.labels else 0.0
@@ -76,6 +77,7 @@ class CosimReport:
             "golden_accuracy": self.accuracy(self.golden_pred),
             "float_accuracy": self.accuracy(self.float_pred),
             "cycles_per_sample": float(np.mean(self.cycles)) if self.cycles else 0.0,
+            "formula_cycles_per_sample": float(np.mean(self.formula_cycles)) if self.formula_cycles else 0.0,
         }
 
     def table(self) -> str:
@@ -91,7 +93,9 @@ class CosimReport:
             f"(every spike every tick; every register of every neuron "
             f"{'every tick' if self.registers_every == 1 else f'every {self.registers_every} ticks'})",
             f"ticks: {int(tk.sum())} ({tk.mean():.0f} per sample); cycles: {int(cyc.sum())} "
-            f"({cyc.mean():.0f} per sample, {cyc.sum() / max(tk.sum(), 1):.1f} per tick)",
+            f"({cyc.mean():.0f} per sample, {cyc.sum() / max(tk.sum(), 1):.1f} per tick); formula "
+            f"rtl.network.tick_cycles of the spikes: {np.mean(self.formula_cycles or [0]):.0f} per sample, equal on "
+            f"{sum(int(a == b) for a, b in zip(self.cycles, self.formula_cycles))}/{n} samples",
             f"spike-train agreement with the golden model: {self.bit_exact_samples}/{n} samples, "
             f"{sum(self.spikes)} spikes, {self.checked_spikes} spike slots and {self.checked_registers} "
             "register values compared",
@@ -198,6 +202,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     rep = CosimReport(
         cfg=cfg, simulator=simulator, samples=samples, bit_exact_samples=sum(r["bit_exact"] for r in rows),
         ticks=[r["ticks"] for r in rows], cycles=[r["cycles"] for r in rows], spikes=[r["spikes"] for r in rows],
+        formula_cycles=[r["formula_cycles"] for r in rows],
         rtl_pred=[r["rtl_pred"] for r in rows], golden_pred=[r["golden_pred"] for r in rows],
         float_pred=[r["float_pred"] for r in rows], labels=[int(v) for v in labels[:len(rows)]],
         float_diff_max=[r["float_diff_max"] for r in rows], checked_registers=res["checked_registers"],

@@ -34,6 +34,7 @@ from golden_model.config import EqSpikeConfig
 from golden_model.fixed_model import FixedModel
 from golden_model.float_model import Params
 
+from rtl.network import tick_cycles
 from sim.driver import CLOCK_NS, HostDriver
 from sim.monitor import SpikeMonitor
 from sim.scoreboard import Mismatch, Scoreboard
@@ -91,9 +92,11 @@ async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, whe
     """RUN one sample's ``n_steps`` ticks, ``every`` ticks per command (never across the phase
     boundary), checking every tick's spikes and, after each command, every register
     (:meth:`Scoreboard.check_tick`). Returns the RTL's, golden model's and float model's
-    predictions at the end of the free phase."""
+    predictions at the end of the free phase, and the cycles the sample's ticks should take
+    (``rtl.network.tick_cycles`` of the checked spikes; exact without bus stalls)."""
     preds = (None, None, None)
-    t = 0
+    t, formula = 0, 0
+    prev = [0] * cfg.n_layers
     while t < n_steps:
         phase_end = cfg.n_free if t < cfg.n_free else n_steps
         chunk = min(every, phase_end - t)
@@ -105,10 +108,13 @@ async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, whe
         regs = drv.registers()
         for c in range(chunk):
             t += 1
-            sb.check_tick(s_sign, mon.spikes(t), regs if c == chunk - 1 else None)
+            spikes = mon.spikes(t)
+            sb.check_tick(s_sign, spikes, regs if c == chunk - 1 else None)
+            formula += tick_cycles(cfg, prev, spikes)
+            prev = [int(q.sum()) for q in spikes]
         if t == cfg.n_free:
             preds = (int(np.argmax(regs[-1]["s"])), *sb.predictions())
-    return preds
+    return preds, formula
 
 
 async def _run(dut, job: dict, result: dict):
@@ -158,8 +164,8 @@ async def _run(dut, job: dict, result: dict):
             mon.forget()
             sb.start(x, y, sample=offset + i)
             ovf_before = sum(model.overflows.values())
-            rtl_pred, golden_pred, float_pred = await _run_ticks(drv, sb, mon, cfg, n_steps, sign, every,
-                                                                 f"sample {offset + i}")
+            (rtl_pred, golden_pred, float_pred), formula = await _run_ticks(drv, sb, mon, cfg, n_steps, sign,
+                                                                             every, f"sample {offset + i}")
             # host-port cross-checks: READ of a few registers equals the backdoor; counters
             regs = drv.registers()
             for _ in range(int(job.get("read_checks", 0))):
@@ -170,11 +176,16 @@ async def _run(dut, job: dict, result: dict):
             for l in range(cfg.n_layers):
                 rtl_ovf += await drv.status("overflows", l)
             model_ovf = sum(model.overflows.values()) - ovf_before
+            stalled = sum(mon.stalls) > 0     # bus stalls only add cycles: then a least count
+            if cycles != formula and (not stalled or cycles < formula):
+                raise AssertionError(f"sample {offset + i}: {cycles} cycles, the formula rtl.network.tick_cycles "
+                                     f"gives {formula}" + (" (at least: bus stalls)" if stalled else ""))
             if ticks != n_steps or rtl_ovf != model_ovf:
                 raise AssertionError(f"sample {offset + i}: counters: tick {ticks} (expected {n_steps}), overflows "
                                      f"{rtl_ovf} (model {model_ovf})")
             result["samples"].append({
-                "ticks": ticks, "cycles": cycles, "spikes": sb.stats.spikes, "bit_exact": True,
+                "ticks": ticks, "cycles": cycles, "formula_cycles": formula, "spikes": sb.stats.spikes,
+                "bit_exact": True,
                 "rtl_pred": rtl_pred, "golden_pred": golden_pred, "float_pred": float_pred,
                 "label": None if labels is None else int(labels[i]),
                 "float_diff_max": sb.stats.float_diff_max, "overflows": rtl_ovf,

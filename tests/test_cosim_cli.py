@@ -40,6 +40,9 @@ def test_cosim_digits_json_report(checkpoint, tmp_path, capsys):
         assert 0.0 <= report[key] <= 1.0
     assert report["rtl_accuracy"] == report["golden_accuracy"]
     assert report["cycles_per_sample"] > cfg.n_steps
+    # every sample's cycles equal rtl.network.tick_cycles of its spikes (the testbench checks it)
+    assert report["cycles_per_sample"] == report["formula_cycles_per_sample"]
+    assert "equal on 3/3 samples" in text
     assert "3 of 3 run, 3 bit-exact" in text and "RTL vs golden 100.00%" in text
     for i in (7, 8, 9):
         assert f"sample {i}: bit-exact" in text
