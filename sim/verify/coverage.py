@@ -19,6 +19,8 @@ come from what the testbench observes on the streams. The list (kept in docs/cos
 ``lanes:1``                    a design with one lane
 ``lanes:divides_no_layer``     lanes > 1 dividing no layer size
 ``update_lanes:many``          several neurons updated per cycle (``update_lanes`` > 1)
+``lanes:padding_not_stored``   lanes wider than a layer: its core stores fewer lanes
+                               (``EqSpikeConfig.stored_lanes`` < ``lanes``; padding reads as 0)
 ``tick:no_spikes``             a tick in which no neuron of any layer spiked
 ``tick:all_spike``             a tick in which every neuron of every layer spiked
 ``nudge:+1``/``nudge:-1``      a nudged phase with beta positive / negative (RUN or TRAIN)
@@ -49,7 +51,7 @@ BINS = tuple(
     + ["clip_high:s", "clip_low:s"]
     + [f"tie:{r}" for r in ("v", "x", "s", "a", "phi")]
     + ["queue_full:below", "queue_full:above", "bp:cmd", "bp:rsp", "bp:bus", "lanes:1",
-       "lanes:divides_no_layer", "update_lanes:many", "tick:no_spikes", "tick:all_spike", "nudge:+1", "nudge:-1", "n_nudged:0",
+       "lanes:divides_no_layer", "lanes:padding_not_stored", "update_lanes:many", "tick:no_spikes", "tick:all_spike", "nudge:+1", "nudge:-1", "n_nudged:0",
        "schedule:last_index", "schedule:power", "train:w_sat_high", "train:w_sat_low"])
 
 
@@ -103,6 +105,8 @@ def design_bins(cfg: EqSpikeConfig) -> Counter:
         c["lanes:1"] += 1
     elif all(n % cfg.lanes for n in cfg.layers):
         c["lanes:divides_no_layer"] += 1
+    if any(cfg.stored_lanes(l) < cfg.lanes for l in range(1, cfg.n_layers)):
+        c["lanes:padding_not_stored"] += 1
     if cfg.update_lanes > 1:
         c["update_lanes:many"] += 1
     if cfg.n_nudged == 0:
