@@ -210,6 +210,18 @@ def test_ulx3s_paper_network_build(tmp_path):
     assert s["fits"] and s["meets_timing"] and s["fmax_mhz"] >= 50
 
 
+@pytest.mark.slow
+def test_ulx3s_paper_network_at_500_lanes(tmp_path):
+    """Issue 12's build: 784-500-10, 500 lanes, U = 10, 6-bit weights on the ULX3S 85F fits
+    (W0 in 167 EBRs), meets 50 MHz and runs >= 1,000 inferences/s (Glorot weights; about an
+    hour on 2 cores; docs/fpga.md)."""
+    from synth.build import build
+    cfg = default_config((784, 500, 10)).with_weight_bits(6).replace(lanes=500, update_lanes=10)
+    s = build(cfg, "ulx3s-85f", tmp_path, dataset="fashion-mnist")
+    assert s["fits"] and s["meets_timing"] and s["fmax_mhz"] >= 50, s
+    assert s["brams"] <= 208 and s["inferences_per_s"] >= 1000, s
+
+
 def test_synth_cli_summary_lines(capsys):
     from eqspike.commands.synth import _print_summary
     s = {"board": "ulx3s-85f", "layers": [784, 500, 10], "lanes": 1, "fits": True, "luts": 27339,

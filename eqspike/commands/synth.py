@@ -104,7 +104,10 @@ def _print_summary(s: dict) -> None:
     if s.get("cycles_per_tick") is not None:
         line = f"  {s['cycles_per_tick']} cycles per tick ({s['activity']['dataset']}, mean)"
         if s.get("inferences_per_s"):
-            line += f"; {s['inferences_per_s']} inferences/s at Fmax ({s['activity']['samples']} samples)"
+            clock = min(s["fmax_mhz"], s["target_mhz"]) if s.get("fmax_mhz") else None
+            line += (f"; {s['inferences_per_s']} inferences/s" + (f" at {clock:g} MHz" if clock else "")
+                     + (f" ({s['inferences_per_s_at_fmax']} at Fmax)" if s.get("inferences_per_s_at_fmax") else "")
+                     + f" ({s['activity']['samples']} samples, {s['activity'].get('weights', 'glorot')} weights)")
         print(line)
     if s.get("bitstream"):
         print(f"  bitstream {s['bitstream']}")
