@@ -687,8 +687,7 @@ class LayerCore(wiring.Component):
         fmt = self.wb_fmt
         old = _lane_view(acc.wb_word, fmt.width, self.Ls)
         new = self.host.data[:fmt.width]
-        m.d.comb += p.wb_wr.data.eq(Cat((Mux(host.lane == i, new, w) if self.cfg.lanes > 1 else new)[:fmt.width]
-                                        for i, w in enumerate(old)))
+        m.d.comb += p.wb_wr.data.eq(Cat(Mux(host.lane == i, new, w)[:fmt.width] for i, w in enumerate(old)))
 
     def _learning_hooks(self, m, p, upd):
         """On-chip learning (rtl.learning): held states written by the update pass (stage 5), and

@@ -364,10 +364,10 @@ class LearningEngine(wiring.Component):
             m.d.sync += self._step_lane(c.row_word, c.row_lane) + self._step_group(c, "i")
 
     def _issue_weights(self, m, c, iss, l, nxt):
-        L, n = self.cfg.lanes, self.cfg.layers
+        L = self.cfg.lanes
         lo, hi = self.ports[l], self.ports[l + 1]
         last_g = c.g == c.C[l + 1] - 1
-        rem = n[l + 1] - (c.C[l + 1] - 1) * L          # real lanes of the last chunk
+        rem = self._always_real(l + 1)                  # real lanes of the last chunk
         m.d.comb += [
             iss["vw"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(c.row_base + c.g), iss["rlane"].eq(c.row_lane),
             iss["mask"].eq(Mux(last_g, (1 << rem) - 1, (1 << L) - 1)),
