@@ -19,7 +19,8 @@ Accumulate (event-driven, ``accumulate.en``)
 
 Update (``tick.upd_start``, one group of ``U = cfg.update_lanes`` neurons per cycle, ``UPDATE_STAGES``)
     stage 0 presents group ``g``'s address to the accumulator; stage 1 registers its ``U`` lanes
-    (a slice of the accumulator word: ``U`` divides ``lanes``) and clears the word once its last
+    (a slice of the accumulator word: ``U`` divides ``lanes``; a one-word accumulator is a
+    register that shifts the next slice down instead) and clears the word once its last
     slice is read; stages 2-6 run the decoder, neuron input, state step, predictive encoder and
     sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one multiplier chain each;
     stage 7 offers the group's spikes on ``spikes``, one per cycle. The per-neuron registers
@@ -69,6 +70,9 @@ __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth
 UPDATE_STAGES = ("register the accumulator lane", "decoder: v; write acc", "neuron input: x",
                  "state step: s", "predictive encoder: a; write v, s", "sigma-delta: phi, q",
                  "write x, a, phi, q + spike")
+#: Lanes per first-level group of the host's weight read-back (``rtl.network``'s READ_LANE cycle
+#: registers each group's pick; the second level picks the group).
+READ_GROUP = 16
 #: The same for the input core (its s is the clamped input).
 INPUT_STAGES = ("read the words", "predictive encoder: a, rho_last", "sigma-delta: phi, q",
                 "write a, rho_last, phi, q + spike")
@@ -364,7 +368,7 @@ class LayerCore(wiring.Component):
             p.acc_wr = self.acc_mem.write_port()
             p.acc_rd = self.acc_mem.read_port(transparent_for=(p.acc_wr,))
         else:
-            p.acc_wr, p.acc_rd = _word_register(m, self.acc_width, "acc_word")
+            p.acc_wr, p.acc_rd = _word_register(m, self.acc_width, "acc_word", self.U * self.acc_fmt.width)
         p.st_wr, p.st_rd = {}, {}
         for name, mem in self.state_mems.items():
             m.submodules[name] = mem
@@ -546,8 +550,9 @@ class LayerCore(wiring.Component):
         p2, p3, p4, p5, p6, p7 = (el(upd.regs[k]) for k in range(2, 8))
         vs_rd, xap_rd = el(p.st_rd["state_vs"].data), el(p.st_rd["state_xap"].data)
         # stage 1 registers this neuron's accumulator lane (block-RAM clock-to-out off the math)
-        slices = [acc.lanes[sl * U + u] for sl in range(self.S)]
-        acc_sel = Array(slices)[upd.s1_lane] if self.S > 1 else slices[0]
+        # (the accumulator register shifts its next slice into slice 0: _word_register)
+        slices = [acc.lanes[sl * U + u] for sl in range(self.S if self.acc_mem is not None else 1)]
+        acc_sel = Array(slices)[upd.s1_lane] if len(slices) > 1 else slices[0]
         # stage 2: decoder -> v (old v and s read at stage 1)
         v_next, ovf_v = decode_v(cfg, self.l, p2.acc, vs_rd.v, t.lam, f, dsp)
         # stage 3: neuron input -> x (bias and target read at stage 2)
@@ -635,7 +640,8 @@ class LayerCore(wiring.Component):
         zero_upd = upd.valid[1] & upd.s1_wordlast & ~upd.stall
         if self.acc_mem is None:     # the register: zeroing is its synchronous reset
             m.d.comb += [p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid & ~clr.mode & ~upd.mode),
-                         p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, upd.mode & zero_upd))]
+                         p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, upd.mode & zero_upd)),
+                         p.acc_wr.shift.eq(upd.mode & upd.valid[1] & ~upd.stall)]
             return
         with m.If(clr.mode):
             m.d.comb += [p.acc_wr.addr.eq(clr.idx), p.acc_wr.data.eq(0), p.acc_wr.en.eq(clr.idx < self.C)]
@@ -678,8 +684,14 @@ class LayerCore(wiring.Component):
         m.d.comb += h.rd_bias.eq(pick(p.b_rd.data, reg_shape(self.cfg.biases[self.l - 1])))
         if self.is_output:
             m.d.comb += h.rd_target.eq(pick(p.y_rd.data, reg_shape(self.cfg.s)))
+        # two levels, registered between them (READ_LANE): lanes spread over the whole die's
+        # block RAMs (500 on the paper's network) meet in groups of READ_GROUP first
         wb_host = self.lanes_of(acc.wb_word, self.wb_fmt, shift=False)
-        m.d.comb += h.rd_weight.eq(Array(wb_host)[host.lane] if L > 1 else wb_host[0])
+        groups = [wb_host[i:i + READ_GROUP] for i in range(0, L, READ_GROUP)]
+        low = host.lane % READ_GROUP
+        picked = [Signal.like(h.rd_weight, name=f"rd_weight_g{i}") for i in range(len(groups))]
+        m.d.sync += [r.eq(Array(g)[low] if len(g) > 1 else g[0]) for r, g in zip(picked, groups)]
+        m.d.comb += h.rd_weight.eq(Array(picked)[host.lane // READ_GROUP] if len(picked) > 1 else picked[0])
 
     def _host_weight_merge(self, m, p, host, acc):
         """A host weight write replaces lane ``col % lanes`` of the word the WRITE read first
@@ -716,21 +728,28 @@ class LayerCore(wiring.Component):
                 m.d.comb += [p.wa_wr.addr.eq(lp.wa_waddr), p.wa_wr.data.eq(lp.wa_wdata), p.wa_wr.en.eq(lp.wa_wen)]
 
 
-def _word_register(m, width: int, name: str):
+def _word_register(m, width: int, name: str, step: int):
     """A one-word memory as a register: ``(write port, read port)`` look-alikes whose read data
     is the register itself. A transparent synchronous read of the only word returns what the
     register holds one cycle later (the last write included), so the read latency is kept by
     using the register where the memory's read data would be, with no read register and no
     LUT RAM (500 lanes x 16 bits would take 2,000 ECP5 LUT-RAM cells). Addresses and the read
-    enable are accepted and unused."""
+    enable are accepted and unused.
+
+    ``shift``: the word moves down by ``step`` bits (zeros in at the top), so the update pass
+    always finds its next slice in the low ``step`` bits: no ``lanes / U``-way multiplexer
+    gathers the slice from lanes spread over the whole die (50:1 on 8,000 bits at 500 lanes)."""
     word = Signal(width, name=name)
     wr = SimpleNamespace(addr=Signal(name=f"{name}_waddr"), data=Signal(width, name=f"{name}_wdata"),
-                         en=Signal(name=f"{name}_we"), zero=Signal(name=f"{name}_zero"))
+                         en=Signal(name=f"{name}_we"), zero=Signal(name=f"{name}_zero"),
+                         shift=Signal(name=f"{name}_shift"))
     rd = SimpleNamespace(addr=Signal(name=f"{name}_raddr"), en=Signal(name=f"{name}_re"), data=word)
     with m.If(wr.zero):        # a synchronous reset of the flip-flops, not a multiplexer per bit
         m.d.sync += word.eq(0)
     with m.Elif(wr.en):
         m.d.sync += word.eq(wr.data)
+    with m.Elif(wr.shift):
+        m.d.sync += word.eq(word >> step)
     return wr, rd
 
 

@@ -413,7 +413,7 @@ class Network(wiring.Component):
             self._respond(m, ctl, value)
 
     def _controller(self, m, ctl):
-        """IDLE > DECODE > {WRITE | READ_ADDRESS > READ_WORD > READ | CLEAR | RUN > (ACCUMULATE >
+        """IDLE > DECODE > {WRITE | READ_ADDRESS > READ_WORD > (READ_LANE) > READ | CLEAR | RUN > (ACCUMULATE >
         UPDATE)*} > IDLE; TRAIN: CLEAR > RUN ... > TRAIN_NEXT > RUN ... > TRAIN_NEXT > LEARN. A
         WEIGHT write takes the READ path and writes in READ: the cores merge the weight into the
         lane-packed word just read (the weight memories have no per-lane write enables)."""
@@ -435,6 +435,11 @@ class Network(wiring.Component):
             with m.State("READ_WORD"):
                 m.d.comb += self.running.eq(1)
                 m.next = "READ"           # the cores register the weight word read
+                with m.If(ctl.c.op == Op.READ):
+                    m.next = "READ_LANE"
+            with m.State("READ_LANE"):    # a READ: the cores register their pick of a lane group
+                m.d.comb += self.running.eq(1)
+                m.next = "READ"
             with m.State("READ"):
                 m.d.comb += self.running.eq(1)
                 with m.If(ctl.c.op == Op.WRITE):      # a weight WRITE: the word was read, merge it

@@ -128,7 +128,7 @@ def host_signature(cfg: EqSpikeConfig, l: int) -> wiring.Signature:
     ``we`` writes ``data`` into the parameter memory ``sel`` at neuron ``row`` (weights: row
     ``row``, column ``col`` of the matrix as the core stores it). ``rd_addr`` selects the
     neuron whose registers ``rd_state`` (and ``rd_bias``, ``rd_target``) show the next cycle;
-    ``rd_weight`` is the stored ``W_{l-1}[row, col]`` three cycles after ``row``/``col``.
+    ``rd_weight`` is the stored ``W_{l-1}[row, col]`` four cycles after ``row``/``col``.
     """
     members = {
         "sel": Out(HostSel),
