@@ -14,6 +14,7 @@ saturate, ``"floor"`` rounds floor where the format says half_up.
 from __future__ import annotations
 
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Shape, Value, signed, unsigned
 
 from golden_model.config import RegFormat
@@ -21,7 +22,7 @@ from golden_model.fixedpoint import OVERFLOW_MODES, ROUNDING_MODES
 
 __all__ = ["FAULTS", "reg_shape", "shift_right_floor", "shift_right_half_up", "round_shift",
            "align", "saturate", "wrap", "narrow", "overflows", "clip_unit", "mul", "const_mul",
-           "check_dsp_width", "add_round_shift"]
+           "check_dsp_width", "add_round_shift", "const_divmod"]
 
 #: Deliberate arithmetic faults the RTL can be built with (tests only).
 FAULTS = (None, "wrap", "floor")
@@ -205,3 +206,35 @@ def const_mul(x: Value, c: int, dsp=None) -> Value:
     if not x.shape().signed:
         out = out.as_unsigned()[:x.shape().width + c.bit_length()]
     return out
+
+
+def const_divmod(x: Value, d: int, dsp=None) -> tuple:
+    """``(x // d, x % d)`` for an unsigned ``x`` and a constant ``d >= 1``, without a divider:
+    ``q = (x * M) >> s`` with ``M = ceil(2**s / d)`` and the smallest ``s`` that is exact for
+    every ``x`` of its width (checked for each at elaboration), then ``r = x - q * d``. A power
+    of two is a slice. Yosys builds ``x // d`` as a full array divider, a chain of ``width``
+    subtractors (about 30 ns for 10 bits on an ECP5); this is one product and one subtraction."""
+    x = Value.cast(x)
+    d = int(d)
+    if x.shape().signed or d < 1:
+        raise ValueError(f"const_divmod needs an unsigned x and d >= 1, not {x.shape()} and {d}")
+    w = x.shape().width
+    top = (1 << w) - 1
+    qw, rw = max((top // d).bit_length(), 1), max((d - 1).bit_length(), 1)
+    if d > top:
+        return Const(0, qw), x
+    if d & (d - 1) == 0:
+        k = d.bit_length() - 1
+        return x >> k, (x[:k] if k else Const(0, 1))
+    xs = np.arange(top + 1, dtype=np.int64)
+    s = w
+    while True:
+        M = -(-(1 << s) // d)
+        if w + M.bit_length() < 62 and np.array_equal((xs * M) >> s, xs // d):
+            break
+        s += 1
+        if s > 2 * w + d.bit_length():      # cannot happen (s = w + ceil(log2 d) is exact)
+            raise AssertionError(f"no exact reciprocal of {d} for {w} bits")
+    q = (const_mul(x, M, dsp) >> s)[:qw]
+    r = (x - const_mul(q, d, dsp))[:rw]
+    return q, r

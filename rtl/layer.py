@@ -53,7 +53,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
 
-from .arith import check_dsp_width, const_mul, reg_shape
+from .arith import check_dsp_width, const_divmod, const_mul, reg_shape
 from .bus import address_shape, spike_signature
 from .learning import inference_weight
 from .neuron import NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta, state_step
@@ -161,7 +161,7 @@ def _host_group(m, core):
         return core.host.rd_addr, None
     group = Signal(range(mem_depth(core.cfg.groups(core.l))), name="h_group")
     elem = Signal(range(U), name="h_element")
-    m.d.sync += [group.eq(core.host.rd_addr // U), elem.eq(core.host.rd_addr % U)]
+    m.d.sync += [v.eq(e) for v, e in zip((group, elem), const_divmod(core.host.rd_addr, U, core.dsp))]
     return group, elem
 
 
@@ -391,9 +391,10 @@ class LayerCore(wiring.Component):
         L, C, h = self.cfg.lanes, self.C, self.host
         waddr = Signal(range(max(self.n_below, self.n_above, 1) * C + 1), name="h_waddr")
         lane = Signal(range(max(L, 2)), name="lane_of")
-        m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + h.col // L)
+        word, col_lane = const_divmod(h.col, L, self.dsp)     # (no divider on the path)
+        m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + word)
         if L > 1:
-            m.d.sync += lane.eq(h.col % L)
+            m.d.sync += lane.eq(col_lane)
         lane_en = Cat(lane == i for i in range(L))
         group, elem = _host_group(m, self)
         m.d.comb += [

@@ -147,3 +147,39 @@ def test_add_round_shift_is_base_plus_round_shift(n, rounding, base_signed):
     sim = Simulator(m)
     sim.add_testbench(tb)
     sim.run()
+
+
+@pytest.mark.parametrize("width,d,dsp", [(10, 500, None), (10, 10, None), (10, 10, 18), (7, 3, None),
+                                         (4, 5, None), (11, 7, 16), (10, 1, None), (10, 16, None),
+                                         (3, 9, None), (10, 784, 9)])
+def test_const_divmod_is_exact_for_every_input(width, d, dsp):
+    """``const_divmod`` (reciprocal product, no divider) gives ``x // d`` and ``x % d`` for every
+    unsigned ``x`` of its width: powers of two, 1, ``d`` past the range, the paper's 500 lanes
+    and U = 10, with and without the DSP split."""
+    from amaranth.hdl import unsigned
+
+    x = Signal(unsigned(width))
+    q, r = arith.const_divmod(x, d, dsp)
+    assert len(r) <= max((d - 1).bit_length(), 1) or d > (1 << width) - 1
+    m = Module()
+    qq, rr = Signal(len(q)), Signal(len(r))
+    m.d.comb += [qq.eq(q), rr.eq(r)]
+    sim = Simulator(m)
+    bad = []
+
+    async def tb(ctx):
+        for v in range(1 << width):
+            ctx.set(x, v)
+            if (ctx.get(qq), ctx.get(rr)) != (v // d, v % d):
+                bad.append(v)
+
+    sim.add_testbench(tb)
+    sim.run()
+    assert bad == []
+
+
+def test_const_divmod_refuses_signed_and_zero():
+    with pytest.raises(ValueError, match="unsigned x and d >= 1"):
+        arith.const_divmod(Signal(signed(8)), 3)
+    with pytest.raises(ValueError, match="unsigned x and d >= 1"):
+        arith.const_divmod(Signal(8), 0)
