@@ -65,6 +65,9 @@ class Board:
     dsp_width : int or None
         Build the network with ``Network(cfg, dsp_width=dsp_width)`` (one DSP block per product, constant
         multiplies as shifts and adds); None: plain products.
+    block_rams : int
+        The device's block RAMs (ECP5 EBRs): the budget of :func:`synth.ram_plan.plan_block_ram`,
+        which moves the small memories that gain most from block RAM there. 0: no plan.
     spram_min_words : int
         Weight memories (``w_below``, ``w_above``) of at least this many words go to single-port
         RAM (iCE40UP SPRAM, Yosys ``ram_style "huge"``); their initial contents are dropped
@@ -84,6 +87,7 @@ class Board:
     counters: bool = True
     dsp_width: int | None = None
     spram_min_words: int = 0
+    block_rams: int = 0
 
     def make_platform(self):
         import importlib
@@ -104,13 +108,19 @@ BOARDS = {
 _ECP5_RESOURCES = {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
                    "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"}
 # the ULX3S comes with four ECP5 sizes (same pins and 25 MHz oscillator); a 50 MHz PLL clock
-for _size in ("12", "25", "45", "85"):
+for _size, _ebrs in (("12", 56), ("25", 56), ("45", 108), ("85", 208)):
     BOARDS[f"ulx3s-{_size}f"] = Board(
         f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
-        (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024)
+        (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024,
+        block_rams=_ebrs)
 
 #: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
 _WEIGHT_MEMORIES = ("w_below", "w_above")
+#: Memories whose read word goes straight into a register (the weight words ``wb_word`` and
+#: ``wa_word``; a spike queue's ``storage``, into the FIFO's output register): the only ones
+#: :func:`_plan_small_memories` moves to block RAM, so an EBR's clock-to-out (about 5 ns against
+#: a LUT-RAM read register's 0.5) never lands in front of neuron arithmetic.
+_REGISTERED_READ_MEMORIES = ("w_below", "w_above", "storage")
 #: Memories whose read port is marked "don't care on a read/write collision" (Yosys
 #: ``RD_COLLISION_X_MASK``). Amaranth's read ports return the old word when the same address is
 #: written in that cycle; block RAMs do not guarantee it, and Yosys emulates it with a flip-flop
@@ -463,12 +473,13 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     t0 = time.time()
     saved = save_environ(env)
     os.environ.update(env)
-    error, gateware = None, None
+    error, gateware, moved = None, None, []
     bars = _StageBars(out, name, spec.family, progress)
     try:
         overrides = _tool_overrides(spec, cfg, seed, small_ram_depth)
         bars.stage("elaborate")
         plan = platform.prepare(top, name=name, **overrides)       # elaborates the design
+        moved = _plan_small_memories(plan, spec, name, overrides, small_ram_depth)
         gateware = design_digest(plan.files)
         bars.tools()
         plan.execute_local(str(out))
@@ -489,6 +500,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     summary = summarise(spec, cfg, report, cells, target_hz, error, log_util)
     summary["build_seconds"] = round(time.time() - t0, 1)
     summary["small_ram_depth"] = small_ram_depth
+    summary["block_ram_moved"] = moved
     summary["counters"] = bool(counters)
     summary["dsp_width"] = spec.dsp_width
     summary["rtl_digest"] = rtl_digest()
@@ -508,6 +520,23 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         summary["cycles_per_tick"] = round(act["cycles_per_tick_mean"], 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _plan_small_memories(plan, spec: Board, name: str, overrides: dict, small_ram_depth: int) -> list:
+    """Adds :func:`synth.ram_plan.plan_block_ram`'s picks to the plan's Yosys script (after the
+    LUT-RAM rule); returns their paths."""
+    if not (spec.block_rams and small_ram_depth):
+        return []
+    from .ram_plan import plan_block_ram, rtlil_memories, yosys_rules
+
+    picked = plan_block_ram(rtlil_memories(plan.files[f"{name}.il"]), spec.block_rams,
+                            small_ram_depth, spec.small_ram_bits, movable=_REGISTERED_READ_MEMORIES)
+    if picked:
+        ys, after = plan.files[f"{name}.ys"], overrides["script_after_read"]
+        if ys.count(after) != 1:
+            raise BuildError("the Yosys script does not hold the memory rules once: cannot add the block-RAM plan")
+        plan.files[f"{name}.ys"] = ys.replace(after, "; ".join([after] + yosys_rules(picked)))
+    return [mem.path for mem in picked]
 
 
 def _union(patterns) -> str:
