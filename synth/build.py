@@ -65,6 +65,9 @@ class Board:
     dsp_width : int or None
         Build the network with ``Network(cfg, dsp_width=dsp_width)`` (one DSP block per product, constant
         multiplies as shifts and adds); None: plain products.
+    nextpnr_opts : str
+        Extra nextpnr options (ECP5: ``--router router2``; router1 left 293k of 371k arcs of
+        the 500-lane paper network unrouted after 20 minutes).
     block_rams : int
         The device's block RAMs (ECP5 EBRs): the budget of :func:`synth.ram_plan.plan_block_ram`,
         which moves the small memories that gain most from block RAM there. 0: no plan.
@@ -88,6 +91,7 @@ class Board:
     dsp_width: int | None = None
     spram_min_words: int = 0
     block_rams: int = 0
+    nextpnr_opts: str = ""
 
     def make_platform(self):
         import importlib
@@ -112,7 +116,7 @@ for _size, _ebrs in (("12", 56), ("25", 56), ("45", 108), ("85", 208)):
     BOARDS[f"ulx3s-{_size}f"] = Board(
         f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
         (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024,
-        block_rams=_ebrs)
+        block_rams=_ebrs, nextpnr_opts="--router router2")
 
 #: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
 _WEIGHT_MEMORIES = ("w_below", "w_above")
@@ -405,7 +409,7 @@ def _large_memory_rules(bits: int, depth: int) -> list:
 def _tool_overrides(spec: Board, cfg: EqSpikeConfig, seed: int, small_ram_depth: int) -> dict:
     """The toolchain overrides of a build: nextpnr's report and seed, the board's synth options,
     and the Yosys script run after reading the design (memory styles and collision masks)."""
-    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed}"}
+    overrides = {"nextpnr_opts": f"--report report.json --timing-allow-fail --seed {seed} {spec.nextpnr_opts}".strip()}
     if spec.synth_opts:
         overrides["synth_opts"] = spec.synth_opts
     script = []
