@@ -299,7 +299,10 @@ def test_lanes_wider_than_a_layer_store_only_its_neurons():
             await h.command(Op.WRITE, Space.WEIGHT, layer=0, row=2, col=k, data=k - 9)
             assert h.latency == 4
         w = h.param_memories()["w_below"][0]
-        back = [await h.command(Op.READ, Space.WEIGHT, layer=0, row=2, col=k) for k in range(7)]
+        back = []
+        for k in range(7):
+            back.append(await h.command(Op.READ, Space.WEIGHT, layer=0, row=2, col=k))
+            assert h.latency == 5       # READ_ADDRESS, READ_WORD, READ_LANE (two-level pick), READ
         return w, back
 
     w, back = h.run(body)
