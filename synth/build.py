@@ -418,6 +418,10 @@ def _tool_overrides(spec: Board, cfg: EqSpikeConfig, seed: int, small_ram_depth:
         script += [f"delete t:$meminit_v2 r:MEMID=*{mem} %i" for mem in _WEIGHT_MEMORIES]
     # memories become $mem_v2 cells only in synth's memory pass: collect them now
     script.append("proc; memory_collect")
+    # Amaranth names array-layout elements like ``p4[0]`` (50 bits) beside ``p4``: Yosys 0.70's
+    # ABC reintegration builds a wide wire per base name and then asserts when bit 0 of ``p4``
+    # meets the wide ``p4[0]`` (the 500-lane build). Such names become private ($...).
+    script.append("rename -hide w:*]*")
     # (each has one read and one write port: a 1-bit mask)
     quiet = _NO_COLLISION_MEMORIES + (("bias",) if cfg.learning is None else ())
     script.append("setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 "
