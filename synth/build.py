@@ -372,7 +372,10 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
         over = [f"{cell} {u}/{a}" for cell, (u, a) in (log_util or {}).items() if u > a]
         if over:
             out["over"] = over
-        out.update({"fits": False, "fmax_mhz": None, "meets_timing": False, "error": error})
+        # fits: False when the tools said so; None when they stopped for another reason (a
+        # crash, a killed run), which says nothing about the fit
+        refused = bool(over) or error is None or _is_fit_error(error)
+        out.update({"fits": False if refused else None, "fmax_mhz": None, "meets_timing": False, "error": error})
         return out
     util = report["utilization"]
     for cell, key in board.resources.items():

@@ -191,7 +191,8 @@ def plot_sweep(rows: list, path) -> Path:
     a2.plot(list(x), [r.get("target_mhz") for r in rows], "k--", label="target clock")
     for i, r in enumerate(rows):
         if not r.get("fits"):
-            a2.annotate("does not fit", (i, 0), ha="center", va="bottom", color="red", fontsize=8)
+            a2.annotate("does not fit" if r.get("fits") is False else "did not finish", (i, 0),
+                        ha="center", va="bottom", color="red", fontsize=8)
     a2.set_ylabel("MHz")
     a2.set_ylim(bottom=0)
     a2.legend(loc="upper right")

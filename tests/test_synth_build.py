@@ -92,7 +92,18 @@ def test_summary_worst_clock_decides_timing(tmp_path):
 def test_summary_of_a_design_that_does_not_fit():
     msg = "ERROR: Unable to place cell 'w_below', no BELs remaining to implement cell type 'DP16KD'"
     s = summarise(BOARDS["ulx3s-85f"], default_config((784, 500, 10)), None, {"LUT4": 10, "CCU2C": 2}, 50e6, msg)
-    assert not s["fits"] and s["fmax_mhz"] is None and s["error"] == msg and s["luts"] == 14
+    assert s["fits"] is False and s["fmax_mhz"] is None and s["error"] == msg and s["luts"] == 14
+
+
+def test_summary_of_a_build_that_stopped_says_nothing_of_the_fit(capsys):
+    """nextpnr stopped for a reason that is not the device's size (killed, crashed): ``fits``
+    is None, not False, and the command line says it did not finish."""
+    from eqspike.commands.synth import _print_summary
+    msg = "CalledProcessError: Command '['sh', 'build_eqspike.sh']' returned non-zero exit status 143."
+    s = summarise(BOARDS["ulx3s-85f"], default_config((784, 500, 10)), None, {"LUT4": 10}, 50e6, msg)
+    assert s["fits"] is None and s["error"] == msg
+    _print_summary(s)
+    assert "DID NOT FINISH" in capsys.readouterr().out
 
 
 def test_activity_and_throughput_use_rtl_cycle_formulas():

@@ -89,7 +89,7 @@ def _config(args, checkpoint=None):
 
 
 def _print_summary(s: dict) -> None:
-    fit = "fits" if s.get("fits") else "DOES NOT FIT"
+    fit = "fits" if s.get("fits") else ("DOES NOT FIT" if s.get("fits") is False else "DID NOT FINISH")
     res = ", ".join(f"{k} {s[k]}/{s[k + '_available']}" for k in ("logic_cells", "luts", "ffs", "brams", "spram", "dsp")
                     if s.get(k + "_available") is not None)
     res = res or f"luts {s.get('luts')}, ffs {s.get('ffs')}"
