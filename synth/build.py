@@ -124,7 +124,7 @@ _WEIGHT_MEMORIES = ("w_below", "w_above")
 #: ``wa_word``; a spike queue's ``storage``, into the FIFO's output register): the only ones
 #: :func:`_plan_small_memories` moves to block RAM, so an EBR's clock-to-out (about 5 ns against
 #: a LUT-RAM read register's 0.5) never lands in front of neuron arithmetic.
-_REGISTERED_READ_MEMORIES = ("w_below", "w_above", "storage")
+_REGISTERED_READ_MEMORIES = _WEIGHT_MEMORIES + ("storage",)
 #: Memories whose read port is marked "don't care on a read/write collision" (Yosys
 #: ``RD_COLLISION_X_MASK``). Amaranth's read ports return the old word when the same address is
 #: written in that cycle; block RAMs do not guarantee it, and Yosys emulates it with a flip-flop

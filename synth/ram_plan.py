@@ -94,12 +94,12 @@ def plan_block_ram(mems, block_rams: int, small_depth: int, small_bits: int, mov
         else:
             used += ebr_cost(mem.depth, mem.width)
     picked = []
-    gain = {m: lutram_cost(m.depth, m.width) / ebr_cost(m.depth, m.width) for m in small}
+    cost = {m: ebr_cost(m.depth, m.width) for m in small}
+    gain = {m: lutram_cost(m.depth, m.width) / cost[m] for m in small}
     for mem in sorted(small, key=lambda m: (-gain[m], m.path)):
-        cost = ebr_cost(mem.depth, mem.width)
-        if gain[mem] >= min_gain and used + cost <= block_rams - spare:
+        if gain[mem] >= min_gain and used + cost[mem] <= block_rams - spare:
             picked.append(mem)
-            used += cost
+            used += cost[mem]
     return picked
 
 
