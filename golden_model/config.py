@@ -531,6 +531,16 @@ class EqSpikeConfig:
         U = self.update_lanes
         return min(self.lanes, U * -(-self.layers[l] // U))
 
+    def weights_stacked(self, l: int) -> bool:
+        """Whether hidden layer ``l``'s RTL core keeps ``W_l`` transposed in the rows after
+        ``W_{l-1}``'s (word ``n_{l-1} C_l + k C_l + c``) of one weight memory, instead of a
+        memory of its own: when ``weights[l-1]`` and ``weights[l]`` have one width and fraction,
+        without on-chip learning (its engine writes the copy through a port of its own)."""
+        if not 1 <= l < self.n_layers - 1 or self.learning is not None:
+            return False
+        below, above = self.weights[l - 1], self.weights[l]
+        return (below.width, below.frac) == (above.width, above.frac)
+
     def groups(self, l: int) -> int:
         """Update groups of layer ``l`` in the RTL (``update_lanes`` neurons each, one per
         cycle): ``ceil(n_l / update_lanes)``."""

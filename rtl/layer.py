@@ -20,8 +20,8 @@ Accumulate (event-driven, ``accumulate.en``)
 Update (``tick.upd_start``, one group of ``U = cfg.update_lanes`` neurons per cycle, ``UPDATE_STAGES``)
     stage 0 presents group ``g``'s address to the accumulator; stage 1 registers its ``U`` lanes
     (a slice of the accumulator word: ``U`` divides ``lanes``; a one-word accumulator is a
-    register that shifts the next slice down instead) and clears the word once its last
-    slice is read; stages 2-6 run the decoder, neuron input, state step, predictive encoder and
+    register that shifts its slices down into a two-entry queue instead) and clears the word
+    once its last slice is read; stages 2-6 run the decoder, neuron input, state step, predictive encoder and
     sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one multiplier chain each;
     stage 7 offers the group's spikes on ``spikes``, one per cycle. The per-neuron registers
     live in the memories of :data:`STATE_GROUPS`, one group per word (:func:`group_layout`):
@@ -309,10 +309,16 @@ class LayerCore(wiring.Component):
         self.learn_build = cfg.learning is not None
         self.extra = cfg.learning.extra_frac if self.learn_build else 0
         self.wb_fmt = cfg.learn_format(l - 1)
-        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=mem_depth(self.n_below * C),
+        self.wa_fmt = None if self.is_output else cfg.learn_format(l)
+        # W_l^T stacked under W_{l-1} (words wa_base ..) when both have one format
+        # (cfg.weights_stacked): one memory, one read port and one weight word register, and no
+        # per-lane multiplexer between two copies
+        self.stacked = cfg.weights_stacked(l)
+        self.wa_base = self.n_below * C if self.stacked else 0
+        self.weight_rows = self.n_below + (self.n_above if self.stacked else 0)
+        self.w_below = memory.Memory(shape=unsigned(L * self.wb_fmt.width), depth=mem_depth(self.weight_rows * C),
                                      init=[])
-        if not self.is_output:
-            self.wa_fmt = cfg.learn_format(l)
+        if not self.is_output and not self.stacked:
             self.w_above = memory.Memory(shape=unsigned(L * self.wa_fmt.width), depth=mem_depth(self.n_above * C),
                                          init=[])
         # one word (C == 1, the lanes cover the layer): a register instead (_memory_ports)
@@ -331,6 +337,14 @@ class LayerCore(wiring.Component):
         if self.learn_build:   # held states s^- and s^+ (lane-packed like the accumulator)
             self.s_free = memory.Memory(shape=unsigned(L * cfg.s.width), depth=mem_depth(C), init=[])
             self.s_nudged = memory.Memory(shape=unsigned(L * cfg.s.width), depth=mem_depth(C), init=[])
+
+    def weight_memory(self, kind: str) -> tuple:
+        """``(memory, first word)`` of a weight copy: ``"w_below"`` (``W_{l-1}`` by rows, word
+        ``j * C + c``) or ``"w_above"`` (``W_l`` transposed, word ``first + k * C + c``); with
+        :attr:`stacked` both live in ``w_below``."""
+        if kind == "w_above" and self.stacked:
+            return self.w_below, self.wa_base
+        return getattr(self, kind), 0
 
     def elaborate(self, platform):
         m = Module()
@@ -359,7 +373,7 @@ class LayerCore(wiring.Component):
         m.submodules.w_below = self.w_below
         p.wb_wr = self.w_below.write_port()   # whole words: block RAM without per-lane enables
         p.wb_rd = self.w_below.read_port()
-        if not self.is_output:
+        if not self.is_output and not self.stacked:
             m.submodules.w_above = self.w_above
             p.wa_wr = self.w_above.write_port(granularity=self.wa_fmt.width)
             p.wa_rd = self.w_above.read_port()
@@ -389,29 +403,30 @@ class LayerCore(wiring.Component):
         row/col, which the network holds for a whole command (it writes and reads a weight one
         cycle later), so the multiplier stays off the memory and read-back paths."""
         L, C, h = self.cfg.lanes, self.C, self.host
-        waddr = Signal(range(max(self.n_below, self.n_above, 1) * C + 1), name="h_waddr")
+        waddr = Signal(range(max(self.weight_rows, self.n_above, 1) * C + 1), name="h_waddr")
         lane = Signal(range(max(L, 2)), name="lane_of")
         word, col_lane = const_divmod(h.col, L, self.dsp)     # (no divider on the path)
-        m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + word)
+        above = (h.sel == HostSel.W_ABOVE) if self.stacked else Const(0, 1)
+        m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + word + Mux(above, self.wa_base, 0))
         if L > 1:
             m.d.sync += lane.eq(col_lane)
         lane_en = Cat(lane == i for i in range(L))
         group, elem = _host_group(m, self)
         m.d.comb += [
             p.wb_wr.addr.eq(p.wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
-            p.wb_wr.en.eq(h.we & (h.sel == HostSel.W_BELOW)),   # data: _host_weight_merge
+            p.wb_wr.en.eq(h.we & ((h.sel == HostSel.W_BELOW) | above)),   # data: _host_weight_merge
             p.b_wr.addr.eq(h.row if self.U == 1 else group),
         ]
         _lane_write(m, p.b_wr, h.data, h.we & (h.sel == HostSel.BIAS), elem, self.U)
-        if not self.is_output:
+        if self.is_output:
+            m.d.comb += p.y_wr.addr.eq(h.row if self.U == 1 else group)
+            _lane_write(m, p.y_wr, h.data, h.we & (h.sel == HostSel.TARGET), elem, self.U)
+        elif not self.stacked:
             m.d.comb += [
                 p.wa_wr.addr.eq(p.wa_rd.addr),
                 p.wa_wr.data.eq(Cat(h.data[:self.wa_fmt.width] for _ in range(L))),
                 p.wa_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
-        else:
-            m.d.comb += p.y_wr.addr.eq(h.row if self.U == 1 else group)
-            _lane_write(m, p.y_wr, h.data, h.we & (h.sel == HostSel.TARGET), elem, self.U)
         return SimpleNamespace(waddr=waddr, lane=lane, group=group, elem=elem)
 
     # -- spike queues: one per neighbour, deep enough for all its neurons --------------------------
@@ -427,7 +442,7 @@ class LayerCore(wiring.Component):
                                                              depth=queue_depth(self.n_above))
             m.d.comb += [qa.w_data.eq(self.from_above.payload), qa.w_en.eq(self.from_above.valid),
                          self.from_above.ready.eq(qa.w_rdy)]
-            queues.append((qa, "wa_rd", self.wa_fmt))
+            queues.append((qa, "wb_rd" if self.stacked else "wa_rd", self.wa_fmt))
         return queues
 
     def lanes_of(self, word, fmt, shift=True):
@@ -447,7 +462,7 @@ class LayerCore(wiring.Component):
         C, acc_port = self.C, self.accumulate
         qb = queues[0][0]
         qa = queues[1][0] if len(queues) == 2 else None
-        rd = [getattr(p, name) for _, name, _ in queues]
+        rd = list({name: getattr(p, name) for _, name, _ in queues}.values())
         chunk = Signal(range(max(C, 2)))
         use_below = qb.r_rdy                    # events from below first, then from above
         row = Mux(use_below, qb.r_data, qa.r_data) if qa is not None else qb.r_data
@@ -456,8 +471,9 @@ class LayerCore(wiring.Component):
         last_chunk = chunk == C - 1
         # the address register keeps the multiply row * C off the path into the weight memory
         # (hundreds of block RAMs on the paper's network)
-        a_addr = Signal(range(mem_depth(max(self.n_below, self.n_above) * C)), name="acc_waddr")
-        m.d.sync += a_addr.eq(const_mul(row, C, self.dsp) + chunk)
+        a_addr = Signal(range(mem_depth(max(self.weight_rows, self.n_above) * C)), name="acc_waddr")
+        base = Mux(use_below, 0, self.wa_base) if self.stacked else 0   # W_l^T's words in w_below
+        m.d.sync += a_addr.eq(const_mul(row, C, self.dsp) + chunk + base)
         for port in rd:
             m.d.comb += port.addr.eq(a_addr)
         with m.If(~acc_port.en):   # host access: write, or read-back of W_{l-1}[row, col]
@@ -465,7 +481,7 @@ class LayerCore(wiring.Component):
         # no read while the host writes (the read word then is never used): a write and a read
         # port with one address and this enable map to a single-port RAM
         m.d.comb += p.wb_rd.en.eq(~p.wb_wr.en)
-        if qa is not None:
+        if qa is not None and not self.stacked:
             m.d.comb += p.wa_rd.en.eq(~p.wa_wr.en.any())
         m.d.comb += qb.r_en.eq((issue & use_below & last_chunk) | (mode_clr & qb.r_rdy))
         if qa is not None:
@@ -502,7 +518,7 @@ class LayerCore(wiring.Component):
         wb_word = Signal.like(p.wb_rd.data, name="wb_word")
         m.d.sync += wb_word.eq(p.wb_rd.data)
         w_lanes = self.lanes_of(wb_word, self.wb_fmt)
-        if not self.is_output:
+        if not self.is_output and not self.stacked:
             wa_word = Signal.like(p.wa_rd.data, name="wa_word")
             m.d.sync += wa_word.eq(p.wa_rd.data)
             wa_lanes = self.lanes_of(wa_word, self.wa_fmt)
@@ -521,6 +537,10 @@ class LayerCore(wiring.Component):
         upd.s1_lane = Signal.like(upd.lane, name="s1_lane")
         upd.s1_word = Signal.like(upd.word, name="s1_word")
         upd.s1_wordlast = Signal(name="s1_wordlast")
+        if self.acc_mem is None:   # the one-word accumulator's slice queue (_slice_queue)
+            width = self.U * self.acc_fmt.width
+            upd.head, upd.tail = Signal(width, name="acc_head"), Signal(width, name="acc_tail")
+            upd.held, upd.taken = Signal(range(3), name="acc_held"), Signal(range(self.G + 1), name="acc_taken")
         if self.learn_build:   # word and slice of the group, for the held-state memories (stage 5)
             upd.pword = [None, upd.s1_word] + [Signal.like(upd.word, name=f"p{k}_word") for k in range(2, K + 1)]
             upd.plane = [None, upd.s1_lane] + [Signal.like(upd.lane, name=f"p{k}_lane") for k in range(2, K + 1)]
@@ -550,10 +570,13 @@ class LayerCore(wiring.Component):
         el = (lambda sig: sig) if U == 1 else (lambda sig: sig[u])
         p2, p3, p4, p5, p6, p7 = (el(upd.regs[k]) for k in range(2, 8))
         vs_rd, xap_rd = el(p.st_rd["state_vs"].data), el(p.st_rd["state_xap"].data)
-        # stage 1 registers this neuron's accumulator lane (block-RAM clock-to-out off the math)
-        # (the accumulator register shifts its next slice into slice 0: _word_register)
-        slices = [acc.lanes[sl * U + u] for sl in range(self.S if self.acc_mem is not None else 1)]
-        acc_sel = Array(slices)[upd.s1_lane] if len(slices) > 1 else slices[0]
+        # stage 1 registers this neuron's accumulator lane (block-RAM clock-to-out off the math):
+        # from the slice queue's head with a one-word accumulator (_slice_queue)
+        if self.acc_mem is None:
+            acc_sel = _lane_view(upd.head, self.acc_fmt.width, U)[u]
+        else:
+            slices = [acc.lanes[sl * U + u] for sl in range(self.S)]
+            acc_sel = Array(slices)[upd.s1_lane] if len(slices) > 1 else slices[0]
         # stage 2: decoder -> v (old v and s read at stage 1)
         v_next, ovf_v = decode_v(cfg, self.l, p2.acc, vs_rd.v, t.lam, f, dsp)
         # stage 3: neuron input -> x (bias and target read at stage 2)
@@ -640,9 +663,10 @@ class LayerCore(wiring.Component):
         """Stage C's sum, or zero after the update pass read a whole word, or the clear sweep."""
         zero_upd = upd.valid[1] & upd.s1_wordlast & ~upd.stall
         if self.acc_mem is None:     # the register: zeroing is its synchronous reset
+            take = self._slice_queue(m, p, upd)
             m.d.comb += [p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid & ~clr.mode & ~upd.mode),
-                         p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, upd.mode & zero_upd)),
-                         p.acc_wr.shift.eq(upd.mode & upd.valid[1] & ~upd.stall)]
+                         p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, take & (upd.taken == self.G - 1))),
+                         p.acc_wr.shift.eq(take)]
             return
         with m.If(clr.mode):
             m.d.comb += [p.acc_wr.addr.eq(clr.idx), p.acc_wr.data.eq(0), p.acc_wr.en.eq(clr.idx < self.C)]
@@ -652,14 +676,34 @@ class LayerCore(wiring.Component):
         with m.Else():
             m.d.comb += [p.acc_wr.addr.eq(acc.c_chunk), p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid)]
 
+    def _slice_queue(self, m, p, upd):
+        """A one-word accumulator hands its slices to stage 1 through a two-entry queue (``head``,
+        ``tail``, ``held`` entries): it takes slice ``g`` (the word's low ``U`` lanes, then shifts
+        the word down; the last take zeroes it) whenever fewer than two are held, a decision
+        from registers only, so the bus's ``ready`` (the pipeline's stall) never reaches the
+        enable of the word's ``lanes x acc`` flip-flops spread over the die. Stage 1 pops the
+        head as it registers its group. The pass's first take is in stage 0's first cycle and
+        each later one no later than the pop that needs it, so the head always holds stage 1's
+        group: the same slices in the same cycles as a multiplexer would pick. Returns ``take``."""
+        take = upd.mode & (upd.taken != self.G) & ~upd.held[1]
+        pop = upd.valid[1] & ~upd.stall
+        low = p.acc_rd.data[:len(upd.head)]
+        m.d.sync += upd.held.eq(upd.held + take - pop)
+        with m.If(take):
+            m.d.sync += [upd.taken.eq(upd.taken + 1), upd.tail.eq(low)]
+        with m.If(pop | (upd.held == 0)):    # two held: the tail moves up; else the slice taken now
+            m.d.sync += upd.head.eq(Mux(upd.held[1], upd.tail, low))
+        return take
+
     def _clear_sweep(self, m, queues, acc, upd, clr):
         """Zero every word; drop queued spikes; ends when both are done. The update pass's
         start and end, and ``busy``, are here too (:func:`_pass_control`)."""
         r = upd.regs
         with m.If(self.tick.clr_start | clr.mode):     # the clear sweep writes these: zero
             m.d.sync += [r[2].eq(0), r[5].eq(0), r[7].eq(0)]
+        queue = [upd.held.eq(0), upd.taken.eq(0)] if self.acc_mem is None else []
         _pass_control(m, self, upd.mode, clr.mode, upd.issuing, upd.idx, upd.valid,
-                      [upd.lane.eq(0), upd.word.eq(0)])
+                      [upd.lane.eq(0), upd.word.eq(0)] + queue)
         with m.If(self.tick.clr_start & ~clr.mode):
             m.d.sync += [clr.mode.eq(1), clr.idx.eq(0), acc.chunk.eq(0)]
         with m.Elif(clr.mode):

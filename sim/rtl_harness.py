@@ -236,9 +236,9 @@ class RTLHarness(HostSequences):
     def load_backdoor(self, model: FixedModel):
         """Write weights and biases straight into the memories (zero time; same layout as ``load``)."""
         for (l, name), words in self.weight_words(model).items():
-            mem = getattr(self.dut.cores[l], name)
+            mem, first = self.dut.cores[l].weight_memory(name)
             for addr, word in enumerate(words):
-                self.ctx.set(mem.data[addr], word)
+                self.ctx.set(mem.data[first + addr], word)
         U = self.cfg.update_lanes
         for l, b in enumerate(model.biases, start=1):
             mem, w = self.dut.cores[l].bias, self.cfg.biases[l - 1].width
@@ -261,14 +261,15 @@ class RTLHarness(HostSequences):
 
         for l, core in enumerate(self.dut.cores[1:], start=1):
             n, C = cfg.layers[l], core.C
-            mats = [("w_below", core.w_below, core.wb_fmt, cfg.layers[l - 1])]
+            mats = [("w_below", core.wb_fmt, cfg.layers[l - 1])]
             if not core.is_output:
-                mats.append(("w_above", core.w_above, core.wa_fmt, cfg.layers[l + 1]))
-            for name, mem, fmt, n_src in mats:      # (n_src, n) as stored: rows = sources
+                mats.append(("w_above", core.wa_fmt, cfg.layers[l + 1]))
+            for name, fmt, n_src in mats:      # (n_src, n) as stored: rows = sources
+                mem, first = core.weight_memory(name)
                 w = np.zeros((n_src, n), dtype=np.int64)
                 for src in range(n_src):
                     for c in range(C):
-                        word = int(ctx.get(mem.data[src * C + c]))
+                        word = int(ctx.get(mem.data[first + src * C + c]))
                         for t in range(min(L, n - c * L)):
                             w[src, c * L + t] = lane(word, t, fmt)
                 if name == "w_below":

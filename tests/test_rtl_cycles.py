@@ -105,8 +105,8 @@ def test_backdoor_weight_layout_equals_host_writes():
         await h.load(model)
         bad = []
         for (l, name), words in h.weight_words(model).items():
-            mem = getattr(h.dut.cores[l], name)
-            got = [int(h.ctx.get(mem.data[a])) for a in range(len(words))]
+            mem, first = h.dut.cores[l].weight_memory(name)     # W_l^T may be stacked in w_below
+            got = [int(h.ctx.get(mem.data[first + a])) for a in range(len(words))]
             if got != words:
                 bad.append((l, name))
         return bad

@@ -285,8 +285,10 @@ def test_lanes_wider_than_a_layer_store_only_its_neurons():
     out = LayerCore(cfg, 2)
     assert Shape.cast(out.w_below.shape).width == 10 * cfg.weights[1].width
     assert out.acc_width == 10 * cfg.acc_format(2).width and out.acc_mem is None    # one word: a register
-    hidden = LayerCore(cfg, 1)
-    assert Shape.cast(hidden.w_above.shape).width == 500 * cfg.weights[1].width
+    hidden = LayerCore(cfg, 1)      # W_1^T in the rows after W_0's: one memory (cfg.weights_stacked)
+    assert hidden.stacked and not hasattr(hidden, "w_above")
+    assert Shape.cast(hidden.w_below.shape).width == 500 * cfg.weights[1].width
+    assert hidden.w_below.depth == 784 + 10 and hidden.weight_memory("w_above") == (hidden.w_below, 784)
     assert default_config((8, 7, 3)).replace(lanes=8, update_lanes=2).stored_lanes(1) == 8   # 7 -> 4 groups of 2
     assert default_config((8, 7, 3)).replace(lanes=8, update_lanes=2).stored_lanes(2) == 4
     assert default_config((8, 7, 3)).replace(lanes=4).stored_lanes(1) == 4                   # 2 chunks: all lanes
