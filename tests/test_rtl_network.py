@@ -71,7 +71,16 @@ CASES = {
     "5-3-1-single-output-neuron": (default_config((5, 3, 1)).replace(n_free=10, n_nudged=5, lanes=2),
                                    9, +1, None),
     "20-8-8-3-bus-stalls": (default_config((20, 8, 8, 3)).replace(n_free=12, n_nudged=6, lanes=2), 7, +1, 0x1D3),
+    # W0, W1 one format (core 1 stacks W1^T under W0), W2 another (core 2 keeps w_above)
+    "20-8-8-3-mixed-weight-formats": (default_config((20, 8, 8, 3)).replace(
+        n_free=12, n_nudged=6, lanes=3, update_lanes=3,
+        weights=(RegFormat(8, 6), RegFormat(8, 6), RegFormat(7, 5))), 10, -1, 0x2B7),
 }
+
+
+def test_mixed_weight_formats_case_stacks_one_core_only():
+    cfg = CASES["20-8-8-3-mixed-weight-formats"][0]
+    assert [cfg.weights_stacked(l) for l in range(4)] == [False, True, False, False]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
