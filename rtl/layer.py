@@ -21,21 +21,24 @@ Update (``tick.upd_start``, one group of ``U = cfg.update_lanes`` neurons per cy
     stage 0 presents group ``g``'s address to the accumulator; stage 1 registers its ``U`` lanes
     (a slice of the accumulator word: ``U`` divides ``lanes``; a one-word accumulator is a
     register that shifts its slices down into a two-entry queue instead) and clears the word
-    once its last slice is read; stages 2-6 run the decoder, neuron input, state step, predictive encoder and
-    sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one multiplier chain each;
-    stage 7 offers the group's spikes on ``spikes``, one per cycle. The per-neuron registers
-    live in the memories of :data:`STATE_GROUPS`, one group per word (:func:`group_layout`):
-    each is read one stage ahead of the stage that uses its old word and written in the stage
-    that computes its last field, so a stage register holds only what a later stage uses
-    (``rho_last`` is not stored: :data:`DERIVED`). A spike the bus does not take, or a second
-    spike of the group still to send, stalls the whole pipeline (memory read ports hold their
-    data), so nothing is dropped; the stall depends only on registers and the bus's ``ready``.
-    With ``U == 1`` this is the one-neuron pipeline, gate for gate.
+    once its last slice is read; stages 2-6 run the decoder, neuron input, state step,
+    predictive encoder and sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one
+    multiplier chain each; stage 7 offers the group's spikes on ``spikes``, one per cycle. The
+    per-neuron registers live in the memories of :data:`STATE_GROUPS`, one group per word
+    (:func:`group_layout`): each is read one stage ahead of the stage that uses its old word and
+    written in the stage that computes its last field, so a stage register holds only what a
+    later stage uses (``rho_last`` is not stored: :data:`DERIVED`). A spike the bus does not
+    take, or a second spike of the group still to send, stalls the whole pipeline (memory read
+    ports hold their data), so nothing is dropped; the stall depends only on registers and the
+    bus's ``ready``. With ``U == 1`` this is the one-neuron pipeline, gate for gate.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
 (``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
 (``w_above``, word ``k * C + j // lanes``, lane ``j % lanes``): each matrix is stored twice,
-once in each core that reads it, which keeps both cores' accumulate loops independent.
+once in each core that reads it, which keeps both cores' accumulate loops independent. When
+``W_{l-1}`` and ``W_l`` share one format (``cfg.weights_stacked(l)``), the transposed copy has
+no memory of its own: it fills ``w_below``'s words after ``W_{l-1}``'s
+(:meth:`LayerCore.weight_memory`).
 
 Each ``elaborate`` is a short list of named steps (memory ports, host writes, spike queues,
 accumulate loop, update pipeline, clear sweep, host reads, learning hooks); the signals the
@@ -661,13 +664,13 @@ class LayerCore(wiring.Component):
 
     def _accumulator_writes(self, m, p, acc, upd, clr):
         """Stage C's sum, or zero after the update pass read a whole word, or the clear sweep."""
-        zero_upd = upd.valid[1] & upd.s1_wordlast & ~upd.stall
         if self.acc_mem is None:     # the register: zeroing is its synchronous reset
             take = self._slice_queue(m, p, upd)
             m.d.comb += [p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid & ~clr.mode & ~upd.mode),
                          p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, take & (upd.taken == self.G - 1))),
                          p.acc_wr.shift.eq(take)]
             return
+        zero_upd = upd.valid[1] & upd.s1_wordlast & ~upd.stall
         with m.If(clr.mode):
             m.d.comb += [p.acc_wr.addr.eq(clr.idx), p.acc_wr.data.eq(0), p.acc_wr.en.eq(clr.idx < self.C)]
         with m.Elif(upd.mode):

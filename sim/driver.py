@@ -125,8 +125,8 @@ class ParamReader:
             self.mems.append(("w_below", l - 1, [core.w_below[a]._handle for a in range(n[l - 1] * C)],
                               cfg.learn_format(l - 1).width, n[l - 1], n[l], C))
             if l + 1 < len(n):     # W_l^T: its own memory, or stacked under W_{l-1} (rtl.layer)
-                first = n[l - 1] * C if cfg.weights_stacked(l) else 0
-                copy = core.w_below if cfg.weights_stacked(l) else core.w_above
+                stacked = cfg.weights_stacked(l)
+                first, copy = (n[l - 1] * C, core.w_below) if stacked else (0, core.w_above)
                 self.mems.append(("w_above", l, [copy[first + a]._handle for a in range(n[l + 1] * C)],
                                   cfg.learn_format(l).width, n[l + 1], n[l], C))
             # update_lanes biases per word, as the design was built (from the word's width)
