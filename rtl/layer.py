@@ -62,6 +62,7 @@ from .learning import inference_weight
 from .neuron import NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta, state_step
 from .ports import (HostSel, accumulate_signature, clear_words, host_data_width, host_signature, index_shape,
                     learning_signature, mem_depth, queue_depth, state_layout, tick_signature)
+from .replicas import register_copies
 
 __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth", "host_data_width",
            "index_shape", "state_layout", "stored_layout", "STATE_GROUPS", "DERIVED", "state_memories",
@@ -362,7 +363,7 @@ class LayerCore(wiring.Component):
         acc = self._accumulate(m, ports, queues, host, upd.mode, clr.mode)
         self._update_issue(m, upd)
         self._update_pipeline(m, ports, acc, upd, clr, host)
-        self._accumulator_writes(m, ports, acc, upd, clr)
+        self._accumulator_writes(m, ports, acc, upd, clr, platform)
         self._clear_sweep(m, queues, acc, upd, clr)
         self._host_reads(m, ports, host, acc)
         self._host_weight_merge(m, ports, host, acc)
@@ -385,7 +386,7 @@ class LayerCore(wiring.Component):
             p.acc_wr = self.acc_mem.write_port()
             p.acc_rd = self.acc_mem.read_port(transparent_for=(p.acc_wr,))
         else:
-            p.acc_wr, p.acc_rd = _word_register(m, self.acc_width, "acc_word", self.U * self.acc_fmt.width)
+            p.acc_wr, p.acc_rd = _word_register(self.acc_width, "acc_word")
         p.st_wr, p.st_rd = {}, {}
         for name, mem in self.state_mems.items():
             m.submodules[name] = mem
@@ -408,12 +409,14 @@ class LayerCore(wiring.Component):
         L, C, h = self.cfg.lanes, self.C, self.host
         waddr = Signal(range(max(self.weight_rows, self.n_above, 1) * C + 1), name="h_waddr")
         lane = Signal(range(max(L, 2)), name="lane_of")
+        # the lane also one-hot, registered: each lane's write select is one flip-flop, not a
+        # comparator of a binary lane number fanned out to every lane of the die
+        lane_en = Signal(L, name="lane_onehot") if L > 1 else Const(1, 1)
         word, col_lane = const_divmod(h.col, L, self.dsp)     # (no divider on the path)
         above = (h.sel == HostSel.W_ABOVE) if self.stacked else Const(0, 1)
         m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + word + Mux(above, self.wa_base, 0))
         if L > 1:
-            m.d.sync += lane.eq(col_lane)
-        lane_en = Cat(lane == i for i in range(L))
+            m.d.sync += [lane.eq(col_lane), lane_en.eq(Cat(col_lane == i for i in range(L)))]
         group, elem = _host_group(m, self)
         m.d.comb += [
             p.wb_wr.addr.eq(p.wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
@@ -430,7 +433,7 @@ class LayerCore(wiring.Component):
                 p.wa_wr.data.eq(Cat(h.data[:self.wa_fmt.width] for _ in range(L))),
                 p.wa_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
-        return SimpleNamespace(waddr=waddr, lane=lane, group=group, elem=elem)
+        return SimpleNamespace(waddr=waddr, lane=lane, lane_en=lane_en, group=group, elem=elem)
 
     # -- spike queues: one per neighbour, deep enough for all its neurons --------------------------
     def _spike_queues(self, m):
@@ -509,7 +512,8 @@ class LayerCore(wiring.Component):
                              & ~stage["a"][0] & ~stage["b"][0]),
         ]
         queues_empty = (qb.level == 0) & ((qa.level == 0) if qa is not None else 1)
-        return SimpleNamespace(chunk=chunk, sum=acc_sum, b_chunk=stage["b"][2], c_valid=stage["c"][0],
+        return SimpleNamespace(chunk=chunk, sum=acc_sum, b_valid=stage["b"][0], b_chunk=stage["b"][2],
+                               c_valid=stage["c"][0],
                                c_chunk=stage["c"][2],
                                wb_word=wb_word, lanes=acc_lanes, queues_empty=queues_empty)
 
@@ -662,13 +666,18 @@ class LayerCore(wiring.Component):
             with m.Else():
                 m.d.comb += [wr.addr.eq(upd.pidx[k]), wr.en.eq(upd.valid[k] & ~upd.stall)]
 
-    def _accumulator_writes(self, m, p, acc, upd, clr):
-        """Stage C's sum, or zero after the update pass read a whole word, or the clear sweep."""
+    def _accumulator_writes(self, m, p, acc, upd, clr, platform):
+        """Stage C's sum, or zero after the update pass read a whole word, or the clear sweep.
+        A one-word accumulator's controls are registers, one copy per bank of its flip-flops,
+        loaded with their next values (:meth:`_word_controls_next`)."""
         if self.acc_mem is None:     # the register: zeroing is its synchronous reset
-            take = self._slice_queue(m, p, upd)
-            m.d.comb += [p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid & ~clr.mode & ~upd.mode),
-                         p.acc_wr.zero.eq(Mux(clr.mode, clr.idx < self.C, take & (upd.taken == self.G - 1))),
-                         p.acc_wr.shift.eq(take)]
+            take, pop = self._slice_queue(m, p, upd)
+            m.d.comb += p.acc_wr.data.eq(acc.sum)
+            nxt = self._word_controls_next(m, acc, upd, clr, take, pop)
+            banks = acc_banks(self.acc_width // self.acc_fmt.width, self.acc_fmt.width)
+            copies = {k: register_copies(m, platform, d, len(banks), f"acc_{k}") for k, d in nxt.items()}
+            _word_register_banks(m, p.acc_wr, p.acc_rd, self.U * self.acc_fmt.width, banks,
+                                 copies["zero"], copies["load"], copies["shift"])
             return
         zero_upd = upd.valid[1] & upd.s1_wordlast & ~upd.stall
         with m.If(clr.mode):
@@ -687,7 +696,8 @@ class LayerCore(wiring.Component):
         enable of the word's ``lanes x acc`` flip-flops spread over the die. Stage 1 pops the
         head as it registers its group. The pass's first take is in stage 0's first cycle and
         each later one no later than the pop that needs it, so the head always holds stage 1's
-        group: the same slices in the same cycles as a multiplexer would pick. Returns ``take``."""
+        group: the same slices in the same cycles as a multiplexer would pick. Returns ``take``
+        and ``pop``."""
         take = upd.mode & (upd.taken != self.G) & ~upd.held[1]
         pop = upd.valid[1] & ~upd.stall
         low = p.acc_rd.data[:len(upd.head)]
@@ -696,7 +706,35 @@ class LayerCore(wiring.Component):
             m.d.sync += [upd.taken.eq(upd.taken + 1), upd.tail.eq(low)]
         with m.If(pop | (upd.held == 0)):    # two held: the tail moves up; else the slice taken now
             m.d.sync += upd.head.eq(Mux(upd.held[1], upd.tail, low))
-        return take
+        return take, pop
+
+    def _word_controls_next(self, m, acc, upd, clr, take, pop):
+        """Next-cycle values of the one-word accumulator's controls, from the next values of the
+        registers they are made of (the assignments of :meth:`_accumulate`, :meth:`_slice_queue`,
+        :meth:`_clear_sweep` and :func:`_pass_control`, written out):
+
+        - ``load = c_valid & ~mode_clr & ~mode_upd`` (stage C's sum is written back);
+        - ``shift = take = mode_upd & (taken != G) & ~held[1]`` (:meth:`_slice_queue`);
+        - ``zero = mode_clr ? clr_idx < C : take & (taken == G - 1)``.
+
+        Registered, they equal those expressions of the current registers every cycle."""
+        start_upd = self.tick.upd_start & ~upd.mode
+        start_clr = self.tick.clr_start & ~clr.mode
+        in_flight = upd.issuing | Cat(upd.valid[1:]).any()
+        n = SimpleNamespace(**{k: Signal.like(v, name=f"{v.name}_next") for k, v in
+                               (("upd", upd.mode), ("clr", clr.mode), ("idx", clr.idx), ("taken", upd.taken),
+                                ("held", upd.held))})
+        m.d.comb += [
+            n.upd.eq(Mux(start_upd, 1, Mux(upd.mode & ~in_flight, 0, upd.mode))),
+            n.clr.eq(Mux(start_clr, 1, Mux(clr.mode & (clr.idx >= clr.words) & acc.queues_empty, 0, clr.mode))),
+            n.idx.eq(Mux(start_clr, 0, Mux(clr.mode & (clr.idx < clr.words), clr.idx + 1, clr.idx))),
+            n.taken.eq(Mux(start_upd, 0, Mux(take, upd.taken + 1, upd.taken))),
+            n.held.eq(Mux(start_upd, 0, upd.held + take - pop)),
+        ]
+        take_n = n.upd & (n.taken != self.G) & ~n.held[1]
+        return {"load": acc.b_valid & ~n.clr & ~n.upd,     # c_valid's next value is b_valid
+                "shift": take_n,
+                "zero": Mux(n.clr, n.idx < self.C, take_n & (n.taken == self.G - 1))}
 
     def _clear_sweep(self, m, queues, acc, upd, clr):
         """Zero every word; drop queued spikes; ends when both are done. The update pass's
@@ -747,7 +785,7 @@ class LayerCore(wiring.Component):
         fmt = self.wb_fmt
         old = _lane_view(acc.wb_word, fmt.width, self.Ls)
         new = self.host.data[:fmt.width]
-        m.d.comb += p.wb_wr.data.eq(Cat(Mux(host.lane == i, new, w)[:fmt.width] for i, w in enumerate(old)))
+        m.d.comb += p.wb_wr.data.eq(Cat(Mux(host.lane_en[i], new, w)[:fmt.width] for i, w in enumerate(old)))
 
     def _learning_hooks(self, m, p, upd):
         """On-chip learning (rtl.learning): held states written by the update pass (stage 5), and
@@ -776,29 +814,48 @@ class LayerCore(wiring.Component):
                 m.d.comb += [p.wa_wr.addr.eq(lp.wa_waddr), p.wa_wr.data.eq(lp.wa_wdata), p.wa_wr.en.eq(lp.wa_wen)]
 
 
-def _word_register(m, width: int, name: str, step: int):
+def _word_register(width: int, name: str):
     """A one-word memory as a register: ``(write port, read port)`` look-alikes whose read data
     is the register itself. A transparent synchronous read of the only word returns what the
     register holds one cycle later (the last write included), so the read latency is kept by
     using the register where the memory's read data would be, with no read register and no
     LUT RAM (500 lanes x 16 bits would take 2,000 ECP5 LUT-RAM cells). Addresses and the read
-    enable are accepted and unused.
-
-    ``shift``: the word moves down by ``step`` bits (zeros in at the top), so the update pass
-    always finds its next slice in the low ``step`` bits: no ``lanes / U``-way multiplexer
-    gathers the slice from lanes spread over the whole die (50:1 on 8,000 bits at 500 lanes)."""
+    enable are accepted and unused; :func:`_word_register_banks` builds its update."""
     word = Signal(width, name=name)
-    wr = SimpleNamespace(addr=Signal(name=f"{name}_waddr"), data=Signal(width, name=f"{name}_wdata"),
-                         en=Signal(name=f"{name}_we"), zero=Signal(name=f"{name}_zero"),
-                         shift=Signal(name=f"{name}_shift"))
+    wr = SimpleNamespace(addr=Signal(name=f"{name}_waddr"), data=Signal(width, name=f"{name}_wdata"))
     rd = SimpleNamespace(addr=Signal(name=f"{name}_raddr"), en=Signal(name=f"{name}_re"), data=word)
-    with m.If(wr.zero):        # a synchronous reset of the flip-flops, not a multiplexer per bit
-        m.d.sync += word.eq(0)
-    with m.Elif(wr.en):
-        m.d.sync += word.eq(wr.data)
-    with m.Elif(wr.shift):
-        m.d.sync += word.eq(word >> step)
     return wr, rd
+
+
+#: Flip-flops of the one-word accumulator per bank: each bank has its own copy of the word's
+#: zero, load and shift controls (:func:`rtl.replicas.register_copies`), so no control net has
+#: more than about this many sinks.
+ACC_BANK_BITS = 256
+
+
+def acc_banks(lanes: int, width: int) -> list:
+    """``(lo, hi)`` bit ranges of the banks of a one-word accumulator of ``lanes`` lanes of
+    ``width`` bits: ``max(1, ACC_BANK_BITS // width)`` whole lanes each, the last one shorter."""
+    per = max(1, ACC_BANK_BITS // width)
+    return [(lo * width, min(lo + per, lanes) * width) for lo in range(0, lanes, per)]
+
+
+def _word_register_banks(m, wr, rd, step: int, banks: list, zero: list, load: list, shift: list):
+    """Bank ``b`` (bits ``banks[b]``) of the word: zeroed (``zero[b]``, a synchronous reset of
+    its flip-flops), else loaded with ``wr.data`` (``load[b]``), else shifted down by ``step``
+    bits with the whole word (``shift[b]``; zeros in at the top), so the update pass always
+    finds its next slice in the low ``step`` bits: no ``lanes / U``-way multiplexer gathers the
+    slice from lanes spread over the whole die (50:1 on 8,000 bits at 500 lanes). The controls
+    are per bank, copies of one value (:meth:`LayerCore._accumulator_writes`)."""
+    word = rd.data
+    shifted = word >> step
+    for (lo, hi), z, ld, sh in zip(banks, zero, load, shift):
+        with m.If(z):
+            m.d.sync += word[lo:hi].eq(0)
+        with m.Elif(ld):
+            m.d.sync += word[lo:hi].eq(wr.data[lo:hi])
+        with m.Elif(sh):
+            m.d.sync += word[lo:hi].eq(shifted[lo:hi])
 
 
 def _lane_view(word, width: int, lanes: int) -> list:
