@@ -848,14 +848,16 @@ def _word_register_banks(m, wr, rd, step: int, banks: list, zero: list, load: li
     slice from lanes spread over the whole die (50:1 on 8,000 bits at 500 lanes). The controls
     are per bank, copies of one value (:meth:`LayerCore._accumulator_writes`)."""
     word = rd.data
-    shifted = word >> step
-    for (lo, hi), z, ld, sh in zip(banks, zero, load, shift):
+    shifted = Cat(word[step:], Const(0, min(step, len(word))))   # wiring (`>>` builds a shifter)
+    regs = [Signal(hi - lo, name=f"{word.name}_b{b}") for b, (lo, hi) in enumerate(banks)]
+    m.d.comb += word.eq(Cat(regs))     # one register per bank: one process each, not slices of one
+    for (lo, hi), reg, z, ld, sh in zip(banks, regs, zero, load, shift):
         with m.If(z):
-            m.d.sync += word[lo:hi].eq(0)
+            m.d.sync += reg.eq(0)
         with m.Elif(ld):
-            m.d.sync += word[lo:hi].eq(wr.data[lo:hi])
+            m.d.sync += reg.eq(wr.data[lo:hi])
         with m.Elif(sh):
-            m.d.sync += word[lo:hi].eq(shifted[lo:hi])
+            m.d.sync += reg.eq(shifted[lo:hi])
 
 
 def _lane_view(word, width: int, lanes: int) -> list:
