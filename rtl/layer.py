@@ -74,6 +74,8 @@ __all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth
 UPDATE_STAGES = ("register the accumulator lane", "decoder: v; write acc", "neuron input: x",
                  "state step: s", "predictive encoder: a; write v, s", "sigma-delta: phi, q",
                  "write x, a, phi, q + spike")
+#: Slots of the queue between a one-word accumulator and update stage 1 (``LayerCore._slice_queue``).
+SLICE_SLOTS = 3
 #: Lanes per first-level group of the host's weight read-back (``rtl.network``'s READ_LANE cycle
 #: registers each group's pick; the second level picks the group).
 READ_GROUP = 16
@@ -546,8 +548,11 @@ class LayerCore(wiring.Component):
         upd.s1_wordlast = Signal(name="s1_wordlast")
         if self.acc_mem is None:   # the one-word accumulator's slice queue (_slice_queue)
             width = self.U * self.acc_fmt.width
-            upd.head, upd.tail = Signal(width, name="acc_head"), Signal(width, name="acc_tail")
-            upd.held, upd.taken = Signal(range(3), name="acc_held"), Signal(range(self.G + 1), name="acc_taken")
+            upd.slots = [Signal(width, name=f"acc_slot{k}") for k in range(SLICE_SLOTS)]
+            upd.head = upd.slots[0]
+            upd.held = Signal(range(SLICE_SLOTS + 1), name="acc_held")
+            upd.taken = Signal(range(self.G + 1), name="acc_taken")
+            upd.take = Signal(name="acc_take")
         if self.learn_build:   # word and slice of the group, for the held-state memories (stage 5)
             upd.pword = [None, upd.s1_word] + [Signal.like(upd.word, name=f"p{k}_word") for k in range(2, K + 1)]
             upd.plane = [None, upd.s1_lane] + [Signal.like(upd.lane, name=f"p{k}_lane") for k in range(2, K + 1)]
@@ -689,52 +694,57 @@ class LayerCore(wiring.Component):
             m.d.comb += [p.acc_wr.addr.eq(acc.c_chunk), p.acc_wr.data.eq(acc.sum), p.acc_wr.en.eq(acc.c_valid)]
 
     def _slice_queue(self, m, p, upd):
-        """A one-word accumulator hands its slices to stage 1 through a two-entry queue (``head``,
-        ``tail``, ``held`` entries): it takes slice ``g`` (the word's low ``U`` lanes, then shifts
-        the word down; the last take zeroes it) whenever fewer than two are held, a decision
-        from registers only, so the bus's ``ready`` (the pipeline's stall) never reaches the
-        enable of the word's ``lanes x acc`` flip-flops spread over the die. Stage 1 pops the
-        head as it registers its group. The pass's first take is in stage 0's first cycle and
-        each later one no later than the pop that needs it, so the head always holds stage 1's
-        group: the same slices in the same cycles as a multiplexer would pick. Returns ``take``
+        """A one-word accumulator hands its slices to stage 1 through a queue of
+        :data:`SLICE_SLOTS` = 3 slots (``slots[0]`` the head, ``held`` of them full): on a cycle
+        with ``take`` it takes slice ``g`` (the word's low ``U`` lanes, then the word shifts
+        down; the last take zeroes it); stage 1 pops the head as it registers its group
+        (``pop``). ``take`` is a register (:meth:`_word_controls_next`): set for the next cycle
+        while fewer than two slots would be full counting this cycle's take but not its pop,
+        so neither the take nor the word's controls ever wait for the bus's ``ready`` (the
+        pipeline's stall). At one pop per cycle a slot is always full when stage 1 pops (one
+        slot full and a take every cycle in the steady state; three at most while stalled), and
+        the pass's first take is in stage 0's first cycle: the head always holds stage 1's
+        group, the same slices in the same cycles as a multiplexer would pick. Returns ``take``
         and ``pop``."""
-        take = upd.mode & (upd.taken != self.G) & ~upd.held[1]
-        pop = upd.valid[1] & ~upd.stall
+        take, pop = upd.take, upd.valid[1] & ~upd.stall
         low = p.acc_rd.data[:len(upd.head)]
         m.d.sync += upd.held.eq(upd.held + take - pop)
         with m.If(take):
-            m.d.sync += [upd.taken.eq(upd.taken + 1), upd.tail.eq(low)]
-        with m.If(pop | (upd.held == 0)):    # two held: the tail moves up; else the slice taken now
-            m.d.sync += upd.head.eq(Mux(upd.held[1], upd.tail, low))
+            m.d.sync += upd.taken.eq(upd.taken + 1)
+        after_pop = upd.held - pop                     # where this cycle's take lands
+        for k, slot in enumerate(upd.slots):
+            moved = Mux(pop, upd.slots[k + 1] if k + 1 < SLICE_SLOTS else 0, slot)
+            m.d.sync += slot.eq(Mux(take & (after_pop == k), low, moved))
         return take, pop
 
     def _word_controls_next(self, m, acc, upd, clr, take, pop):
         """Next-cycle values of the one-word accumulator's controls, from the next values of the
         registers they are made of (the assignments of :meth:`_accumulate`, :meth:`_slice_queue`,
-        :meth:`_clear_sweep` and :func:`_pass_control`, written out):
+        :meth:`_clear_sweep` and :func:`_pass_control`, written out); none depends on ``pop``:
 
         - ``load = c_valid & ~mode_clr & ~mode_upd`` (stage C's sum is written back);
-        - ``shift = take = mode_upd & (taken != G) & ~held[1]`` (:meth:`_slice_queue`);
+        - ``shift = take``, ``take' = mode_upd' & (taken' != G) & (held + take <= 2)``, where
+          ``'`` is the next value (:meth:`_slice_queue`; at the pass's start the queue is empty);
         - ``zero = mode_clr ? clr_idx < C : take & (taken == G - 1)``.
 
-        Registered, they equal those expressions of the current registers every cycle."""
+        ``take`` itself is the register of ``take'``; the controls are registered per bank."""
         start_upd = self.tick.upd_start & ~upd.mode
         start_clr = self.tick.clr_start & ~clr.mode
         in_flight = upd.issuing | Cat(upd.valid[1:]).any()
         n = SimpleNamespace(**{k: Signal.like(v, name=f"{v.name}_next") for k, v in
                                (("upd", upd.mode), ("clr", clr.mode), ("idx", clr.idx), ("taken", upd.taken),
-                                ("held", upd.held))})
+                                ("take", upd.take))})
         m.d.comb += [
             n.upd.eq(Mux(start_upd, 1, Mux(upd.mode & ~in_flight, 0, upd.mode))),
             n.clr.eq(Mux(start_clr, 1, Mux(clr.mode & (clr.idx >= clr.words) & acc.queues_empty, 0, clr.mode))),
             n.idx.eq(Mux(start_clr, 0, Mux(clr.mode & (clr.idx < clr.words), clr.idx + 1, clr.idx))),
             n.taken.eq(Mux(start_upd, 0, Mux(take, upd.taken + 1, upd.taken))),
-            n.held.eq(Mux(start_upd, 0, upd.held + take - pop)),
+            n.take.eq(n.upd & (n.taken != self.G) & (start_upd | (upd.held + take <= SLICE_SLOTS - 1))),
         ]
-        take_n = n.upd & (n.taken != self.G) & ~n.held[1]
+        m.d.sync += upd.take.eq(n.take)
         return {"load": acc.b_valid & ~n.clr & ~n.upd,     # c_valid's next value is b_valid
-                "shift": take_n,
-                "zero": Mux(n.clr, n.idx < self.C, take_n & (n.taken == self.G - 1))}
+                "shift": n.take,
+                "zero": Mux(n.clr, n.idx < self.C, n.take & (n.taken == self.G - 1))}
 
     def _clear_sweep(self, m, queues, acc, upd, clr):
         """Zero every word; drop queued spikes; ends when both are done. The update pass's
