@@ -411,14 +411,15 @@ class LayerCore(wiring.Component):
         L, C, h = self.cfg.lanes, self.C, self.host
         waddr = Signal(range(max(self.weight_rows, self.n_above, 1) * C + 1), name="h_waddr")
         lane = Signal(range(max(L, 2)), name="lane_of")
-        # the lane also one-hot, registered: each lane's write select is one flip-flop, not a
-        # comparator of a binary lane number fanned out to every lane of the die
+        # the lane also one-hot, registered from ``lane`` a cycle later (the division stays off
+        # the decode): each lane's write select is one flip-flop, not a comparator of a binary
+        # lane number fanned out to every lane of the die
         lane_en = Signal(L, name="lane_onehot") if L > 1 else Const(1, 1)
         word, col_lane = const_divmod(h.col, L, self.dsp)     # (no divider on the path)
         above = (h.sel == HostSel.W_ABOVE) if self.stacked else Const(0, 1)
         m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + word + Mux(above, self.wa_base, 0))
         if L > 1:
-            m.d.sync += [lane.eq(col_lane), lane_en.eq(Cat(col_lane == i for i in range(L)))]
+            m.d.sync += [lane.eq(col_lane), lane_en.eq(Cat(lane == i for i in range(L)))]
         group, elem = _host_group(m, self)
         m.d.comb += [
             p.wb_wr.addr.eq(p.wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
