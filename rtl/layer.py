@@ -20,7 +20,7 @@ Accumulate (event-driven, ``accumulate.en``)
 Update (``tick.upd_start``, one group of ``U = cfg.update_lanes`` neurons per cycle, ``UPDATE_STAGES``)
     stage 0 presents group ``g``'s address to the accumulator; stage 1 registers its ``U`` lanes
     (a slice of the accumulator word: ``U`` divides ``lanes``; a one-word accumulator is a
-    register that shifts its slices down into a two-entry queue instead) and clears the word
+    register that shifts its slices down into a three-slot queue instead) and clears the word
     once its last slice is read; stages 2-6 run the decoder, neuron input, state step,
     predictive encoder and sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one
     multiplier chain each; stage 7 offers the group's spikes on ``spikes``, one per cycle. The
@@ -677,9 +677,9 @@ class LayerCore(wiring.Component):
         A one-word accumulator's controls are registers, one copy per bank of its flip-flops,
         loaded with their next values (:meth:`_word_controls_next`)."""
         if self.acc_mem is None:     # the register: zeroing is its synchronous reset
-            take, pop = self._slice_queue(m, p, upd)
+            take = self._slice_queue(m, p, upd)
             m.d.comb += p.acc_wr.data.eq(acc.sum)
-            nxt = self._word_controls_next(m, acc, upd, clr, take, pop)
+            nxt = self._word_controls_next(m, acc, upd, clr, take)
             banks = acc_banks(self.acc_width // self.acc_fmt.width, self.acc_fmt.width)
             copies = {k: register_copies(m, platform, d, len(banks), f"acc_{k}") for k, d in nxt.items()}
             _word_register_banks(m, p.acc_wr, p.acc_rd, self.U * self.acc_fmt.width, banks,
@@ -700,13 +700,12 @@ class LayerCore(wiring.Component):
         with ``take`` it takes slice ``g`` (the word's low ``U`` lanes, then the word shifts
         down; the last take zeroes it); stage 1 pops the head as it registers its group
         (``pop``). ``take`` is a register (:meth:`_word_controls_next`): set for the next cycle
-        while fewer than two slots would be full counting this cycle's take but not its pop,
+        while at most two slots would be full counting this cycle's take but not its pop,
         so neither the take nor the word's controls ever wait for the bus's ``ready`` (the
         pipeline's stall). At one pop per cycle a slot is always full when stage 1 pops (one
         slot full and a take every cycle in the steady state; three at most while stalled), and
         the pass's first take is in stage 0's first cycle: the head always holds stage 1's
-        group, the same slices in the same cycles as a multiplexer would pick. Returns ``take``
-        and ``pop``."""
+        group, the same slices in the same cycles as a multiplexer would pick. Returns ``take``."""
         take, pop = upd.take, upd.valid[1] & ~upd.stall
         low = p.acc_rd.data[:len(upd.head)]
         m.d.sync += upd.held.eq(upd.held + take - pop)
@@ -716,9 +715,9 @@ class LayerCore(wiring.Component):
         for k, slot in enumerate(upd.slots):
             moved = Mux(pop, upd.slots[k + 1] if k + 1 < SLICE_SLOTS else 0, slot)
             m.d.sync += slot.eq(Mux(take & (after_pop == k), low, moved))
-        return take, pop
+        return take
 
-    def _word_controls_next(self, m, acc, upd, clr, take, pop):
+    def _word_controls_next(self, m, acc, upd, clr, take):
         """Next-cycle values of the one-word accumulator's controls, from the next values of the
         registers they are made of (the assignments of :meth:`_accumulate`, :meth:`_slice_queue`,
         :meth:`_clear_sweep` and :func:`_pass_control`, written out); none depends on ``pop``:
