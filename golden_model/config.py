@@ -367,6 +367,12 @@ class EqSpikeConfig:
     update_lanes : int
         Neurons each RTL core updates per cycle (``U``); must divide ``lanes`` (a group of ``U``
         neurons then lies in one accumulator word). Changes cycles only, never results.
+    mul_stages : int
+        Pipeline stages each multiply of the RTL neuron datapath spans (1-3): 1 computes its
+        operand, product and rounding in one stage; 2 registers the product; 3 registers the
+        operand too (``rtl.pipeline``). More stages shorten the clock period (the products
+        sit on DSP blocks away from the fabric) and add a few cycles per update pass; never
+        results.
     learning : Learning or None
         On-chip learning (weight update, LFSR); ``None`` builds inference-only hardware.
     """
@@ -388,6 +394,7 @@ class EqSpikeConfig:
     n_nudged: int = 50
     lanes: int = 1
     update_lanes: int = 1
+    mul_stages: int = 1
     learning: Learning | None = None
 
     def __post_init__(self):
@@ -442,6 +449,7 @@ class EqSpikeConfig:
         _need_int("update_lanes", self.update_lanes, 1, 1024)
         if self.lanes % self.update_lanes:
             raise ConfigError(f"update_lanes must divide lanes ({self.lanes}), not {self.update_lanes!r}")
+        _need_int("mul_stages", self.mul_stages, 1, 3)
         _need_int("beta_frac", self.beta_frac, 0, 24)
         _need_real("beta", self.beta, 0.0, 16.0)
         if not isinstance(self.tables, TableFormats):
@@ -719,7 +727,8 @@ class EqSpikeConfig:
         lines = [
             f"layers {'-'.join(map(str, self.layers))}, {self.n_free} free + {self.n_nudged} nudged steps, "
             f"beta {self.beta}, {self.lanes} lane(s)"
-            + (f", {self.update_lanes} update lanes" if self.update_lanes > 1 else ""),
+            + (f", {self.update_lanes} update lanes" if self.update_lanes > 1 else "")
+            + (f", {self.mul_stages} stages per multiply" if self.mul_stages > 1 else ""),
             "weights " + ", ".join(f.describe() for f in self.weights)
             + "; biases " + ", ".join(f.describe() for f in self.biases),
             "registers " + ", ".join(f"{n} {getattr(self, n).describe()}" for n in REGISTER_NAMES),

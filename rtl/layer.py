@@ -49,39 +49,38 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from golden_model.config import EqSpikeConfig
 
-from .arith import check_dsp_width, const_divmod, const_mul, reg_shape
+from .arith import check_dsp_width, const_divmod, const_mul, mul, reg_shape
 from .bus import address_shape, spike_signature
 from .learning import inference_weight
-from .neuron import NUDGE_SHAPE, decode_v, neuron_input, predictive_encode, sigma_delta, state_step
+from .neuron import (NUDGE_SHAPE, decode_finish, decode_operand, encode_finish, input_sum, nudge_signed,
+                     sigma_delta, state_finish, state_operand)
+from .pipeline import Plan, input_plan, layer_plan
 from .ports import (HostSel, accumulate_signature, clear_words, host_data_width, host_signature, index_shape,
                     learning_signature, mem_depth, queue_depth, state_layout, tick_signature)
 from .replicas import register_copies
 
-__all__ = ["UPDATE_STAGES", "INPUT_STAGES", "HostSel", "mem_depth", "queue_depth", "host_data_width",
+__all__ = ["STATE_WRITES", "INPUT_WRITES", "HostSel", "mem_depth", "queue_depth", "host_data_width",
            "index_shape", "state_layout", "stored_layout", "STATE_GROUPS", "DERIVED", "state_memories",
            "group_layout", "state_word", "clear_words", "LayerCore", "InputCore"]
 
 
-#: Update-pass stages of a non-input core after the address stage 0: what each computes
-#: (one multiplier chain at most per stage); the last one writes the word and offers the spike.
-UPDATE_STAGES = ("register the accumulator lane", "decoder: v; write acc", "neuron input: x",
-                 "state step: s", "predictive encoder: a; write v, s", "sigma-delta: phi, q",
-                 "write x, a, phi, q + spike")
+#: State groups a non-input core's update pass writes, and their fields (``rtl.pipeline``:
+#: each is written in the stage after the one that makes its last field).
+STATE_WRITES = {"state_acc": ("acc",), "state_vs": ("v", "s"), "state_xap": ("x", "a", "phi", "q")}
 #: Slots of the queue between a one-word accumulator and update stage 1 (``LayerCore._slice_queue``).
 SLICE_SLOTS = 3
 #: Lanes per first-level group of the host's weight read-back (``rtl.network``'s READ_LANE cycle
 #: registers each group's pick; the second level picks the group).
 READ_GROUP = 16
-#: The same for the input core (its s is the clamped input).
-INPUT_STAGES = ("read the words", "predictive encoder: a, rho_last", "sigma-delta: phi, q",
-                "write a, rho_last, phi, q + spike")
+#: The input core's state word and the plan's values it is written from (``rho_last' = s``).
+INPUT_WRITES = {"a": "a", "rho_last": "s", "phi": "phi", "q": "q"}
 
 
 def stored_layout(cfg: EqSpikeConfig, l: int) -> data.StructLayout:
@@ -213,6 +212,68 @@ def _lane_valid(n: int, U: int, group, u: int):
 def _masked(value, ok):
     """``value`` on a real neuron (:func:`_lane_valid`), else 0."""
     return value if ok is None else Mux(ok, value, 0)
+
+
+def _datapath_op(core, op: str, e: dict, rho: str) -> dict:
+    """Operation ``op`` of :mod:`rtl.pipeline` on the values ``e`` of one neuron (the input
+    core's ``rho`` is ``rho_old``, a layer core's the old s); returns the values it makes."""
+    cfg, f, dsp, t = core.cfg, core.fault, core.dsp, core.tick
+    if op == "dec_op":
+        return {"dv": decode_operand(cfg, core.l, e["acc"], e["v_old"], f)}
+    if op == "dec_mul":
+        return {"pv": mul(t.lam, e["dv"], dsp)}
+    if op == "dec_fin":
+        return dict(zip(("v", "ovf_v"), decode_finish(cfg, e["v_old"], e["pv"], f)))
+    if op == "nudge_op":
+        return {"dy": e["y"] - e["s_old"]}
+    if op == "nudge_mul":
+        return {"term": const_mul(e["dy"], cfg.beta2_code, dsp)}
+    if op == "nudge_sign":
+        return {"nudged": nudge_signed(e["term"], core.nudge)}
+    if op == "input":
+        return dict(zip(("x", "ovf_x"), input_sum(cfg, core.l, e["v"], e["b"], e.get("nudged"), f)))
+    if op == "st_op":
+        return {"ds": state_operand(cfg, e["x"], e["s_old"])}
+    if op == "st_mul":
+        return {"ps": mul(t.eps, e["ds"], dsp)}
+    if op == "st_fin":
+        return {"s": state_finish(cfg, e["s_old"], e["ps"], f)}
+    if op == "enc_op":
+        return {"da": e["s"] - e[rho]}
+    if op == "enc_mul":
+        return {"pa": mul(t.inv_lam, e["da"], dsp)}
+    if op == "enc_fin":
+        return dict(zip(("a", "ovf_a"), encode_finish(cfg, e[rho], e["pa"], f)))
+    if op == "sigma":
+        phi, q, ovf_phi = sigma_delta(cfg, e["a"], e["phi_old"], f)
+        flags = [e[k] for k in ("ovf_v", "ovf_x", "ovf_a") if k in e] + [ovf_phi]
+        total = flags[0]
+        for flag in flags[1:]:
+            total = total + flag
+        return {"phi": phi, "q": q, "ovf": total[:len(flags).bit_length()]}
+    raise ValueError(f"unknown datapath operation {op!r}")
+
+
+def _build_stages(plan: Plan, U: int, writes, reads_at, run_op) -> tuple:
+    """The stage registers ``p_2 .. p_K`` of ``plan`` (one struct per group element, fields
+    :meth:`Plan.live`, shapes from the expressions) and their next values (a list of
+    assignments for the pipeline's enable). ``reads_at(k, u)``: element ``u``'s memory values
+    read for stage ``k``; ``run_op(op, env, u)``: an operation's values."""
+    regs, sync = {}, []
+    el = (lambda sig, u: sig) if U == 1 else (lambda sig, u: sig[u])
+    for k in range(1, plan.K):
+        envs = []
+        for u in range(U):
+            env = {} if k not in regs else {name: el(regs[k], u)[name] for name in plan.live(k, writes)}
+            env.update(reads_at(k, u))
+            for op in plan.stages[k - 1]:
+                env.update(run_op(op, env, u))
+            envs.append(env)
+        live = plan.live(k + 1, writes)
+        layout = data.StructLayout({name: Value.cast(envs[0][name]).shape() for name in live})
+        regs[k + 1] = reg = Signal(group_layout(layout, U), name=f"p{k + 1}")
+        sync += [el(reg, u)[name].eq(envs[u][name]) for u in range(U) for name in live]
+    return regs, sync
 
 
 def _spike_output(m, core, valid, group, q_bits, ovf_terms, dsp):
@@ -542,7 +603,8 @@ class LayerCore(wiring.Component):
         upd.idx = Signal(range(max(self.G, 2)), name="idx")     # group presented this cycle (stage 0)
         upd.lane = Signal(range(max(self.S, 2)), name="lane")   # its slice of the accumulator word
         upd.word = Signal(range(max(self.C, 2)), name="word")
-        upd.K = K = len(UPDATE_STAGES)                   # stages after stage 0; the last one writes
+        upd.plan = layer_plan(self.cfg, self.is_output)
+        upd.K = K = upd.plan.K                           # stages after stage 0; the last one writes
         upd.valid, upd.pidx = _pipeline_registers(upd.idx, K)
         upd.s1_lane = Signal.like(upd.lane, name="s1_lane")
         upd.s1_word = Signal.like(upd.word, name="s1_word")
@@ -558,75 +620,48 @@ class LayerCore(wiring.Component):
             upd.pword = [None, upd.s1_word] + [Signal.like(upd.word, name=f"p{k}_word") for k in range(2, K + 1)]
             upd.plane = [None, upd.s1_lane] + [Signal.like(upd.lane, name=f"p{k}_lane") for k in range(2, K + 1)]
 
-    def _update_stage_registers(self):
-        """Each stage register holds only what a later stage uses: the value it computed, the old
-        values still to be consumed, the fields of a state group not yet written. Old values
-        are read from memory (address one stage ahead) in the stage that uses them. One
-        struct per neuron of the group (:func:`group_layout`)."""
-        cfg = self.cfg
-        sf, vf, xf, af, pf = (reg_shape(cfg.s), reg_shape(cfg.v), reg_shape(cfg.x), reg_shape(cfg.a),
-                              reg_shape(cfg.phi))
-        ovf = unsigned(3)     # registers of the neuron that saturated or wrapped so far
-        fields = {
-            2: {"acc": reg_shape(self.acc_fmt)},
-            3: {"v": vf, "s_old": sf, "ovf": ovf},
-            4: {"v": vf, "x": xf, "s_old": sf, "ovf": ovf},
-            5: {"v": vf, "x": xf, "s": sf, "s_old": sf, "ovf": ovf},
-            6: {"x": xf, "a": af, "ovf": ovf},
-            7: {"x": xf, "a": af, "phi": pf, "q": 1, "ovf": ovf},
-        }
-        return {k: Signal(group_layout(data.StructLayout(f), self.U), name=f"p{k}") for k, f in fields.items()}
+    def _neuron_reads(self, p, plan):
+        """``reads_at(k, u)`` for :func:`_build_stages`: element ``u``'s values of the memories
+        read for stage ``k`` (their port data)."""
+        U, el = self.U, (lambda w, u: w if self.U == 1 else w[u])
+        ports = {"state_vs": p.st_rd["state_vs"].data, "state_xap": p.st_rd["state_xap"].data, "bias": p.b_rd.data}
+        if self.is_output:
+            ports["target"] = p.y_rd.data
+        value = {"v_old": lambda u: el(ports["state_vs"], u).v, "s_old": lambda u: el(ports["state_vs"], u).s,
+                 "phi_old": lambda u: el(ports["state_xap"], u).phi,
+                 "b": lambda u: _lanes(ports["bias"], reg_shape(self.cfg.biases[self.l - 1]), U)[u],
+                 "y": lambda u: _lanes(ports.get("target"), reg_shape(self.cfg.s), U)[u]}
+        stage = {mem: plan.read_stage(mem) for mem in set(plan.reads.values())}
+        return lambda k, u: {v: value[v](u) for v, mem in plan.reads.items() if stage[mem] == k}
 
-    def _neuron_stages(self, m, p, acc, upd, u):
-        """Stages 1-6 of element ``u`` of the group: its next stage-register values."""
-        cfg, f, dsp, t, U = self.cfg, self.fault, self.dsp, self.tick, self.U
-        el = (lambda sig: sig) if U == 1 else (lambda sig: sig[u])
-        p2, p3, p4, p5, p6, p7 = (el(upd.regs[k]) for k in range(2, 8))
-        vs_rd, xap_rd = el(p.st_rd["state_vs"].data), el(p.st_rd["state_xap"].data)
-        # stage 1 registers this neuron's accumulator lane (block-RAM clock-to-out off the math):
-        # from the slice queue's head with a one-word accumulator (_slice_queue)
+    def _accumulator_lane(self, acc, upd, u):
+        """Stage 1 registers element ``u``'s accumulator lane (block-RAM clock-to-out off the
+        math): from the slice queue's head with a one-word accumulator (:meth:`_slice_queue`)."""
         if self.acc_mem is None:
-            acc_sel = _lane_view(upd.head, self.acc_fmt.width, U)[u]
-        else:
-            slices = [acc.lanes[sl * U + u] for sl in range(self.S)]
-            acc_sel = Array(slices)[upd.s1_lane] if len(slices) > 1 else slices[0]
-        # stage 2: decoder -> v (old v and s read at stage 1)
-        v_next, ovf_v = decode_v(cfg, self.l, p2.acc, vs_rd.v, t.lam, f, dsp)
-        # stage 3: neuron input -> x (bias and target read at stage 2)
-        bias = _lanes(p.b_rd.data, reg_shape(cfg.biases[self.l - 1]), U)[u]
-        extra = (_lanes(p.y_rd.data, reg_shape(cfg.s), U)[u], p3.s_old, self.nudge) if self.is_output else ()
-        x_next, ovf_x = neuron_input(cfg, self.l, p3.v, bias, *extra, fault=f, dsp=dsp)
-        # stage 4: state step -> s
-        s_next = state_step(cfg, p4.x, p4.s_old, t.eps, f, dsp)
-        # stage 5: predictive encoder -> a (rho_last is the old s; it becomes the new s)
-        a_next, ovf_a = predictive_encode(cfg, p5.s, p5.s_old, t.inv_lam, f, dsp)
-        # stage 6: sigma-delta -> phi, q (old phi read at stage 5); stage 7 offers the spike
-        phi_next, q, ovf_phi = sigma_delta(cfg, p6.a, xap_rd.phi, f)
-        return [
-            p2.acc.eq(acc_sel),
-            p3.v.eq(v_next), p3.s_old.eq(vs_rd.s), p3.ovf.eq(ovf_v),
-            p4.v.eq(p3.v), p4.x.eq(x_next), p4.s_old.eq(p3.s_old), p4.ovf.eq(p3.ovf + ovf_x),
-            p5.v.eq(p4.v), p5.x.eq(p4.x), p5.s.eq(s_next), p5.s_old.eq(p4.s_old), p5.ovf.eq(p4.ovf),
-            p6.x.eq(p5.x), p6.a.eq(a_next), p6.ovf.eq(p5.ovf + ovf_a),
-            p7.x.eq(p6.x), p7.a.eq(p6.a), p7.phi.eq(phi_next), p7.q.eq(q), p7.ovf.eq(p6.ovf + ovf_phi),
-        ]
+            return _lane_view(upd.head, self.acc_fmt.width, self.U)[u]
+        slices = [acc.lanes[sl * self.U + u] for sl in range(self.S)]
+        return Array(slices)[upd.s1_lane] if len(slices) > 1 else slices[0]
 
     def _update_pipeline(self, m, p, acc, upd, clr, host):
-        L, K, U = self.cfg.lanes, upd.K, self.U
+        K, U, plan = upd.K, self.U, upd.plan
+
+        def run_op(op, env, u):
+            return {"acc": self._accumulator_lane(acc, upd, u)} if op == "acc" else _datapath_op(self, op, env, "s_old")
+
+        upd.regs, sync = _build_stages(plan, U, list(STATE_WRITES.values()), self._neuron_reads(p, plan), run_op)
+        pk = [upd.regs[K]] if U == 1 else [upd.regs[K][u] for u in range(U)]
+        ok = [_lane_valid(self.n, U, upd.pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
+        upd.stall = stall = _spike_output(m, self, upd.valid[K], upd.pidx[K], [_masked(q.q, v) for q, v in zip(pk, ok)],
+                                          [_masked(q.ovf, v) for q, v in zip(pk, ok)], self.dsp)
         valid, pidx = upd.valid, upd.pidx
-        upd.regs = self._update_stage_registers()
-        p7 = [upd.regs[7]] if U == 1 else [upd.regs[7][u] for u in range(U)]
-        ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
-        upd.stall = stall = _spike_output(m, self, valid[K], pidx[K], [_masked(q.q, v) for q, v in zip(p7, ok)],
-                                          [_masked(q.ovf, v) for q, v in zip(p7, ok)], self.dsp)
-        sync = [s for u in range(U) for s in self._neuron_stages(m, p, acc, upd, u)]
         # memory read addresses: the update pass when running (one stage ahead of the stage that
         # uses the word), else the host's read address
-        reads = [(p.st_rd["state_acc"], 0), (p.st_rd["state_vs"], 1), (p.b_rd, 2), (p.st_rd["state_xap"], 5)]
+        reads = [(p.st_rd["state_acc"], 1)] + [(p.st_rd[name], plan.read_stage(name)) for name in ("state_vs", "state_xap")]
+        reads.append((p.b_rd, plan.read_stage("bias")))
         if self.is_output:
-            reads.append((p.y_rd, 2))
+            reads.append((p.y_rd, plan.read_stage("target")))
         for rd, k in reads:
-            m.d.comb += [rd.addr.eq(Mux(upd.mode, pidx[k], host.group)), rd.en.eq(~stall)]
+            m.d.comb += [rd.addr.eq(Mux(upd.mode, pidx[k - 1], host.group)), rd.en.eq(~stall)]
         with m.If(upd.mode):
             m.d.comb += [p.acc_rd.addr.eq(upd.word), p.acc_rd.en.eq(~stall)]
         with m.Else():
@@ -660,9 +695,9 @@ class LayerCore(wiring.Component):
         """Each state group is written in the stage that computes its last field, or by the clear
         sweep (which writes the same stage registers: they are zero from its first cycle, see
         :meth:`_clear_sweep`, so the write data needs no multiplexer)."""
-        r, K, U = upd.regs, upd.K, self.U
-        writes = {"state_acc": (2, ("acc",)), "state_vs": (5, ("v", "s")), "state_xap": (K, ("x", "a", "phi", "q"))}
-        for name, (k, fields) in writes.items():
+        r, U = upd.regs, self.U
+        for name, fields in STATE_WRITES.items():
+            k = upd.plan.write_stage(fields)
             wr = p.st_wr[name]
             for u in range(U):
                 word, reg = (wr.data, r[k]) if U == 1 else (wr.data[u], r[k][u])
@@ -751,7 +786,7 @@ class LayerCore(wiring.Component):
         start and end, and ``busy``, are here too (:func:`_pass_control`)."""
         r = upd.regs
         with m.If(self.tick.clr_start | clr.mode):     # the clear sweep writes these: zero
-            m.d.sync += [r[2].eq(0), r[5].eq(0), r[7].eq(0)]
+            m.d.sync += [r[upd.plan.write_stage(fields)].eq(0) for fields in STATE_WRITES.values()]
         queue = [upd.held.eq(0), upd.taken.eq(0)] if self.acc_mem is None else []
         _pass_control(m, self, upd.mode, clr.mode, upd.issuing, upd.idx, upd.valid,
                       [upd.lane.eq(0), upd.word.eq(0)] + queue)
@@ -798,12 +833,14 @@ class LayerCore(wiring.Component):
         m.d.comb += p.wb_wr.data.eq(Cat(Mux(host.lane_en[i], new, w)[:fmt.width] for i, w in enumerate(old)))
 
     def _learning_hooks(self, m, p, upd):
-        """On-chip learning (rtl.learning): held states written by the update pass (stage 5), and
-        the engine's ports muxed onto the weight and bias memories while it owns them."""
+        """On-chip learning (rtl.learning): held states written by the update pass (with
+        ``state_vs``), and the engine's ports muxed onto the weight and bias memories while it
+        owns them."""
         L, sw, lp, U = self.Ls, self.cfg.s.width, self.learn, self.U
-        s_word, s_slice = upd.pword[5], upd.plane[5]
-        s_new = Cat(upd.regs[5].s) if U == 1 else Cat(upd.regs[5][u].s for u in range(U))
-        s_we = upd.valid[5] & ~upd.stall
+        k = upd.plan.write_stage(STATE_WRITES["state_vs"])
+        s_word, s_slice = upd.pword[k], upd.plane[k]
+        s_new = Cat(upd.regs[k].s) if U == 1 else Cat(upd.regs[k][u].s for u in range(U))
+        s_we = upd.valid[k] & ~upd.stall
         m.submodules.s_free = self.s_free
         m.submodules.s_nudged = self.s_nudged
         # the group's U states land in slice s_slice of the lane-packed word (lanes // U slices)
@@ -881,7 +918,7 @@ def _lane_view(word, width: int, lanes: int) -> list:
 class InputCore(wiring.Component):
     """Clamped input layer: inputs written by the host, encoder only (a, rho_last, phi, q).
 
-    Its update pass (``INPUT_STAGES``: 0 address, 1 read, 2 encoder, 3 sigma-delta, 4 write
+    Its update pass (:func:`rtl.pipeline.input_plan`: 0 address, 1 read, then the encoder and sigma-delta, then write
     + spike) runs in the same slot as the other cores', ``update_lanes`` neurons per cycle,
     and its spikes go up the same bus.
 
@@ -916,15 +953,25 @@ class InputCore(wiring.Component):
         _lane_write(m, in_wr, h.data, h.we & (h.sel == HostSel.INPUT), elem, U)
         idx = Signal(range(max(G, 2)), name="idx")      # group presented this cycle (stage 0)
         issuing, mode_upd, mode_clr = Signal(name="issuing"), Signal(name="mode_upd"), Signal(name="mode_clr")
-        K = len(INPUT_STAGES)
+        plan = input_plan(self.cfg)
+        K = plan.K
         valid, pidx = _pipeline_registers(idx, K)
-        p3, p4 = self._stage_registers()
         el = (lambda sig, u: sig) if U == 1 else (lambda sig, u: sig[u])
+        ports = {"inputs": in_rd, "state": st_rd}
+        value = {"s": lambda u: _lanes(in_rd.data, sf, U)[u], "rho_old": lambda u: el(st_rd.data, u).rho_last,
+                 "phi_old": lambda u: el(st_rd.data, u).phi}
+
+        def reads_at(k, u):
+            return {v: value[v](u) for v, mem in plan.reads.items() if plan.read_stage(mem) == k}
+
+        regs, sync = _build_stages(plan, U, [tuple(INPUT_WRITES.values())], reads_at,
+                                   lambda op, env, u: _datapath_op(self, op, env, "rho_old"))
+        pk = regs[K]
         ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
-        stall = _spike_output(m, self, valid[K], pidx[K], [_masked(el(p4, u).q, v) for u, v in enumerate(ok)],
-                              [_masked(el(p4, u).ovf, v) for u, v in enumerate(ok)], self.dsp)
-        for rd in (in_rd, st_rd):
-            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[1], group)), rd.en.eq(~stall)]
+        stall = _spike_output(m, self, valid[K], pidx[K], [_masked(el(pk, u).q, v) for u, v in enumerate(ok)],
+                              [_masked(el(pk, u).ovf, v) for u, v in enumerate(ok)], self.dsp)
+        for name, rd in ports.items():
+            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[plan.read_stage(name) - 1], group)), rd.en.eq(~stall)]
         if self.cfg.learning is not None:   # the learning engine reads the inputs (s^- = s^+)
             m.d.comb += [self.learn.s_free.eq(in_rd.data), self.learn.s_nudged.eq(in_rd.data)]
             with m.If(self.learn.own):
@@ -933,9 +980,10 @@ class InputCore(wiring.Component):
         m.d.comb += h.rd_state.s.eq(pick(_lanes(in_rd.data, sf, U)))
         m.d.comb += [h.rd_state[name].eq(pick([el(st_rd.data, u)[name] for u in range(U)]))
                      for name in ("a", "rho_last", "phi", "q")]
-        # state writes: stage 4, or the clear sweep (p4 is zero from its first cycle, below)
+        # state writes: stage K, or the clear sweep (p_K is zero from its first cycle, below)
         clr_idx = Signal(range(G + 1), name="clr_idx")
-        m.d.comb += [el(st_wr.data, u)[name].eq(el(p4, u)[name]) for u in range(U) for name in self.enc_layout.members]
+        m.d.comb += [el(st_wr.data, u)[name].eq(el(pk, u)[INPUT_WRITES[name]]) for u in range(U)
+                     for name in self.enc_layout.members]
         with m.If(mode_clr):
             m.d.comb += [st_wr.addr.eq(clr_idx), st_wr.en.eq(clr_idx < G)]
         with m.Else():
@@ -944,14 +992,14 @@ class InputCore(wiring.Component):
             m.d.sync += [valid[1].eq(issuing), pidx[1].eq(idx)]
             for k in range(2, K + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), pidx[k].eq(pidx[k - 1])]
-            m.d.sync += [s for u in range(U) for s in self._encoder_stages(in_rd, st_rd, el(p3, u), el(p4, u), u)]
+            m.d.sync += sync
             with m.If(issuing):
                 with m.If(idx == G - 1):
                     m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += idx.eq(idx + 1)
-        with m.If(self.tick.clr_start | mode_clr):     # the clear sweep writes p4: zero
-            m.d.sync += p4.eq(0)
+        with m.If(self.tick.clr_start | mode_clr):     # the clear sweep writes p_K: zero
+            m.d.sync += pk.eq(0)
         _pass_control(m, self, mode_upd, mode_clr, issuing, idx, valid, [])
         with m.If(self.tick.clr_start & ~mode_clr):
             m.d.sync += [mode_clr.eq(1), clr_idx.eq(0)]
@@ -961,24 +1009,3 @@ class InputCore(wiring.Component):
             with m.Else():
                 m.d.sync += mode_clr.eq(0)
         return m
-
-    def _encoder_stages(self, in_rd, st_rd, p3, p4, u):
-        """Stages 2-3 of element ``u``: predictive encoder (rho_last becomes s), sigma-delta. As
-        in LayerCore the words are read at stage 1 and used at stage 2 straight from the ports."""
-        U, f, dsp = self.U, self.fault, self.dsp
-        s_in = _lanes(in_rd.data, reg_shape(self.cfg.s), U)[u]
-        old = st_rd.data if U == 1 else st_rd.data[u]
-        a_next, ovf_a = predictive_encode(self.cfg, s_in, old.rho_last, self.tick.inv_lam, f, dsp)
-        phi_next, q, ovf_phi = sigma_delta(self.cfg, p3.a, p3.phi_old, f)
-        return [p3.a.eq(a_next), p3.rho_last.eq(s_in), p3.phi_old.eq(old.phi), p3.ovf.eq(ovf_a),
-                p4.a.eq(p3.a), p4.rho_last.eq(p3.rho_last), p4.phi.eq(phi_next), p4.q.eq(q),
-                p4.ovf.eq(p3.ovf + ovf_phi)]
-
-    def _stage_registers(self):
-        """Stage registers 3 and 4: only what a later stage uses (one struct per group element)."""
-        sf, af, pf = reg_shape(self.cfg.s), reg_shape(self.cfg.a), reg_shape(self.cfg.phi)
-        S = data.StructLayout
-        p3 = Signal(group_layout(S({"a": af, "rho_last": sf, "phi_old": pf, "ovf": unsigned(2)}), self.U), name="p3")
-        p4 = Signal(group_layout(S({"a": af, "rho_last": sf, "phi": pf, "q": 1, "ovf": unsigned(2)}), self.U),
-                    name="p4")
-        return p3, p4

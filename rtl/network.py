@@ -39,7 +39,8 @@ from golden_model.config import EqSpikeConfig
 
 from .arith import check_dsp_width
 from .bus import Fork, Throttle
-from .layer import INPUT_STAGES, UPDATE_STAGES, InputCore, LayerCore
+from .layer import InputCore, LayerCore
+from .pipeline import input_plan, layer_plan
 from .learning import LEARN_FAULTS, LearningEngine
 from .ports import HostSel, host_data_width, index_shape, mem_depth, tick_signature
 
@@ -130,10 +131,12 @@ def group_stalls(cfg: EqSpikeConfig, l: int, spikes) -> int:
 def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
     """Cycles of the update phase (no bus stalls)::
 
-        max( G_0 + stalls_0 + 5,  max_{l>=1} G_l + stalls_l + 8 ),   G_l = cfg.groups(l)
+        max( G_0 + stalls_0 + K_0 + 1,  max_{l>=1} G_l + stalls_l + K_l + 1 ),   G_l = cfg.groups(l)
 
-    Each core streams one group of ``U = cfg.update_lanes`` neurons per cycle through its
-    pipeline (address stage, then ``INPUT_STAGES`` / ``UPDATE_STAGES``) and is done the cycle
+    ``K_l``: the stages of core ``l``'s pipeline after its address stage
+    (:func:`rtl.pipeline.input_plan` / :func:`rtl.pipeline.layer_plan`: 4 / 7 at
+    ``cfg.mul_stages = 1``, 5 / 10 at 2, 6 / 13 at 3). Each core streams one group of
+    ``U = cfg.update_lanes`` neurons per cycle through its pipeline and is done the cycle
     after its last write; ``stalls_l`` (:func:`group_stalls`) are the cycles its last stage
     waits to send a group's second, third, ... spike. ``spikes_now``: each layer's 0/1 spikes
     of this tick, needed when ``U > 1``.
@@ -142,7 +145,7 @@ def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
         raise ValueError("update_cycles needs this tick's spikes (spikes_now) when update_lanes > 1")
     stalls = [group_stalls(cfg, l, spikes_now[l] if spikes_now is not None else None)
               for l in range(cfg.n_layers)]
-    stages = [len(INPUT_STAGES)] + [len(UPDATE_STAGES)] * (cfg.n_layers - 1)
+    stages = [input_plan(cfg).K] + [layer_plan(cfg, l == cfg.n_layers - 1).K for l in range(1, cfg.n_layers)]
     return max(cfg.groups(l) + stalls[l] + stages[l] + 1 for l in range(cfg.n_layers))
 
 

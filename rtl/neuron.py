@@ -28,6 +28,8 @@ from golden_model.datapath import stage
 from .arith import add_round_shift, align, clip_unit, const_mul, mul, narrow, overflows, reg_shape
 
 __all__ = ["decode_v", "neuron_input", "state_step", "predictive_encode", "sigma_delta",
+           "decode_operand", "decode_finish", "nudge_product", "nudge_signed", "input_sum",
+           "state_operand", "state_finish", "encode_finish",
            "Decoder", "StateStep", "StateUpdate", "Encoder", "NUDGE_SHAPE"]
 
 #: Shape of the nudge sign: 0 free phase, +1 / -1 nudged with the sign of beta.
@@ -41,25 +43,47 @@ def _check(cfg, l=None):
         raise ValueError(f"l must be in 1..{cfg.n_layers - 1}, not {l!r}")
 
 
-@stage("decode_v")
-def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None, dsp=None):
-    """Decoder of layer ``l``; returns (v', overflowed)."""
-    vf, acc_fmt = cfg.v, cfg.acc_format(l)
-    u = align(acc, acc_fmt.frac, vf.frac, vf.rounding, fault)
-    v_wide = add_round_shift(v, mul(lam, u - v, dsp), cfg.tables.lam_frac, vf.rounding, fault)
+# Each multiply chain in three parts, so that the update pipeline can register the operand and
+# the product (``cfg.mul_stages``, :mod:`rtl.pipeline`): ``*_operand`` (a subtraction),
+# ``*_product`` (the multiply), ``*_finish`` (rounding, add, saturation). The stage functions
+# below are the three composed, the same integers.
+
+def decode_operand(cfg: EqSpikeConfig, l: int, acc, v, fault=None):
+    """The decoder's multiplier operand ``align(acc -> v.frac) - v``."""
+    vf = cfg.v
+    return align(acc, cfg.acc_format(l).frac, vf.frac, vf.rounding, fault) - v
+
+
+def decode_finish(cfg: EqSpikeConfig, v, prod, fault=None):
+    """``v + round(prod / 2**lam_frac)`` narrowed to ``v``; returns (v', overflowed)."""
+    vf = cfg.v
+    v_wide = add_round_shift(v, prod, cfg.tables.lam_frac, vf.rounding, fault)
     return narrow(v_wide, vf, fault), overflows(v_wide, vf)
 
 
-@stage("neuron_input")
-def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, fault=None, dsp=None):
-    """Neuron input of layer ``l`` (the nudge only on the output layer); returns (x', overflowed)."""
+@stage("decode_v")
+def decode_v(cfg: EqSpikeConfig, l: int, acc, v, lam, fault=None, dsp=None):
+    """Decoder of layer ``l``; returns (v', overflowed)."""
+    return decode_finish(cfg, v, mul(lam, decode_operand(cfg, l, acc, v, fault), dsp), fault)
+
+
+def nudge_product(cfg: EqSpikeConfig, y, s, dsp=None):
+    """The output layer's nudge magnitude ``beta2_code * (y - s)`` (its operand is ``y - s``)."""
+    return const_mul(y - s, cfg.beta2_code, dsp)
+
+
+def nudge_signed(term, nudge):
+    """The nudge term with the phase's sign: 0 free, ``+term`` / ``-term`` nudged."""
+    return Mux(nudge == 0, 0, Mux(nudge > 0, term, -term))
+
+
+def input_sum(cfg: EqSpikeConfig, l: int, v, b, nudged=None, fault=None):
+    """``v + b (+ nudged)`` aligned to ``x.frac`` and narrowed; returns (x', overflowed)."""
     vf, xf, sf, bf = cfg.v, cfg.x, cfg.s, cfg.biases[l - 1]
     F = max(vf.frac, bf.frac, xf.frac)
     total = (v << (F - vf.frac)) + (b << (F - bf.frac))
-    if l == cfg.n_layers - 1:
+    if nudged is not None:
         nf = cfg.beta_frac + sf.frac
-        term = const_mul(y - s, cfg.beta2_code, dsp)
-        nudged = Mux(nudge == 0, 0, Mux(nudge > 0, term, -term))
         if nf <= F:
             total = total + (nudged << (F - nf))
         else:   # same value as the model's (an exact left shift before the one rounding)
@@ -69,23 +93,44 @@ def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, f
     return narrow(x_wide, xf, fault), overflows(x_wide, xf)
 
 
+@stage("neuron_input")
+def neuron_input(cfg: EqSpikeConfig, l: int, v, b, y=None, s=None, nudge=None, fault=None, dsp=None):
+    """Neuron input of layer ``l`` (the nudge only on the output layer); returns (x', overflowed)."""
+    nudged = nudge_signed(nudge_product(cfg, y, s, dsp), nudge) if l == cfg.n_layers - 1 else None
+    return input_sum(cfg, l, v, b, nudged, fault)
+
+
+def state_operand(cfg: EqSpikeConfig, x, s):
+    """The state step's multiplier operand ``x - s`` (at ``max(x.frac, s.frac)``)."""
+    G = max(cfg.x.frac, cfg.s.frac)
+    return (x << (G - cfg.x.frac)) - (s << (G - cfg.s.frac))
+
+
+def state_finish(cfg: EqSpikeConfig, s, prod, fault=None):
+    """``clip_unit(s + round(prod / 2**(eps_frac + G - s.frac)))``."""
+    sf, G = cfg.s, max(cfg.x.frac, cfg.s.frac)
+    s_wide = add_round_shift(s, prod, cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
+    return clip_unit(s_wide, sf.frac)
+
+
 @stage("state_step")
 def state_step(cfg: EqSpikeConfig, x, s, eps, fault=None, dsp=None):
     """State step; returns s' (the algorithm's clamp, never an overflow)."""
-    xf, sf = cfg.x, cfg.s
-    G = max(xf.frac, sf.frac)
-    d = (x << (G - xf.frac)) - (s << (G - sf.frac))
-    s_wide = add_round_shift(s, mul(eps, d, dsp), cfg.tables.eps_frac + G - sf.frac, sf.rounding, fault)
-    return clip_unit(s_wide, sf.frac)
+    return state_finish(cfg, s, mul(eps, state_operand(cfg, x, s), dsp), fault)
+
+
+def encode_finish(cfg: EqSpikeConfig, rho_last, prod, fault=None):
+    """``(rho_last * 2**inv_lam_frac + prod)`` aligned to ``a.frac`` and narrowed; returns
+    (a', overflowed). The operand of ``prod = inv_lam * (s - rho_last)`` is ``s - rho_last``."""
+    sf, af, ilf = cfg.s, cfg.a, cfg.tables.inv_lam_frac
+    a_wide = align((rho_last << ilf) + prod, ilf + sf.frac, af.frac, af.rounding, fault)
+    return narrow(a_wide, af, fault), overflows(a_wide, af)
 
 
 @stage("predictive_encode")
 def predictive_encode(cfg: EqSpikeConfig, s, rho_last, inv_lam, fault=None, dsp=None):
     """Predictive encoder; returns (a', overflowed). (``rho_last`` then becomes ``s``.)"""
-    sf, af, ilf = cfg.s, cfg.a, cfg.tables.inv_lam_frac
-    num = (rho_last << ilf) + mul(inv_lam, s - rho_last, dsp)
-    a_wide = align(num, ilf + sf.frac, af.frac, af.rounding, fault)
-    return narrow(a_wide, af, fault), overflows(a_wide, af)
+    return encode_finish(cfg, rho_last, mul(inv_lam, s - rho_last, dsp), fault)
 
 
 @stage("sigma_delta")
