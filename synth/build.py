@@ -65,6 +65,11 @@ class Board:
     dsp_width : int or None
         Build the network with ``Network(cfg, dsp_width=dsp_width)`` (one DSP block per product, constant
         multiplies as shifts and adds); None: plain products.
+    mul_stages : int
+        ``cfg.mul_stages`` that ``eqspike synth`` builds with unless told otherwise: 3 on ECP5
+        (each neuron multiply's operand and product registered: the DSP rows are far from the
+        fabric that feeds them), 1 on iCE40 (12 MHz needs no more, and every stage register
+        costs logic cells the UP5K does not have).
     nextpnr_opts : str
         Extra nextpnr options (ECP5: ``--router router2``; router1 left 293k of 371k arcs of
         the 500-lane paper network unrouted after 20 minutes).
@@ -91,6 +96,7 @@ class Board:
     dsp_width: int | None = None
     spram_min_words: int = 0
     block_rams: int = 0
+    mul_stages: int = 1
     nextpnr_opts: str = ""
 
     def make_platform(self):
@@ -116,7 +122,7 @@ for _size, _ebrs in (("12", 56), ("25", 56), ("45", 108), ("85", 208)):
     BOARDS[f"ulx3s-{_size}f"] = Board(
         f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
         (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024,
-        block_rams=_ebrs, nextpnr_opts="--router router2")
+        block_rams=_ebrs, mul_stages=3, nextpnr_opts="--router router2")
 
 #: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
 _WEIGHT_MEMORIES = ("w_below", "w_above")
@@ -358,7 +364,7 @@ def summarise(board: Board, cfg: EqSpikeConfig, report: dict | None, yosys_cells
     """The build summary: resources, Fmax, target, fits, meets_timing (and, for a design that
     does not fit, ``over``: the resources it needs more of than the device has)."""
     out = {"board": board.name, "family": board.family, "layers": list(cfg.layers), "lanes": cfg.lanes,
-           "update_lanes": cfg.update_lanes,
+           "update_lanes": cfg.update_lanes, "mul_stages": cfg.mul_stages,
            "weight_bits": [f.width for f in cfg.weights], "target_mhz": round(target_hz / 1e6, 3)}
     luts, ffs = _yosys_luts_ffs(yosys_cells, board.family)
     out["luts"], out["ffs"] = luts, ffs

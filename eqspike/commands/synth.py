@@ -21,6 +21,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lanes", type=positive_int, default=None, help="override the config's lane count")
     p.add_argument("--update-lanes", type=positive_int, default=None,
                    help="override the config's update parallelism U (neurons updated per cycle; divides --lanes)")
+    p.add_argument("--mul-stages", type=int_at_least(1, 3), default=None,
+                   help="pipeline stages per neuron multiply (cfg.mul_stages; default: the board's, 3 on "
+                        "ULX3S, 1 on iCEBreaker); cycles only, never results")
     p.add_argument("--weight-bits", type=int_at_least(2, 32), default=None,
                    help="every weight matrix this many bits wide (integer bits kept; with --weights the "
                         "fraction bits are fitted to the checkpoint's range). 6 with --lanes 500 puts "
@@ -84,6 +87,9 @@ def _config(args, checkpoint=None):
     if args.lanes is not None or args.update_lanes is not None:
         cfg = cfg.replace(lanes=cfg.lanes if args.lanes is None else args.lanes,
                           update_lanes=cfg.update_lanes if args.update_lanes is None else args.update_lanes)
+    if getattr(args, "board", None) is not None:
+        from synth.build import BOARDS
+        cfg = cfg.replace(mul_stages=BOARDS[args.board].mul_stages if args.mul_stages is None else args.mul_stages)
     check_lanes(cfg)
     return cfg
 
