@@ -33,14 +33,16 @@ def profile(cfg, model, x, y, ticks, backdoor=False, bus_stall=None):
     return h.run(body)
 
 
-@pytest.mark.parametrize("layers,lanes,update_lanes", [
-    ((16, 12, 4), 1, 1), ((20, 8, 8, 3), 3, 1), ((16, 12, 4), 5, 1), ((16, 12, 4), 16, 1),
-    ((16, 12, 4), 4, 4),            # groups of 4: 16, 12, 4 neurons (divides every layer)
-    ((13, 7, 5), 6, 3),             # divides no layer: partial last groups
-    ((20, 8, 8, 3), 2, 2), ((9, 11, 2), 5, 5),
+@pytest.mark.parametrize("layers,lanes,update_lanes,mul_stages", [
+    ((16, 12, 4), 1, 1, 1), ((20, 8, 8, 3), 3, 1, 1), ((16, 12, 4), 5, 1, 1), ((16, 12, 4), 16, 1, 1),
+    ((16, 12, 4), 4, 4, 1),            # groups of 4: 16, 12, 4 neurons (divides every layer)
+    ((13, 7, 5), 6, 3, 1),             # divides no layer: partial last groups
+    ((20, 8, 8, 3), 2, 2, 1), ((9, 11, 2), 5, 5, 1),
+    ((16, 12, 4), 5, 1, 2), ((13, 7, 5), 6, 3, 3), ((9, 11, 2), 5, 5, 3),   # pipelined multiplies
 ])
-def test_tick_cycles_formula_matches_simulation(layers, lanes, update_lanes):
-    cfg = default_config(layers).replace(lanes=lanes, update_lanes=update_lanes, n_free=10, n_nudged=0)
+def test_tick_cycles_formula_matches_simulation(layers, lanes, update_lanes, mul_stages):
+    cfg = default_config(layers).replace(lanes=lanes, update_lanes=update_lanes, mul_stages=mul_stages,
+                                         n_free=10, n_nudged=0)
     model, x, y = random_network(cfg, seed=31)
     rows = profile(cfg, model, x, y, ticks=10)
     assert sum(sum(prev) for prev, _, _ in rows) > 0

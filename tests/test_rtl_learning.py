@@ -89,6 +89,20 @@ def test_train_matches_onchip_learner(layers, lanes, rounding, n_free, n_nudged,
     assert [a for a, _ in out["cycles"]] == [b for _, b in out["cycles"]]
 
 
+@pytest.mark.parametrize("mul_stages", [2, 3])
+def test_train_with_pipelined_multiplies_matches_onchip_learner(mul_stages):
+    """TRAIN with the neuron multiplies pipelined (cfg.mul_stages) and groups of 3: parameters,
+    sign and cycles equal the learner's (the held states are written with v and s, later)."""
+    cfg = learning_config((7, 9, 4), rounding="stochastic", seed=0x5DEECE66D).replace(
+        lanes=6, update_lanes=3, mul_stages=mul_stages, n_free=6, n_nudged=3)
+    lrn, xs, ys = learner_and_samples(cfg, 77, 2)
+    out = train_and_compare(cfg, lrn, xs, ys)
+    assert out["bad"] == []
+    assert [a for a, _ in out["signs"]] == [b for _, b in out["signs"]]
+    assert out["changed"] > 0
+    assert [a for a, _ in out["cycles"]] == [b for _, b in out["cycles"]]
+
+
 @pytest.mark.parametrize("seed", [301, 302, 303, 304])
 def test_train_with_parallel_update_matches_onchip_learner(seed):
     """TRAIN with random ``update_lanes`` U (a divisor of random ``lanes``, values dividing no

@@ -363,3 +363,20 @@ def test_synth_weight_bits_option_fits_the_checkpoint(tmp_path):
     assert min(f.frac for f in cfg.weights) >= 5      # |w| < 0.5: fraction bits fitted, not kept
     r = _cli("synth", "--weight-bits", "1", "--out", str(tmp_path / "b"))
     assert r.returncode == 2 and "weight-bits" in r.stderr
+
+
+def test_synth_board_default_mul_stages():
+    """eqspike synth builds ULX3S designs with each neuron multiply pipelined (mul_stages 3),
+    the iCEBreaker with none; --mul-stages overrides; the summary records it."""
+    import argparse
+
+    from eqspike.commands.synth import _config, add_arguments
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    for argv, want in ((["--board", "ulx3s-85f"], 3), (["--board", "icebreaker"], 1),
+                       (["--board", "ulx3s-85f", "--mul-stages", "2"], 2)):
+        assert _config(p.parse_args(argv)).mul_stages == want
+    with pytest.raises(SystemExit):
+        p.parse_args(["--mul-stages", "4"])
+    cfg = default_config((784, 500, 10)).replace(mul_stages=3)
+    assert summarise(BOARDS["ulx3s-85f"], cfg, None, {"LUT4": 10}, 50e6, "stopped")["mul_stages"] == 3
