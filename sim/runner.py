@@ -385,7 +385,8 @@ def _first_failure(results_xml: Path) -> str | None:
 def network_job(b: Build, model, x_codes, y_codes, name: str, labels=None,
                 model_cfg: EqSpikeConfig | None = None) -> dict:
     """A job for the network testbenches: the golden model's codes and the samples, saved as npz
-    files in the run directory ``name``; ``config`` is ``model_cfg`` (default the build's)."""
+    files in the run directory ``name``; ``config`` is ``model_cfg`` (default the build's),
+    ``rtl_config`` the build's (the cycle formula is the hardware's)."""
     import numpy as np
 
     run_dir = (b.directory / "runs" / name).resolve()
@@ -397,7 +398,7 @@ def network_job(b: Build, model, x_codes, y_codes, name: str, labels=None,
     if labels is not None:
         smp["label"] = np.asarray(labels, dtype=np.int64)
     np.savez(run_dir / "samples.npz", **smp)
-    return {"config": (model_cfg or b.cfg).to_dict(), "codes": str(run_dir / "codes.npz"),
+    return {"config": (model_cfg or b.cfg).to_dict(), "rtl_config": b.cfg.to_dict(), "codes": str(run_dir / "codes.npz"),
             "samples": str(run_dir / "samples.npz")}
 
 

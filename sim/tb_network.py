@@ -88,12 +88,14 @@ async def run_samples(dut):
     await run_job(dut, _run, {"checked_registers": 0, "checked_spikes": 0, "load_commands": 0})
 
 
-async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, where: str) -> tuple:
+async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, where: str, hw_cfg=None) -> tuple:
     """RUN one sample's ``n_steps`` ticks, ``every`` ticks per command (never across the phase
     boundary), checking every tick's spikes and, after each command, every register
     (:meth:`Scoreboard.check_tick`). Returns the RTL's, golden model's and float model's
     predictions at the end of the free phase, and the cycles the sample's ticks should take
-    (``rtl.network.tick_cycles`` of the checked spikes; exact without bus stalls)."""
+    (``rtl.network.tick_cycles`` of the checked spikes under ``hw_cfg``, the config the design
+    was built from, default ``cfg``; exact without bus stalls)."""
+    hw_cfg = hw_cfg or cfg
     preds = (None, None, None)
     t, formula = 0, 0
     prev = [0] * cfg.n_layers
@@ -110,7 +112,7 @@ async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, whe
             t += 1
             spikes = mon.spikes(t)
             sb.check_tick(s_sign, spikes, regs if c == chunk - 1 else None)
-            formula += tick_cycles(cfg, prev, spikes)
+            formula += tick_cycles(hw_cfg, prev, spikes)
             prev = [int(q.sum()) for q in spikes]
         if t == cfg.n_free:
             preds = (int(np.argmax(regs[-1]["s"])), *sb.predictions())
@@ -120,6 +122,7 @@ async def _run_ticks(drv, sb, mon, cfg, n_steps: int, sign: int, every: int, whe
 async def _run(dut, job: dict, result: dict):
     result["registers_every"] = int(job.get("registers_every", 1))
     cfg = EqSpikeConfig.from_dict(job["config"])
+    hw_cfg = EqSpikeConfig.from_dict(job["rtl_config"]) if job.get("rtl_config") else cfg   # the cycle formula's
     codes = _npz(job["codes"])
     n_mat = cfg.n_layers - 1
     model = FixedModel(cfg, [codes[f"W{i}"] for i in range(n_mat)], [codes[f"b{i + 1}"] for i in range(n_mat)])
@@ -165,7 +168,7 @@ async def _run(dut, job: dict, result: dict):
             sb.start(x, y, sample=offset + i)
             ovf_before = sum(model.overflows.values())
             (rtl_pred, golden_pred, float_pred), formula = await _run_ticks(drv, sb, mon, cfg, n_steps, sign,
-                                                                             every, f"sample {offset + i}")
+                                                                             every, f"sample {offset + i}", hw_cfg)
             # host-port cross-checks: READ of a few registers equals the backdoor; counters
             regs = drv.registers()
             for _ in range(int(job.get("read_checks", 0))):

@@ -85,3 +85,21 @@ def test_cosim_modified_design_reports_first_mismatch_and_waveform(checkpoint, t
     assert waves.endswith(".fst")
     from pathlib import Path
     assert Path(waves).is_file() and Path(waves).stat().st_size > 0
+
+
+def test_cosim_rtl_config_with_pipelined_multiplies(checkpoint, tmp_path, capsys):
+    """--rtl-config that changes only cycles (mul_stages 3, as eqspike synth builds for the
+    ULX3S): bit-exact, and every sample's cycles equal the formula of the built design (more
+    than the checkpoint config's, whose pipeline is shorter)."""
+    d, cfg = checkpoint
+    cfg.replace(mul_stages=3).save(tmp_path / "m3.json")
+    out = tmp_path / "cosim.json"
+    assert main(["cosim", "--weights", str(d), "--samples", "2", "--jobs", "1", "--rtl-config",
+                 str(tmp_path / "m3.json"), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["samples"] == report["bit_exact_samples"] == 2
+    assert report["cycles_per_sample"] == report["formula_cycles_per_sample"]
+    assert "equal on 2/2 samples" in text
+    from rtl.network import update_cycles
+    assert cfg.update_lanes == 1 and update_cycles(cfg.replace(mul_stages=3)) > update_cycles(cfg)

@@ -102,6 +102,9 @@ def run(args) -> int:
               f"expected {m['expected']}, got {m['got']} ({m['differing']} neuron(s) of the layer differ)")
         print(f"waveform: {m.get('waves') or 'none recorded'}")
         print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
+    elif status:   # a failure other than a register mismatch (cycle formula, counters, host read)
+        print(f"FAILED: {rep.error}")
+        print(f"simulator logs: {', '.join(p for p in rep.extra.get('logs', []) if p)}")
     _write_json(args.json, rep)
     return status
 
@@ -146,7 +149,8 @@ def _check_lanes(args, cfg) -> None:
 
 
 def _report_of(call):
-    """Run a co-simulation; (report, 0), or (the failure's report, 1) when it raised one."""
+    """Run a co-simulation; (report, 0), or (the failure's report, 1) when it raised one (the
+    error's message then in ``report.error``)."""
     from sim.runner import CosimError
     try:
         return call(), 0
@@ -154,6 +158,7 @@ def _report_of(call):
         rep = getattr(e, "report", None)
         if rep is None:
             raise
+        rep.error = str(e).splitlines()[0] if str(e) else type(e).__name__
         return rep, 1
 
 
@@ -185,6 +190,7 @@ def run_train(args) -> int:
         print(f"FIRST MISMATCH: {m['message']}")
         print(f"simulator log: {rep.log}")
     elif status:
-        print(f"co-simulation failed; simulator log: {rep.log}")
+        print(f"FAILED: {rep.error}")
+        print(f"simulator log: {rep.log}")
     _write_json(args.json, rep)
     return status
