@@ -468,9 +468,10 @@ class LayerCore(wiring.Component):
     def _host_writes(self, m, p):
         """The word address (a multiply by C) and the lane are registered: valid the cycle after
         row/col, which the network holds for a whole command (it writes and reads a weight one
-        cycle later), so the multiplier stays off the memory and read-back paths."""
+        cycle later), so the multiplier stays off the memory and read-back paths. The address
+        is ``waddr_next``, loaded into the weight memory's one address register outside the
+        accumulate phase (:meth:`_accumulate`)."""
         L, C, h = self.cfg.lanes, self.C, self.host
-        waddr = Signal(range(max(self.weight_rows, self.n_above, 1) * C + 1), name="h_waddr")
         lane = Signal(range(max(L, 2)), name="lane_of")
         # the lane also one-hot, registered from ``lane`` a cycle later (the division stays off
         # the decode): each lane's write select is one flip-flop, not a comparator of a binary
@@ -478,7 +479,7 @@ class LayerCore(wiring.Component):
         lane_en = Signal(L, name="lane_onehot") if L > 1 else Const(1, 1)
         word, col_lane = const_divmod(h.col, L, self.dsp)     # (no divider on the path)
         above = (h.sel == HostSel.W_ABOVE) if self.stacked else Const(0, 1)
-        m.d.sync += waddr.eq(const_mul(h.row, C, self.dsp) + word + Mux(above, self.wa_base, 0))
+        waddr_next = const_mul(h.row, C, self.dsp) + word + Mux(above, self.wa_base, 0)
         if L > 1:
             m.d.sync += [lane.eq(col_lane), lane_en.eq(Cat(lane == i for i in range(L)))]
         group, elem = _host_group(m, self)
@@ -497,7 +498,7 @@ class LayerCore(wiring.Component):
                 p.wa_wr.data.eq(Cat(h.data[:self.wa_fmt.width] for _ in range(L))),
                 p.wa_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
-        return SimpleNamespace(waddr=waddr, lane=lane, lane_en=lane_en, group=group, elem=elem)
+        return SimpleNamespace(waddr_next=waddr_next, lane=lane, lane_en=lane_en, group=group, elem=elem)
 
     # -- spike queues: one per neighbour, deep enough for all its neurons --------------------------
     def _spike_queues(self, m):
@@ -539,15 +540,19 @@ class LayerCore(wiring.Component):
         have = qb.r_rdy if qa is None else (qb.r_rdy | qa.r_rdy)
         issue = acc_port.en & have & ~mode_upd & ~mode_clr
         last_chunk = chunk == C - 1
-        # the address register keeps the multiply row * C off the path into the weight memory
-        # (hundreds of block RAMs on the paper's network)
-        a_addr = Signal(range(mem_depth(max(self.weight_rows, self.n_above) * C)), name="acc_waddr")
+        # One address register drives the weight memory (hundreds of block RAMs on the paper's
+        # network), with the multiply row * C in front of it: in the accumulate phase the next
+        # event's word, else the host's (a write, or the read-back of W_{l-1}[row, col]). The
+        # phase selects in front of the register, not between it and the block RAMs: the
+        # select (the network's state) then reaches one register, not every address pin. The
+        # address differs from a select after the register only in a phase's first cycle, when
+        # the read it serves is never used (no event issued, no host command yet).
+        a_addr = Signal(range(max(mem_depth(max(self.weight_rows, self.n_above) * C),
+                                  max(self.weight_rows, self.n_above, 1) * C + 1)), name="acc_waddr")
         base = Mux(use_below, 0, self.wa_base) if self.stacked else 0   # W_l^T's words in w_below
-        m.d.sync += a_addr.eq(const_mul(row, C, self.dsp) + chunk + base)
+        m.d.sync += a_addr.eq(Mux(acc_port.en, const_mul(row, C, self.dsp) + chunk + base, host.waddr_next))
         for port in rd:
             m.d.comb += port.addr.eq(a_addr)
-        with m.If(~acc_port.en):   # host access: write, or read-back of W_{l-1}[row, col]
-            m.d.comb += [port.addr.eq(host.waddr) for port in rd]
         # no read while the host writes (the read word then is never used): a write and a read
         # port with one address and this enable map to a single-port RAM
         m.d.comb += p.wb_rd.en.eq(~p.wb_wr.en)
