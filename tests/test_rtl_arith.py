@@ -183,3 +183,29 @@ def test_const_divmod_refuses_signed_and_zero():
         arith.const_divmod(Signal(signed(8)), 3)
     with pytest.raises(ValueError, match="unsigned x and d >= 1"):
         arith.const_divmod(Signal(8), 0)
+
+
+def _has_multiply(v) -> bool:
+    from amaranth.hdl._ast import Operator
+    if isinstance(v, Operator):
+        return v.operator == "*" or any(_has_multiply(o) for o in v.operands)
+    return any(_has_multiply(o) for o in getattr(v, "operands", ()))
+
+
+@pytest.mark.parametrize("c,digits", [(0, 0), (1, 1), (10, 2), (500, 3), (784, 3), (392, 3), (255, 2), (0x5555, 8)])
+def test_csd_digits_are_fewest_and_exact(c, digits):
+    """The canonical signed digits sum to c, none adjacent, and their count is the known one."""
+    ds = arith._csd_digits(c)
+    assert sum(d * (1 << i) for i, d in ds) == c
+    assert len(ds) == digits
+    assert all(b - a >= 2 for (a, _), (b, _) in zip(ds, ds[1:]))
+
+
+def test_const_mul_without_dsp_width_is_shifts_and_adds_for_few_digits():
+    """Without a DSP width (ECP5, where Yosys would map ``x * c`` onto a distant DSP block), a
+    constant of at most CONST_MUL_MAX_DIGITS signed digits is shifts and adds; more stay x * c."""
+    x = Signal(10)
+    assert not _has_multiply(arith.const_mul(x, 500))
+    assert not _has_multiply(arith.const_mul(x, 10))
+    assert _has_multiply(arith.const_mul(x, 0x5555))        # 8 digits: the DSP block is cheaper
+    assert not _has_multiply(arith.const_mul(x, 0x5555, 18))   # a DSP width: always shifts and adds
