@@ -160,10 +160,14 @@ def _lanes(word, shape, U: int) -> list:
 
 def _host_group(m, core):
     """The host's neuron as (update group, element), registered from ``host.rd_addr`` (valid the
-    cycle after the command register; the network holds it for the whole command)."""
+    cycle after the command register; the network holds it for the whole command). Registered
+    at ``U = 1`` too: the command register sits in the network, and the state memories' read
+    address of a distant core (the input core's 784-word LUT RAM) took 14 ns of routing from it."""
     U = core.cfg.update_lanes
     if U == 1:
-        return core.host.rd_addr, None
+        group = Signal.like(core.host.rd_addr, name="h_group")
+        m.d.sync += group.eq(core.host.rd_addr)
+        return group, None
     group = Signal(range(mem_depth(core.cfg.groups(core.l))), name="h_group")
     elem = Signal(range(U), name="h_element")
     m.d.sync += [v.eq(e) for v, e in zip((group, elem), const_divmod(core.host.rd_addr, U, core.dsp))]
