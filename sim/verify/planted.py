@@ -6,8 +6,10 @@ at a separate root (the cache key knows nothing of the patch, so a planted build
 share a directory with a clean one).
 
 =============  ==================================================================================
-``v_wrap``     ``rtl.neuron.decode_v`` narrows ``v`` by wrap-around where its rule is saturate
-``s_floor``    ``rtl.neuron.state_step`` rounds ``s`` by floor where its rule is half_up (nearest)
+``v_wrap``     ``rtl.neuron.decode_finish`` (the decoder's last step, in the update pipeline
+               and in ``decode_v``) narrows ``v`` by wrap-around where its rule is saturate
+``s_floor``    ``rtl.neuron.state_finish`` (the state step's last step, also in ``state_step``)
+               rounds ``s`` by floor where its rule is half_up (nearest)
 ``queue_full`` the spike queues (``rtl.layer``'s ``SyncFIFOBuffered``) raise their full flag one
                entry early (``w_rdy`` low at ``level == depth - 1``): the last spike of a tick in
                which every neuron of the layer spiked never enters, and the bus stalls for good
@@ -38,15 +40,15 @@ _RTL_MODULES = ("rtl.arith", "rtl.neuron", "rtl.layer", "rtl.learning", "rtl.net
 
 
 def _v_wrap(orig):
-    def decode_v(cfg, *args, **kwargs):
+    def decode_finish(cfg, *args, **kwargs):
         return orig(cfg.replace(v=dataclasses.replace(cfg.v, overflow="wrap")), *args, **kwargs)
-    return decode_v
+    return decode_finish
 
 
 def _s_floor(orig):
-    def state_step(cfg, *args, **kwargs):
+    def state_finish(cfg, *args, **kwargs):
         return orig(cfg.replace(s=dataclasses.replace(cfg.s, rounding="floor")), *args, **kwargs)
-    return state_step
+    return state_finish
 
 
 def _early_full(orig):
@@ -86,7 +88,7 @@ def _dropped_draw(orig):
 
 
 #: plant -> (name of the RTL helper, factory of its replacement from the original)
-_PATCHES = {"v_wrap": ("decode_v", _v_wrap), "s_floor": ("state_step", _s_floor),
+_PATCHES = {"v_wrap": ("decode_finish", _v_wrap), "s_floor": ("state_finish", _s_floor),
             "queue_full": ("SyncFIFOBuffered", _early_full), "lfsr_draw": ("LFSR", _dropped_draw)}
 
 
