@@ -7,10 +7,12 @@ bits) and of the digits network 64-100-10 on the iCEBreaker:
   against simulation in the test suite) on the fixed-point model's spikes, 100 free ticks, the
   first ``--samples`` test images, from ``--weights`` (a trained checkpoint, quantised to each
   configuration's weight width with fitted fraction bits) or Glorot weights;
+* the board's multiply stages (``Board.mul_stages``: 3 on the ULX3S), as ``eqspike synth``
+  builds it;
 * ``inf/s @ clock``: inferences (100 free ticks) per second at the board's clock (50 MHz on the
   ULX3S, 12 MHz on the iCEBreaker), and at the measured Fmax of a synthesis summary of the same
   configuration when ``--summaries`` lists one (``eqspike synth --json``; matched on board,
-  layers, lanes, U and weight bits).
+  layers, lanes, U, weight bits and multiply stages).
 
 Then the golden model on this machine's CPU: float binary inference, minibatch 20, 100 ticks,
 1 BLAS thread, CPU time per minibatch (median after a warm-up call) -> inferences per second.
@@ -44,10 +46,14 @@ CONFIGS = [
 CLOCK_MHZ = {"ulx3s-85f": 50.0, "icebreaker": 12.0}
 
 
-def config_for(layers, lanes, U, bits, params):
+def config_for(board, layers, lanes, U, bits, params):
+    """The configuration as ``eqspike synth --board BOARD`` builds it (the board's multiply
+    stages, which add cycles per tick)."""
     from golden_model.config import default_config
     from golden_model.fixed_model import fit_weight_formats
-    cfg = default_config(layers).with_weight_bits(bits).replace(lanes=lanes, update_lanes=U)
+    from synth.build import BOARDS
+    cfg = default_config(layers).with_weight_bits(bits).replace(lanes=lanes, update_lanes=U,
+                                                                mul_stages=BOARDS[board].mul_stages)
     return fit_weight_formats(cfg, params) if params is not None else cfg
 
 
@@ -62,7 +68,7 @@ def fpga_rows(args) -> list:
     rows = []
     for board, layers, lanes, U, bits in CONFIGS:
         params = ckpt.params if ckpt is not None and tuple(ckpt.params.layers) == layers else None
-        cfg = config_for(layers, lanes, U, bits, params)
+        cfg = config_for(board, layers, lanes, U, bits, params)
         dataset = "fashion-mnist" if layers[0] == 784 else "digits"
         try:
             act = activity(cfg, dataset, samples=args.samples, params=params,
@@ -73,9 +79,11 @@ def fpga_rows(args) -> list:
         cyc = act["cycles_per_tick_mean"] * cfg.n_free
         match = [s for s in summaries if s.get("board") == board and tuple(s.get("layers", ())) == layers
                  and s.get("lanes") == lanes and s.get("update_lanes", 1) == U
-                 and s.get("weight_bits", [None])[0] == bits and s.get("fmax_mhz")]
+                 and s.get("weight_bits", [None])[0] == bits and s.get("mul_stages", 1) == cfg.mul_stages
+                 and s.get("fmax_mhz")]
         fmax = max(s["fmax_mhz"] for s in match) if match else None
         rows.append({"board": board, "layers": "-".join(map(str, layers)), "lanes": lanes, "update_lanes": U,
+                     "mul_stages": cfg.mul_stages,
                      "weight_bits": bits, "weights": act["weights"], "samples": act["samples"],
                      "cycles_per_tick": round(act["cycles_per_tick_mean"], 1),
                      "clock_mhz": CLOCK_MHZ[board], "inferences_per_s": round(CLOCK_MHZ[board] * 1e6 / cyc, 1),
