@@ -235,6 +235,17 @@ def _divisors(n: int) -> list:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def random_parallel_design(rng):
+    """``(layers, lanes, U, narrow, base config)`` drawn from ``rng`` (in this order): 2-4 layers
+    of 1-13 neurons, 1-6 lanes, U a divisor of the lanes, default or narrow formats."""
+    layers = tuple(int(n) for n in rng.integers(1, 14, size=int(rng.integers(2, 5))))
+    layers = (max(layers[0], 2),) + layers[1:]
+    lanes = int(rng.integers(1, 7))
+    U = int(rng.choice(_divisors(lanes)))
+    narrow = bool(rng.integers(2))
+    return layers, lanes, U, narrow, (narrow_config(layers) if narrow else default_config(layers))
+
+
 @pytest.mark.parametrize("seed", [201, 202, 203, 204, 205, 206, 209])
 def test_parallel_update_matches_model_random(seed):
     """Random ``update_lanes`` U (a divisor of a random ``lanes``: 1, values that divide no layer,
@@ -244,12 +255,7 @@ def test_parallel_update_matches_model_random(seed):
     (7, 12, 11, 3)/4/2, (12, 7, 3)/3/3 narrow, (12, 10, 6)/2/2, (4, 8, 8, 6)/5/5: partial last
     groups, a group wider than a layer, four layers."""
     rng = np.random.default_rng(seed)
-    layers = tuple(int(n) for n in rng.integers(1, 14, size=int(rng.integers(2, 5))))
-    layers = (max(layers[0], 2),) + layers[1:]
-    lanes = int(rng.integers(1, 7))
-    U = int(rng.choice(_divisors(lanes)))
-    narrow = bool(rng.integers(2))
-    base = narrow_config(layers) if narrow else default_config(layers)
+    layers, lanes, U, narrow, base = random_parallel_design(rng)
     cfg = base.replace(lanes=lanes, update_lanes=U, n_free=int(rng.integers(4, 12)), n_nudged=int(rng.integers(1, 6)))
     stall = int(rng.integers(1, 65535)) if rng.integers(2) else None
     bad, model, totals = compare(cfg, seed, nudge_sign=int(rng.choice([-1, 1])), bus_stall=stall, full_range=narrow)

@@ -89,10 +89,6 @@ def test_mul_stages_round_trips_and_defaults_to_one():
     assert type(cfg).from_dict(old).mul_stages == 1
 
 
-def _divisors(n):
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 @pytest.mark.parametrize("seed", [401, 402, 404, 410, 415, 420, 439])
 def test_pipelined_multiplies_match_model_random(seed):
     """Random mul_stages (2 or 3) on random topologies, lanes, U (1, values dividing no layer),
@@ -102,15 +98,10 @@ def test_pipelined_multiplies_match_model_random(seed):
     These seeds draw layers/lanes/U/P (10, 3, 6)/6/1/3 narrow, (4, 2, 12, 12)/2/2/3,
     (4, 8, 6, 11)/2/2/2 narrow, (6, 13, 12)/5/5/2 narrow, (11, 8, 10)/4/4/3,
     (11, 2, 13)/6/6/2, (13, 10, 8)/6/6/3 narrow."""
-    from test_rtl_network import compare
+    from test_rtl_network import compare, random_parallel_design
     rng = np.random.default_rng(seed)
-    layers = tuple(int(n) for n in rng.integers(1, 14, size=int(rng.integers(2, 5))))
-    layers = (max(layers[0], 2),) + layers[1:]
-    lanes = int(rng.integers(1, 7))
-    U = int(rng.choice(_divisors(lanes)))
-    narrow = bool(rng.integers(2))
+    layers, lanes, U, narrow, base = random_parallel_design(rng)
     P = int(rng.integers(2, 4))
-    base = narrow_config(layers) if narrow else default_config(layers)
     cfg = base.replace(lanes=lanes, update_lanes=U, mul_stages=P, n_free=int(rng.integers(4, 12)),
                        n_nudged=int(rng.integers(1, 6)))
     stall = int(rng.integers(1, 65535)) if rng.integers(2) else None
