@@ -34,13 +34,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-#: (board, layers, lanes, update lanes, weight bits)
+#: (board, layers, lanes, update lanes (one, or one per layer), weight bits)
 CONFIGS = [
     ("ulx3s-85f", (784, 500, 10), 1, 1, 8),
     ("ulx3s-85f", (784, 500, 10), 100, 10, 8),
     ("ulx3s-85f", (784, 500, 10), 250, 10, 6),
     ("ulx3s-85f", (784, 500, 10), 500, 10, 6),
     ("ulx3s-85f", (784, 500, 10), 500, 20, 6),
+    ("ulx3s-85f", (784, 500, 10), 500, (10, 5, 1), 6),     # one U per core: the same pass, fewer DSPs
     ("icebreaker", (64, 100, 10), 10, 1, 8),
 ]
 CLOCK_MHZ = {"ulx3s-85f": 50.0, "icebreaker": 12.0}
@@ -55,6 +56,15 @@ def config_for(board, layers, lanes, U, bits, params):
     cfg = default_config(layers).with_weight_bits(bits).replace(lanes=lanes, update_lanes=U,
                                                                 mul_stages=BOARDS[board].mul_stages)
     return fit_weight_formats(cfg, params) if params is not None else cfg
+
+
+def _u(value):
+    """``update_lanes`` as the config holds it (a JSON list is one U per layer)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _u_text(value) -> str:
+    return "/".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def fpga_rows(args) -> list:
@@ -78,11 +88,12 @@ def fpga_rows(args) -> list:
             continue
         cyc = act["cycles_per_tick_mean"] * cfg.n_free
         match = [s for s in summaries if s.get("board") == board and tuple(s.get("layers", ())) == layers
-                 and s.get("lanes") == lanes and s.get("update_lanes", 1) == U
+                 and s.get("lanes") == lanes and _u(s.get("update_lanes", 1)) == U
                  and s.get("weight_bits", [None])[0] == bits and s.get("mul_stages", 1) == cfg.mul_stages
                  and s.get("fmax_mhz")]
         fmax = max(s["fmax_mhz"] for s in match) if match else None
-        rows.append({"board": board, "layers": "-".join(map(str, layers)), "lanes": lanes, "update_lanes": U,
+        rows.append({"board": board, "layers": "-".join(map(str, layers)), "lanes": lanes,
+                     "update_lanes": list(U) if isinstance(U, tuple) else U,
                      "mul_stages": cfg.mul_stages,
                      "weight_bits": bits, "weights": act["weights"], "samples": act["samples"],
                      "cycles_per_tick": round(act["cycles_per_tick_mean"], 1),
@@ -127,14 +138,14 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write every figure here")
     args = ap.parse_args(argv)
     rows = fpga_rows(args)
-    head = f"{'board':<11} {'layers':<11} {'lanes':>5} {'U':>3} {'bits':>4} {'cycles/tick':>11} " \
+    head = f"{'board':<11} {'layers':<11} {'lanes':>5} {'U':>6} {'bits':>4} {'cycles/tick':>11} " \
            f"{'clock':>6} {'inf/s':>8} {'Fmax':>7} {'inf/s@Fmax':>10}"
     print(head)
     print("-" * len(head))
     for r in rows:
         fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-"
         at = f"{r['inferences_per_s_at_fmax']:.0f}" if r["inferences_per_s_at_fmax"] else "-"
-        print(f"{r['board']:<11} {r['layers']:<11} {r['lanes']:>5} {r['update_lanes']:>3} {r['weight_bits']:>4} "
+        print(f"{r['board']:<11} {r['layers']:<11} {r['lanes']:>5} {_u_text(r['update_lanes']):>6} {r['weight_bits']:>4} "
               f"{r['cycles_per_tick']:>11.1f} {r['clock_mhz']:>6.1f} {r['inferences_per_s']:>8.1f} {fmax:>7} {at:>10}")
     weights = rows[0]["weights"] if rows else "-"
     print(f"(spikes: {weights}, {args.samples} test images, 100 free ticks)")

@@ -364,9 +364,12 @@ class EqSpikeConfig:
         Steps of the free and nudged phase.
     lanes : int
         Parallel synapse lanes of each RTL layer core.
-    update_lanes : int
+    update_lanes : int or tuple of int
         Neurons each RTL core updates per cycle (``U``); must divide ``lanes`` (a group of ``U``
-        neurons then lies in one accumulator word). Changes cycles only, never results.
+        neurons then lies in one accumulator word). One value for every core, or one per layer
+        (input first, e.g. ``(10, 5, 1)``: a core whose pass is short anyway gets fewer
+        datapath copies and DSP blocks; :meth:`update_lanes_of`); per-layer values need
+        ``learning = None``. Changes cycles only, never results.
     mul_stages : int
         Pipeline stages each multiply of the RTL neuron datapath spans (1-3): 1 computes its
         operand, product and rounding in one stage; 2 registers the product; 3 registers the
@@ -393,7 +396,7 @@ class EqSpikeConfig:
     n_free: int = 100
     n_nudged: int = 50
     lanes: int = 1
-    update_lanes: int = 1
+    update_lanes: int | tuple = 1
     mul_stages: int = 1
     learning: Learning | None = None
 
@@ -411,6 +414,8 @@ class EqSpikeConfig:
             object.__setattr__(self, "biases", (RegFormat(16, 12),) * n_mat)
         object.__setattr__(self, "weights", tuple(self.weights))
         object.__setattr__(self, "biases", tuple(self.biases))
+        if isinstance(self.update_lanes, list):
+            object.__setattr__(self, "update_lanes", tuple(self.update_lanes))
         self.validate()
 
     # -- validation ---------------------------------------------------------------------------
@@ -446,9 +451,21 @@ class EqSpikeConfig:
         _need_int("n_free", self.n_free, 1, 1 << 16)
         _need_int("n_nudged", self.n_nudged, 0, 1 << 16)
         _need_int("lanes", self.lanes, 1, 1024)
-        _need_int("update_lanes", self.update_lanes, 1, 1024)
-        if self.lanes % self.update_lanes:
-            raise ConfigError(f"update_lanes must divide lanes ({self.lanes}), not {self.update_lanes!r}")
+        if isinstance(self.update_lanes, tuple):
+            if len(self.update_lanes) != len(self.layers):
+                raise ConfigError(f"update_lanes must be one integer or one per layer ({len(self.layers)}), "
+                                  f"not {len(self.update_lanes)} values")
+            for i, u in enumerate(self.update_lanes):
+                _need_int(f"update_lanes[{i}]", u, 1, 1024)
+                if self.lanes % u:
+                    raise ConfigError(f"update_lanes[{i}] must divide lanes ({self.lanes}), not {u!r}")
+            if self.learning is not None and len(set(self.update_lanes)) > 1:
+                raise ConfigError(f"update_lanes must be one value for every layer with on-chip learning "
+                                  f"(its engine addresses every core's words alike), not {list(self.update_lanes)}")
+        else:
+            _need_int("update_lanes", self.update_lanes, 1, 1024)
+            if self.lanes % self.update_lanes:
+                raise ConfigError(f"update_lanes must divide lanes ({self.lanes}), not {self.update_lanes!r}")
         _need_int("mul_stages", self.mul_stages, 1, 3)
         _need_int("beta_frac", self.beta_frac, 0, 24)
         _need_real("beta", self.beta, 0.0, 16.0)
@@ -536,7 +553,7 @@ class EqSpikeConfig:
         neurons rounded up to whole update groups, ``min(lanes, U ceil(n_l / U))``. Lanes past
         it are padding in every chunk: never stored, read as 0 (the learning engine still draws
         for them, so the random stream does not depend on this)."""
-        U = self.update_lanes
+        U = self.update_lanes_of(l)
         return min(self.lanes, U * -(-self.layers[l] // U))
 
     def weights_stacked(self, l: int) -> bool:
@@ -549,10 +566,26 @@ class EqSpikeConfig:
         below, above = self.weights[l - 1], self.weights[l]
         return (below.width, below.frac) == (above.width, above.frac)
 
+    def update_lanes_of(self, l: int) -> int:
+        """``U_l``, the neurons layer ``l``'s RTL core updates per cycle: ``update_lanes``, or
+        its entry ``l`` when the config gives one per layer."""
+        U = self.update_lanes
+        return int(U[l]) if isinstance(U, tuple) else int(U)
+
+    @property
+    def parallel_update(self) -> bool:
+        """Whether some core updates more than one neuron per cycle (``U_l > 1``)."""
+        return any(self.update_lanes_of(l) > 1 for l in range(len(self.layers)))
+
+    def update_lanes_text(self) -> str:
+        """``update_lanes`` for reports and file names: ``10`` or ``10/5/1`` (one per layer)."""
+        U = self.update_lanes
+        return "/".join(map(str, U)) if isinstance(U, tuple) else str(U)
+
     def groups(self, l: int) -> int:
-        """Update groups of layer ``l`` in the RTL (``update_lanes`` neurons each, one per
-        cycle): ``ceil(n_l / update_lanes)``."""
-        return -(-self.layers[l] // self.update_lanes)
+        """Update groups of layer ``l`` in the RTL (``U_l`` neurons each, one per cycle):
+        ``ceil(n_l / U_l)`` (:meth:`update_lanes_of`)."""
+        return -(-self.layers[l] // self.update_lanes_of(l))
 
     def fan_in(self, l: int) -> tuple[int, int]:
         """(inputs from below, inputs from above) of non-input layer ``l``."""
@@ -646,7 +679,7 @@ class EqSpikeConfig:
             val = getattr(self, f.name)
             if f.name in ("weights", "biases"):
                 val = [dataclasses.asdict(x) for x in val]
-            elif f.name == "layers":
+            elif f.name == "layers" or (f.name == "update_lanes" and isinstance(val, tuple)):
                 val = list(val)
             elif isinstance(val, RegFormat) or isinstance(val, TableFormats):
                 val = dataclasses.asdict(val)
@@ -727,7 +760,7 @@ class EqSpikeConfig:
         lines = [
             f"layers {'-'.join(map(str, self.layers))}, {self.n_free} free + {self.n_nudged} nudged steps, "
             f"beta {self.beta}, {self.lanes} lane(s)"
-            + (f", {self.update_lanes} update lanes" if self.update_lanes > 1 else "")
+            + (f", {self.update_lanes_text()} update lanes" if self.parallel_update else "")
             + (f", {self.mul_stages} stages per multiply" if self.mul_stages > 1 else ""),
             "weights " + ", ".join(f.describe() for f in self.weights)
             + "; biases " + ", ".join(f.describe() for f in self.biases),

@@ -17,7 +17,7 @@ Accumulate (event-driven, ``accumulate.en``)
     in the cycle the core reports idle, which is also the cycle the network starts the update
     pass.
 
-Update (``tick.upd_start``, one group of ``U = cfg.update_lanes`` neurons per cycle, ``UPDATE_STAGES``)
+Update (``tick.upd_start``, one group of ``U = cfg.update_lanes_of(l)`` neurons per cycle, ``UPDATE_STAGES``)
     stage 0 presents group ``g``'s address to the accumulator; stage 1 registers its ``U`` lanes
     (a slice of the accumulator word: ``U`` divides ``lanes``; a one-word accumulator is a
     register that shifts its slices down into a three-slot queue instead) and clears the word
@@ -118,9 +118,10 @@ def group_layout(shape, U: int):
     return shape if U == 1 else data.ArrayLayout(shape, U)
 
 
-def state_word(cfg: EqSpikeConfig, n: int) -> tuple:
-    """``(word, element)`` of neuron ``n`` in the per-neuron memories (:func:`group_layout`)."""
-    return divmod(int(n), cfg.update_lanes)
+def state_word(cfg: EqSpikeConfig, l: int, n: int) -> tuple:
+    """``(word, element)`` of layer ``l``'s neuron ``n`` in the per-neuron memories
+    (:func:`group_layout`, ``U_l = cfg.update_lanes_of(l)`` neurons per word)."""
+    return divmod(int(n), cfg.update_lanes_of(l))
 
 
 def _check_core(cfg):
@@ -136,7 +137,7 @@ def _core_members(cfg: EqSpikeConfig, l: int) -> dict:
         "tick": In(tick_signature(cfg)),
         "busy": Out(1),            # update pass or clear in progress
         # registers of the neurons written this cycle that saturated/wrapped (4 per neuron at most)
-        "ovf": Out(range(4 * cfg.update_lanes + 1)),
+        "ovf": Out(range(4 * cfg.update_lanes_of(l) + 1)),
         "host": In(host_signature(cfg, l)),
     }
     if cfg.learning is not None:   # on-chip learning hooks (rtl.learning)
@@ -163,7 +164,7 @@ def _host_group(m, core):
     cycle after the command register; the network holds it for the whole command). Registered
     at ``U = 1`` too: the command register sits in the network, and the state memories' read
     address of a distant core (the input core's 784-word LUT RAM) took 14 ns of routing from it."""
-    U = core.cfg.update_lanes
+    U = core.U
     if U == 1:
         group = Signal.like(core.host.rd_addr, name="h_group")
         m.d.sync += group.eq(core.host.rd_addr)
@@ -359,7 +360,7 @@ class LayerCore(wiring.Component):
         self.is_output = self.n_above == 0
         self.C = cfg.chunks(l)
         # update groups: U neurons per cycle, S groups per accumulator word (U divides lanes)
-        self.U, self.G = cfg.update_lanes, cfg.groups(l)
+        self.U, self.G = cfg.update_lanes_of(l), cfg.groups(l)
         self.Ls = cfg.stored_lanes(l)     # lanes the memories hold (the rest are padding: 0)
         self.S = self.Ls // self.U
         members = {"from_below": In(spike_signature(self.n_below)), "accumulate": In(accumulate_signature())}
@@ -943,7 +944,7 @@ class InputCore(wiring.Component):
     def __init__(self, cfg: EqSpikeConfig, fault=None, dsp_width=None):
         _check_core(cfg)
         self.cfg, self.fault, self.l, self.dsp = cfg, fault, 0, check_dsp_width(dsp_width)
-        self.n, self.U, self.G = cfg.layers[0], cfg.update_lanes, cfg.groups(0)
+        self.n, self.U, self.G = cfg.layers[0], cfg.update_lanes_of(0), cfg.groups(0)
         super().__init__(_core_members(cfg, 0))
         self.enc_layout = stored_layout(cfg, 0)
         self.inputs = memory.Memory(shape=_lane_word(reg_shape(cfg.s), self.U), depth=mem_depth(self.G), init=[])

@@ -279,7 +279,7 @@ class LearningEngine(wiring.Component):
         c.col_base = Signal(range(max([n[l + 1] * C[l] for l in range(1, k)] + [1]) + 1), name="col_base")  # j*C_l
         c.clear_rows = [c.i.eq(0), c.row_word.eq(0), c.row_lane.eq(0), c.row_base.eq(0)]
         c.clear_cols = [c.j.eq(0), c.j_word.eq(0), c.j_lane.eq(0), c.col_base.eq(0), c.g.eq(0)]
-        U = cfg.update_lanes
+        U = cfg.update_lanes_of(0)
         if U > 1:   # inputs and biases are stored one update group (U values) per word
             c.i_group, c.i_elem = Signal(range(nmax + 1), name="i_group"), Signal(range(U), name="i_element")
             c.j_group, c.j_elem = Signal(range(nmax + 1), name="j_group"), Signal(range(U), name="j_element")
@@ -290,7 +290,7 @@ class LearningEngine(wiring.Component):
 
     def _step_group(self, c, which):
         """Advance ``i_group``/``i_element`` (or ``j_...``) with ``i`` (``j``); nothing when U == 1."""
-        U = self.cfg.update_lanes
+        U = self.cfg.update_lanes_of(0)
         if U == 1:
             return []
         group, elem = (c.i_group, c.i_elem) if which == "i" else (c.j_group, c.j_elem)
@@ -306,7 +306,7 @@ class LearningEngine(wiring.Component):
     def _pipeline(self, m, c):
         """Stage registers: stage s holds what was issued s cycles ago (``iss``: the issue stage's
         values, driven by the sequencer)."""
-        L, r, k, U = self.cfg.lanes, self.cfg.learning.rng_bits, self.cfg.n_layers - 1, self.cfg.update_lanes
+        L, r, k, U = self.cfg.lanes, self.cfg.learning.rng_bits, self.cfg.n_layers - 1, self.cfg.update_lanes_of(0)
         waddr_bits = max(len(c.row_base), len(c.col_base) + len(c.row_word), len(c.i)) + 1
 
         def stage_regs(s):
@@ -375,7 +375,7 @@ class LearningEngine(wiring.Component):
         ]
         if l > 0:
             m.d.comb += lo.s_addr.eq(c.row_word)
-        elif self.cfg.update_lanes == 1:
+        elif self.cfg.update_lanes_of(0) == 1:
             m.d.comb += lo.s_addr.eq(c.i)
         else:     # the input word holding row i, and its element
             m.d.comb += [lo.s_addr.eq(c.i_group), iss["elem"].eq(c.i_elem)]
@@ -403,12 +403,12 @@ class LearningEngine(wiring.Component):
 
     def _issue_biases(self, m, c, iss, l, nxt):
         hi = self.ports[l + 1]
-        group = c.j if self.cfg.update_lanes == 1 else c.j_group     # the bias word holding j
+        group = c.j if self.cfg.update_lanes_of(0) == 1 else c.j_group     # the bias word holding j
         m.d.comb += [
             iss["vb"].eq(1), iss["mat"].eq(l), iss["waddr"].eq(group), iss["wlane"].eq(c.j_lane),
             hi.b_raddr.eq(group), hi.s_addr.eq(c.j_word),
         ]
-        if self.cfg.update_lanes > 1:
+        if self.cfg.update_lanes_of(0) > 1:
             m.d.comb += iss["elem"].eq(c.j_elem)
         if self.stochastic:
             m.d.comb += self.lfsr.step_one.eq(1)
@@ -445,7 +445,7 @@ class LearningEngine(wiring.Component):
 
     def _element(self, word, width, p1, signed_=False):
         """The issued element of a word holding one update group (inputs, biases)."""
-        U = self.cfg.update_lanes
+        U = self.cfg.update_lanes_of(0)
         if U == 1:
             return word
         items = [word[u * width:(u + 1) * width] for u in range(U)]
@@ -520,7 +520,7 @@ class LearningEngine(wiring.Component):
                 hi.wb_wen.eq(Mux(p4["vw"] & mine, p4["mask"], 0)),
                 hi.b_waddr.eq(p4["waddr"]),
             ]
-            bw, U = cfg.biases[l].width, cfg.update_lanes
+            bw, U = cfg.biases[l].width, cfg.update_lanes_of(l + 1)
             if U == 1:
                 m.d.comb += [hi.b_wdata.eq(bres4[:bw]), hi.b_wen.eq(p4["vb"] & mine)]
             else:    # element p4.elem of the bias word

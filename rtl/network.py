@@ -117,10 +117,10 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
 
 def group_stalls(cfg: EqSpikeConfig, l: int, spikes) -> int:
     """Extra update-pass cycles of core ``l`` for sending its spikes one per cycle: its last
-    stage holds a group of ``U = cfg.update_lanes`` neurons for ``max(1, spikes in the group)``
+    stage holds a group of ``U = cfg.update_lanes_of(l)`` neurons for ``max(1, spikes in the group)``
     cycles, so ``sum_g max(0, spikes_g - 1)``. ``spikes``: the layer's (n_l,) 0/1 spikes of this
     tick (ignored when U == 1: a group of one never waits)."""
-    U = cfg.update_lanes
+    U = cfg.update_lanes_of(l)
     if U == 1:
         return 0
     q = np.zeros(cfg.groups(l) * U, dtype=np.int64)
@@ -136,12 +136,12 @@ def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
     ``K_l``: the stages of core ``l``'s pipeline after its address stage
     (:func:`rtl.pipeline.input_plan` / :func:`rtl.pipeline.layer_plan`: 4 / 7 at
     ``cfg.mul_stages = 1``, 5 / 10 at 2, 6 / 13 at 3). Each core streams one group of
-    ``U = cfg.update_lanes`` neurons per cycle through its pipeline and is done the cycle
+    ``U_l = cfg.update_lanes_of(l)`` neurons per cycle through its pipeline and is done the cycle
     after its last write; ``stalls_l`` (:func:`group_stalls`) are the cycles its last stage
     waits to send a group's second, third, ... spike. ``spikes_now``: each layer's 0/1 spikes
-    of this tick, needed when ``U > 1``.
+    of this tick, needed when some ``U_l > 1``.
     """
-    if cfg.update_lanes > 1 and spikes_now is None:
+    if cfg.parallel_update and spikes_now is None:
         raise ValueError("update_cycles needs this tick's spikes (spikes_now) when update_lanes > 1")
     stalls = [group_stalls(cfg, l, spikes_now[l] if spikes_now is not None else None)
               for l in range(cfg.n_layers)]
@@ -152,7 +152,7 @@ def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
 def tick_cycles(cfg: EqSpikeConfig, spikes_prev, spikes_now=None) -> int:
     """Cycles of one tick (bus without stalls): accumulate + update phase. ``spikes_prev``:
     spike counts per layer of the previous tick; ``spikes_now``: this tick's 0/1 spikes per
-    layer (only needed when ``cfg.update_lanes > 1``, see :func:`update_cycles`)."""
+    layer (only needed when some ``U_l > 1``, see :func:`update_cycles`)."""
     return accumulate_cycles(cfg, spikes_prev) + update_cycles(cfg, spikes_now)
 
 

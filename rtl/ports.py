@@ -72,11 +72,12 @@ def host_data_width(cfg: EqSpikeConfig) -> int:
 
 def clear_words(cfg: EqSpikeConfig, l: int) -> int:
     """Cycles core ``l``'s clear sweep counts: its state words (update groups), and with
-    ``update_lanes > 1`` at least the depth of its spike queues, which it drains one spike per
-    cycle meanwhile (with one neuron per word the largest layer's sweep already outlasts every
-    queue), so that a RESET takes the same time whatever spikes were left queued."""
+    parallel update in some core (``U_l > 1`` for some ``l``) at least the depth of its spike
+    queues, which it drains one spike per cycle meanwhile (with one neuron per word in every
+    core the largest layer's sweep already outlasts every queue), so that a RESET takes the same
+    time whatever spikes were left queued."""
     G = cfg.groups(l)
-    if cfg.update_lanes == 1 or l == 0:
+    if not cfg.parallel_update or l == 0:
         return G
     return max([G] + [cfg.layers[k] for k in (l - 1, l + 1) if k < cfg.n_layers])
 
@@ -156,11 +157,11 @@ def learning_signature(cfg: EqSpikeConfig, l: int) -> wiring.Signature:
     (the update pass writes ``s_nudged`` instead of ``s_free``) and have read/write ports of
     ``w_below`` (``wb_*``) and ``bias`` (``b_*``) and a write port of ``w_above`` (``wa_*``).
     Weight and held-state words are lane-packed like the accumulator; input and bias words
-    hold one update group (``update_lanes`` values).
+    hold one update group (``U`` values; one ``U`` for every layer in learning builds).
     """
     if cfg.learning is None:
         raise ValueError("the learning port needs a config with a 'learning' section")
-    L, U, sw, n = cfg.lanes, cfg.update_lanes, cfg.s.width, cfg.layers
+    L, U, sw, n = cfg.lanes, cfg.update_lanes_of(l), cfg.s.width, cfg.layers
     if l == 0:    # the inputs, one update group (U inputs) per word
         return wiring.Signature({"own": Out(1), "s_addr": Out(range(mem_depth(cfg.groups(0)))),
                                  "s_free": In(unsigned(U * sw)), "s_nudged": In(unsigned(U * sw))})

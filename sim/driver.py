@@ -66,19 +66,19 @@ class StateReader:
 
     def __init__(self, dut, cfg: EqSpikeConfig):
         self.cfg = cfg
-        # neurons per word (update_lanes) as the design was built: a word holds U register structs
-        # (the job's config may be the golden model's, built with other hardware parameters)
-        layout = state_memories(cfg, 0)["state"]
-        self.U = len(dut.core0.state[0]._handle.get_signal_val_binstr()) // layout.size
         self.layers = []
         for l, n in enumerate(cfg.layers):
             core = getattr(dut, f"core{l}")
-            G = -(-n // self.U)    # one word per update group of U neurons
+            # neurons per word (U_l) as the design was built: a word holds U register structs (the
+            # job's config may be the golden model's, built with other hardware parameters)
+            name, layout = next(iter(state_memories(cfg, l).items()))
+            U = len(getattr(core, name)[0]._handle.get_signal_val_binstr()) // layout.size
+            G = -(-n // U)    # one word per update group of U neurons
             # raw simulator handles: reading binary strings skips LogicArray construction (3x faster)
             mems = [(_field_reader(layout), layout.size, [getattr(core, name)[g]._handle for g in range(G)])
                     for name, layout in state_memories(cfg, l).items()]
             inputs = [core.inputs[g]._handle for g in range(G)] if l == 0 else None
-            self.layers.append((mems, inputs))
+            self.layers.append((mems, inputs, U))
 
     @staticmethod
     def _ints(handles) -> list:
@@ -86,8 +86,8 @@ class StateReader:
 
     def read(self) -> list:
         """One dict per layer: register name -> int64 array of (n_l,) codes (like FixedState)."""
-        out, U = [], self.U
-        for l, (mems, inputs) in enumerate(self.layers):
+        out = []
+        for l, (mems, inputs, U) in enumerate(self.layers):
             n = self.cfg.layers[l]
             regs = {}
             for fields, size, words in mems:
@@ -131,9 +131,9 @@ class ParamReader:
                                   cfg.learn_format(l).width, n[l + 1], n[l], C))
             # update_lanes biases per word, as the design was built (from the word's width)
             bw = cfg.biases[l - 1].width
-            self.U = len(core.bias[0]._handle.get_signal_val_binstr()) // bw
-            handles = [core.bias[a]._handle for a in range(-(-n[l] // self.U))]
-            self.mems.append(("bias", l - 1, handles, bw, n[l], 1, 1))
+            U = len(core.bias[0]._handle.get_signal_val_binstr()) // bw
+            handles = [core.bias[a]._handle for a in range(-(-n[l] // U))]
+            self.mems.append(("bias", l - 1, handles, bw, n[l], U, 1))
 
     @staticmethod
     def _signed(v, width):
@@ -146,8 +146,8 @@ class ParamReader:
         out = {"w_below": [], "w_above": {}, "bias": []}
         for kind, mat, handles, width, n_src, n_dst, C in self.mems:
             raw = [int(h.get_signal_val_binstr(), 2) for h in handles]
-            if kind == "bias":     # one update group (update_lanes biases) per word
-                U, mask = self.U, (1 << width) - 1
+            if kind == "bias":     # one update group (U_l biases, n_dst here) per word
+                U, mask = n_dst, (1 << width) - 1
                 codes = [(raw[j // U] >> (j % U * width)) & mask for j in range(n_src)]
                 out["bias"].append(self._signed(np.array(codes, dtype=np.int64), width))
                 continue

@@ -239,12 +239,11 @@ class RTLHarness(HostSequences):
             mem, first = self.dut.cores[l].weight_memory(name)
             for addr, word in enumerate(words):
                 self.ctx.set(mem.data[first + addr], word)
-        U = self.cfg.update_lanes
         for l, b in enumerate(model.biases, start=1):
-            mem, w = self.dut.cores[l].bias, self.cfg.biases[l - 1].width
+            mem, w, U = self.dut.cores[l].bias, self.cfg.biases[l - 1].width, self.cfg.update_lanes_of(l)
             words = {}
             for n, code in enumerate(b):     # one update group (U biases) per word
-                g, u = state_word(self.cfg, n)
+                g, u = state_word(self.cfg, l, n)
                 words[g] = words.get(g, 0) | ((int(code) & ((1 << w) - 1)) << (u * w) if U > 1 else int(code))
             for g, word in words.items():
                 self.ctx.set(mem.data[g], word)
@@ -278,23 +277,23 @@ class RTLHarness(HostSequences):
                     out["w_above"][l] = w.T
             bw = cfg.biases[l - 1].width
             words = [int(ctx.get(core.bias.data[g])) for g in range(cfg.groups(l))]
-            out["bias"].append(np.array([words[j] if cfg.update_lanes == 1 else
-                                         lane(words[j // cfg.update_lanes], j % cfg.update_lanes, cfg.biases[l - 1])
+            U = cfg.update_lanes_of(l)
+            out["bias"].append(np.array([words[j] if U == 1 else lane(words[j // U], j % U, cfg.biases[l - 1])
                                          for j in range(n)], dtype=np.int64))
         return out
 
     def registers(self) -> list:
         """Every per-neuron register of every layer, read from the memories in zero time."""
-        ctx, out, U = self.ctx, [], self.cfg.update_lanes
+        ctx, out = self.ctx, []
         for l, core in enumerate(self.dut.cores):
-            n = self.cfg.layers[l]
+            n, U = self.cfg.layers[l], self.cfg.update_lanes_of(l)
             names = register_names(l)
             regs = {name: np.zeros(n, dtype=np.int64) for name in names}
             for name, layout in state_memories(self.cfg, l).items():
                 mem = getattr(core, name)
                 words = [ctx.get(mem.data[g]) for g in range(self.cfg.groups(l))]
                 for i in range(n):          # neuron i: element u of word g (rtl.layer.state_word)
-                    g, u = state_word(self.cfg, i)
+                    g, u = state_word(self.cfg, l, i)
                     word = words[g] if U == 1 else words[g][u]
                     for fld in layout.members:
                         if fld in regs:

@@ -49,7 +49,7 @@ def sweep_points(base: EqSpikeConfig, lanes=(), weight_bits=(), layers=(), updat
 
 
 def _label(cfg: EqSpikeConfig) -> str:
-    u = f"_u{cfg.update_lanes}" if cfg.update_lanes > 1 else ""
+    u = f"_u{cfg.update_lanes_text().replace('/', '-')}" if cfg.parallel_update else ""
     return f"{'-'.join(map(str, cfg.layers))}_l{cfg.lanes}{u}_w{'-'.join(str(f.width) for f in cfg.weights)}"
 
 

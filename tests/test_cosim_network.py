@@ -88,6 +88,28 @@ def test_narrow_saturating_config_with_bus_stalls(simulator, seed):
     assert sum(sum(r["bus_stalls"]) for r in rows) > 0, "the throttled bus must stall spikes"
 
 
+def test_per_layer_update_lanes_are_bit_exact(seed):
+    """One update width per core (``update_lanes`` a tuple, each a random divisor of 6 lanes):
+    the generated Verilog, every register every tick, cycles per sample equal to the formula
+    (``rtl.network.tick_cycles`` of the model's spikes) and the state reader's per-core words."""
+    s = seed(404)
+    rng = np.random.default_rng(s)
+    cfg = digits_shaped_config(s).replace(lanes=6, n_free=20, n_nudged=6)
+    cfg = cfg.replace(update_lanes=tuple(int(rng.choice([1, 2, 3, 6])) for _ in cfg.layers))
+    assert len(set(cfg.update_lanes)) > 1, cfg.update_lanes
+    model = random_network(cfg, rng)
+    x, y = random_samples(cfg, rng, 2)
+    b = build(cfg, "verilator")
+    res = run_samples(b, model, x, y, nudge=[1, -1], name=f"per-layer-u-{s}", seed=s, read_checks=4,
+                      float_bound=FLOAT_BOUND)
+    rows = res["samples"]
+    assert [r["bit_exact"] for r in rows] == [True, True]
+    assert all(r["spikes"] > 0 for r in rows)
+    assert [r["cycles"] for r in rows] == [r["formula_cycles"] for r in rows]
+    n_regs = 5 * cfg.layers[0] + 8 * sum(cfg.layers[1:])
+    assert res["checked_registers"] == n_regs * sum(r["ticks"] for r in rows)
+
+
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_planted_rounding_bug_is_caught(simulator, seed):
     """Verilog generated from a config whose state register s floors, checked against a golden

@@ -39,6 +39,8 @@ def profile(cfg, model, x, y, ticks, backdoor=False, bus_stall=None):
     ((13, 7, 5), 6, 3, 1),             # divides no layer: partial last groups
     ((20, 8, 8, 3), 2, 2, 1), ((9, 11, 2), 5, 5, 1),
     ((16, 12, 4), 5, 1, 2), ((13, 7, 5), 6, 3, 3), ((9, 11, 2), 5, 5, 3),   # pipelined multiplies
+    ((16, 12, 4), 4, (4, 2, 1), 1), ((13, 7, 5), 6, (1, 3, 6), 3),          # one U per core
+    ((20, 8, 8, 3), 6, (3, 1, 2, 6), 2),
 ])
 def test_tick_cycles_formula_matches_simulation(layers, lanes, update_lanes, mul_stages):
     cfg = default_config(layers).replace(lanes=lanes, update_lanes=update_lanes, mul_stages=mul_stages,
@@ -57,7 +59,7 @@ def test_tick_cycles_formula_matches_simulation(layers, lanes, update_lanes, mul
         assert p["spikes"] == [int(q.sum()) for q in now]
         stalls += sum(group_stalls(cfg, l, q) for l, q in enumerate(now))
     # with groups of several neurons, ticks where a group sends two or more spikes occur
-    assert (stalls > 0) == (update_lanes > 1)
+    assert (stalls > 0) == cfg.parallel_update
 
 
 def test_update_cycles_needs_the_spikes_with_update_lanes():
@@ -69,6 +71,24 @@ def test_update_cycles_needs_the_spikes_with_update_lanes():
     # input: groups (1,1) (1,0) (0,0) (1,1): 2 extra; hidden: (1,1) (0,1) (1,1): 2; output (1,1): 1
     assert [group_stalls(cfg, l, q[l]) for l in range(3)] == [2, 2, 1]
     assert update_cycles(cfg, q) == max(4 + 2 + 5, 3 + 2 + 8, 1 + 1 + 8)
+
+
+def test_update_lanes_per_layer_config():
+    """``update_lanes`` one per layer: groups per core, JSON round trip, one-line errors for a
+    wrong count, a value dividing no lane count, and per-layer values in a learning build."""
+    from golden_model.config import Learning
+    cfg = default_config((784, 500, 10)).replace(lanes=500, update_lanes=[10, 5, 1])
+    assert cfg.update_lanes == (10, 5, 1) and [cfg.groups(l) for l in range(3)] == [79, 100, 10]
+    assert cfg.stored_lanes(2) == 10 and cfg.parallel_update and "10/5/1 update lanes" in cfg.summary()
+    assert type(cfg).from_json(cfg.to_json()) == cfg
+    assert not cfg.replace(update_lanes=(1, 1, 1)).parallel_update
+    with pytest.raises(ConfigError, match=r"one per layer \(3\), not 2"):
+        cfg.replace(update_lanes=(10, 5))
+    with pytest.raises(ConfigError, match=r"update_lanes\[1\] must divide lanes \(500\), not 3"):
+        cfg.replace(update_lanes=(10, 3, 1))
+    with pytest.raises(ConfigError, match="one value for every layer with on-chip learning"):
+        default_config((8, 6, 2)).replace(lanes=4, update_lanes=(2, 4, 1), learning=Learning(rate_mult=(1, 1), rate_shift=(4, 4)))
+    assert default_config((8, 6, 2)).replace(lanes=4, update_lanes=(2, 2, 2), learning=Learning(rate_mult=(1, 1), rate_shift=(4, 4))).groups(1) == 3
 
 
 def test_update_lanes_must_divide_lanes():

@@ -289,6 +289,43 @@ def test_parallel_update_saturating_and_host_reads(lanes, update_lanes):
     assert h.run(body)
 
 
+@pytest.mark.parametrize("seed", [301, 302, 303, 304])
+def test_per_layer_update_lanes_match_model_random(seed):
+    """One ``U_l`` per core (``update_lanes`` as a tuple, each a random divisor of the lanes,
+    1 among them): random topologies and formats, bus stalls or not, every register every RUN,
+    overflow counters, and the update phase's cycles (``rtl.network.tick_cycles``) per run."""
+    rng = np.random.default_rng(seed)
+    layers, lanes, _, narrow, base = random_parallel_design(rng)
+    U = tuple(int(rng.choice(_divisors(lanes))) for _ in layers)
+    cfg = base.replace(lanes=lanes, update_lanes=U, n_free=int(rng.integers(4, 12)), n_nudged=int(rng.integers(1, 6)))
+    stall = int(rng.integers(1, 65535)) if rng.integers(2) else None
+    bad, model, totals = compare(cfg, seed, nudge_sign=int(rng.choice([-1, 1])), bus_stall=stall, full_range=narrow)
+    assert bad == [], (layers, lanes, U, narrow, stall)
+    assert totals["ticks"] == cfg.n_steps and totals["spikes"] > 0
+    assert totals["rtl_overflows"] == sum(model.overflows.values())
+
+
+def test_per_layer_update_lanes_host_reads():
+    """Cores of different ``U_l`` (10 neurons per word, 5, 1): host reads of every register,
+    bias, input and target find each neuron in its own core's group words."""
+    cfg = default_config((14, 10, 5)).replace(lanes=10, update_lanes=(2, 5, 1), n_free=6, n_nudged=2)
+    assert [cfg.groups(l) for l in range(3)] == [7, 2, 5]
+    bad, model, totals = compare(cfg, seed=19, nudge_sign=1)
+    assert bad == []
+    model, x, y = random_network(cfg, 29)
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        await _read_state_after(h, model, x, y, 5, lambda l: range(cfg.layers[l]))
+        for l, b in enumerate(model.biases, start=1):
+            assert [await h.read_param("bias", l, n) for n in range(b.shape[0])] == list(b)
+        assert [await h.read_param("input", 0, n) for n in range(cfg.layers[0])] == list(x)
+        assert [await h.read_param("target", 0, n) for n in range(cfg.layers[-1])] == list(y)
+        return True
+
+    assert h.run(body)
+
+
 def test_lanes_wider_than_a_layer_store_only_its_neurons():
     """A core stores ``cfg.stored_lanes(l) = min(lanes, U ceil(n_l / U))`` lanes: 500 lanes
     on 784-500-10 keep the output core's weights in 10-lane words (not 500), and a host weight

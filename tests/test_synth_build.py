@@ -380,3 +380,23 @@ def test_synth_board_default_mul_stages():
         p.parse_args(["--mul-stages", "4"])
     cfg = default_config((784, 500, 10)).replace(mul_stages=3)
     assert summarise(BOARDS["ulx3s-85f"], cfg, None, {"LUT4": 10}, 50e6, "stopped")["mul_stages"] == 3
+
+
+def test_synth_update_lanes_one_per_layer(capsys):
+    """``--update-lanes 10,5,1`` gives each core its own U (input first); one value is every
+    core's; a count or value the config refuses is a one-line error naming it."""
+    import argparse
+
+    from eqspike.commands.synth import _config, add_arguments
+    from golden_model.config import ConfigError
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg = _config(p.parse_args(["--board", "ulx3s-85f", "--layers", "784,500,10", "--lanes", "500",
+                                "--update-lanes", "10,5,1"]))
+    assert cfg.update_lanes == (10, 5, 1) and [cfg.groups(l) for l in range(3)] == [79, 100, 10]
+    assert _config(p.parse_args(["--lanes", "4", "--update-lanes", "2"])).update_lanes == 2
+    with pytest.raises(ConfigError, match=r"update_lanes\[1\] must divide lanes \(500\), not 3"):
+        _config(p.parse_args(["--layers", "784,500,10", "--lanes", "500", "--update-lanes", "10,3,1"]))
+    with pytest.raises(SystemExit):
+        p.parse_args(["--update-lanes", "10,x"])
+    assert "comma-separated integers" in capsys.readouterr().err

@@ -29,7 +29,8 @@ def test_drawn_designs_span_the_space():
     ds = [draw_design(0, i) for i in range(60)]
     cfgs = [d.cfg for d in ds]
     assert {len(c.layers) for c in cfgs} == {2, 3, 4}
-    assert any(c.lanes == 1 for c in cfgs) and any(c.update_lanes > 1 for c in cfgs)
+    assert any(c.lanes == 1 for c in cfgs) and any(c.parallel_update for c in cfgs)
+    assert any(len({c.update_lanes_of(l) for l in range(c.n_layers)}) > 1 for c in cfgs)
     assert any(c.lanes > 1 and all(n % c.lanes for n in c.layers) for c in cfgs)
     assert any(c.n_nudged == 0 for c in cfgs) and any(c.n_nudged > 0 for c in cfgs)
     assert any(f.width == 1 for c in cfgs for f in c.weights)
@@ -187,7 +188,7 @@ def test_train_design_with_bus_stalls():
     count (it was once reported as a mismatch: 883 cycles, formula 816, every value bit-exact)."""
     from sim.verify.run import run_design
     d = draw_design(0, 13, samples=1, train_samples=2)
-    assert d.bus_stall is not None and d.cfg.learning is not None and d.cfg.update_lanes > 1
+    assert d.bus_stall is not None and d.cfg.learning is not None and d.cfg.parallel_update
     r = run_design(d, optimise=False, log=lambda *a: None)
     assert r["ok"], r["failure"]
     assert r["train_values"] > 0 and r["ticks"] > 0

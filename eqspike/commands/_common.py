@@ -21,7 +21,7 @@ from golden_model.float_model import OSA
 
 __all__ = ["DATASET_DEFAULTS", "parse_floats", "parse_rates", "parse_layers", "parse_eps", "parse_lam",
            "add_data_arguments", "load_data", "write_json", "write_rows_csv",
-           "int_at_least", "positive_int", "nonneg_int", "finite_float", "float_in",
+           "int_at_least", "positive_int", "nonneg_int", "update_lanes_arg", "finite_float", "float_in",
            "check_output_file", "check_output_dir", "check_lanes"]
 
 #: Per data set defaults (spec sections 5 and 8): hidden width, epochs, learning rates.
@@ -51,6 +51,23 @@ def int_at_least(lo: int, hi: int | None = None):
 
 positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)
+
+
+def update_lanes_arg(text):
+    """An argparse ``type`` for ``update_lanes``: one positive integer (every core), or one per
+    layer, comma-separated, input first (``10,5,1``); the config checks the count and that
+    each divides the lanes."""
+    parts = str(text).replace(" ", "").split(",")
+    try:
+        vals = [int(v) for v in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer or comma-separated integers, not {text!r}") from None
+    if any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {text!r}")
+    return vals[0] if len(vals) == 1 else tuple(vals)
+
+
+update_lanes_arg.__name__ = "update lanes"
 
 
 def float_in(lo: float, hi: float, lo_open: bool = False):

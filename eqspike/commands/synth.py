@@ -13,14 +13,15 @@ HELP = ("build an FPGA bitstream (iCEBreaker, ULX3S-85F) with amaranth-boards an
 def add_arguments(p) -> None:
     from synth.build import BOARDS
 
-    from ._common import float_in, int_at_least, nonneg_int, positive_int
+    from ._common import float_in, int_at_least, nonneg_int, positive_int, update_lanes_arg
     p.add_argument("--board", choices=sorted(BOARDS), default="icebreaker", help="target board (default icebreaker)")
     p.add_argument("--config", default=None,
                    help="config JSON (default: the --weights checkpoint's, else the default config)")
     p.add_argument("--layers", default=None, help="override the config's layer sizes, e.g. 64,100,10")
     p.add_argument("--lanes", type=positive_int, default=None, help="override the config's lane count")
-    p.add_argument("--update-lanes", type=positive_int, default=None,
-                   help="override the config's update parallelism U (neurons updated per cycle; divides --lanes)")
+    p.add_argument("--update-lanes", type=update_lanes_arg, default=None, metavar="U[,U,...]",
+                   help="override the config's update parallelism U (neurons updated per cycle; divides "
+                        "--lanes): one value for every core, or one per layer, input first (e.g. 10,5,1)")
     p.add_argument("--mul-stages", type=int_at_least(1, 3), default=None,
                    help="pipeline stages per neuron multiply (cfg.mul_stages; default: the board's, 3 on "
                         "ULX3S, 1 on iCEBreaker); cycles only, never results")

@@ -19,6 +19,7 @@ come from what the testbench observes on the streams. The list (kept in docs/cos
 ``lanes:1``                    a design with one lane
 ``lanes:divides_no_layer``     lanes > 1 dividing no layer size
 ``update_lanes:many``          several neurons updated per cycle (``update_lanes`` > 1)
+``update_lanes:per_layer``     cores updating different numbers of neurons per cycle (one ``U_l`` per core)
 ``lanes:padding_not_stored``   lanes wider than a layer: its core stores fewer lanes
                                (``EqSpikeConfig.stored_lanes`` < ``lanes``; padding reads as 0)
 ``tick:no_spikes``             a tick in which no neuron of any layer spiked
@@ -51,7 +52,7 @@ BINS = tuple(
     + ["clip_high:s", "clip_low:s"]
     + [f"tie:{r}" for r in ("v", "x", "s", "a", "phi")]
     + ["queue_full:below", "queue_full:above", "bp:cmd", "bp:rsp", "bp:bus", "lanes:1",
-       "lanes:divides_no_layer", "lanes:padding_not_stored", "update_lanes:many", "tick:no_spikes", "tick:all_spike", "nudge:+1", "nudge:-1", "n_nudged:0",
+       "lanes:divides_no_layer", "lanes:padding_not_stored", "update_lanes:many", "update_lanes:per_layer", "tick:no_spikes", "tick:all_spike", "nudge:+1", "nudge:-1", "n_nudged:0",
        "schedule:last_index", "schedule:power", "train:w_sat_high", "train:w_sat_low"])
 
 
@@ -107,8 +108,10 @@ def design_bins(cfg: EqSpikeConfig) -> Counter:
         c["lanes:divides_no_layer"] += 1
     if any(cfg.stored_lanes(l) < cfg.lanes for l in range(1, cfg.n_layers)):
         c["lanes:padding_not_stored"] += 1
-    if cfg.update_lanes > 1:
+    if cfg.parallel_update:
         c["update_lanes:many"] += 1
+    if len({cfg.update_lanes_of(l) for l in range(cfg.n_layers)}) > 1:
+        c["update_lanes:per_layer"] += 1
     if cfg.n_nudged == 0:
         c["n_nudged:0"] += 1
     if "power" in (cfg.eps.kind, cfg.lam.kind):

@@ -110,7 +110,7 @@ class Design:
                         for n in ("v", "x", "a", "phi")) + f" s:{c.s.describe()}"
         w = ",".join(f.describe() for f in c.weights)
         return (f"#{self.index} {self.flavour}: {'-'.join(map(str, c.layers))} lanes {c.lanes}"
-                + (f" (update {c.update_lanes})" if c.update_lanes > 1 else "") + ", "
+                + (f" (update {c.update_lanes_text()})" if c.parallel_update else "") + ", "
                 f"{c.n_free}+{c.n_nudged} ticks, W {w}, {regs}, {len(self.x)} samples"
                 + (f" + {len(self.train_x)} TRAIN ({c.learning.rounding})" if c.learning else "")
                 + (f", bus stalls {self.bus_stall}" if self.bus_stall is not None else "")
@@ -252,6 +252,16 @@ def _update_lanes(rng, cfg: EqSpikeConfig) -> EqSpikeConfig:
     return cfg.replace(update_lanes=int(rng.choice(divisors)))
 
 
+def _per_layer_update_lanes(rng, cfg: EqSpikeConfig) -> EqSpikeConfig:
+    """Half the inference designs with parallel update get one ``U_l`` per core instead (each a
+    random divisor of ``lanes``, 1 included). A stream of its own, so every other draw, and
+    ``update_lanes`` of the designs it leaves alone, are what they were before it existed."""
+    if cfg.learning is not None or not cfg.parallel_update or rng.random() < 0.5:
+        return cfg
+    divisors = [u for u in range(1, cfg.lanes + 1) if cfg.lanes % u == 0]
+    return cfg.replace(update_lanes=tuple(int(rng.choice(divisors)) for _ in cfg.layers))
+
+
 def _layers(rng, lo, hi) -> tuple:
     depth = int(rng.integers(2, 5))
     return tuple(int(n) for n in rng.integers(lo, hi + 1, size=depth))
@@ -366,6 +376,7 @@ def draw_design(seed: int, index: int, samples: int = 3, train_samples: int = 4)
             if rejected >= MAX_REDRAWS:
                 raise RuntimeError(f"design {index}: {MAX_REDRAWS} configs in a row refused") from None
     cfg = _update_lanes(np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 1])), cfg)
+    cfg = _per_layer_update_lanes(np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 2])), cfg)
     w, b = _params(rng, cfg, flavour)
     x, y = _samples(rng, cfg, samples, flavour)
     start = int(rng.integers(3))
