@@ -326,6 +326,32 @@ def test_per_layer_update_lanes_host_reads():
     assert h.run(body)
 
 
+@pytest.mark.parametrize("layers,lanes,U,cycles", [((14, 10, 5), 10, (2, 5, 1), 17), ((4, 3, 20), 2, (1, 1, 2), 23)])
+def test_per_layer_update_lanes_reset_latency(layers, lanes, U, cycles):
+    """RESET answers ``max_l rtl.ports.clear_words(cfg, l) + 3`` cycles after acceptance whatever
+    spikes are left queued: with some core at U > 1 every core's sweep counts at least its
+    queues' depth (a U = 1 core next to a 20-neuron layer too: (4, 3, 20) with U (1, 1, 2))."""
+    from rtl.ports import clear_words
+    cfg = default_config(layers).replace(lanes=lanes, update_lanes=U, n_free=8, n_nudged=0)
+    model, x, y = random_network(cfg, 5, full_range=True)
+    want = max(clear_words(cfg, l) for l in range(cfg.n_layers)) + 3
+    assert want == cycles      # (4, 3, 20): the hidden core's sweep counts its 20-deep queue from above
+    h = RTLHarness(cfg)
+
+    async def body(h):
+        await h.load(model)
+        got = []
+        for ticks in (0, 3, 8):        # queues empty, then holding the last tick's spikes
+            await h.reset(x, y)
+            if ticks:
+                await h.run_ticks(ticks, 0)
+            await h.command(Op.RESET, Space.WEIGHT)
+            got.append(h.latency)
+        return got
+
+    assert h.run(body) == [want] * 3
+
+
 def test_lanes_wider_than_a_layer_store_only_its_neurons():
     """A core stores ``cfg.stored_lanes(l) = min(lanes, U ceil(n_l / U))`` lanes: 500 lanes
     on 784-500-10 keep the output core's weights in 10-lane words (not 500), and a host weight
