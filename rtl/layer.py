@@ -259,12 +259,18 @@ def _datapath_op(core, op: str, e: dict, rho: str) -> dict:
     raise ValueError(f"unknown datapath operation {op!r}")
 
 
+def _lowest(bits):
+    """One-hot of the lowest set bit of ``bits`` (0 when none is)."""
+    return Cat(bits[u] & ~bits[:u].any() if u else bits[0] for u in range(len(bits)))
+
+
 def _build_stages(plan: Plan, U: int, writes, reads_at, run_op) -> tuple:
     """The stage registers ``p_2 .. p_K`` of ``plan`` (one struct per group element, fields
-    :meth:`Plan.live`, shapes from the expressions) and their next values (a list of
-    assignments for the pipeline's enable). ``reads_at(k, u)``: element ``u``'s memory values
-    read for stage ``k``; ``run_op(op, env, u)``: an operation's values."""
-    regs, sync = {}, []
+    :meth:`Plan.live`, shapes from the expressions), their next values (a list of assignments
+    for the pipeline's enable) and, per element, the values that load ``p_K`` (``last[u]``).
+    ``reads_at(k, u)``: element ``u``'s memory values read for stage ``k``; ``run_op(op, env,
+    u)``: an operation's values."""
+    regs, sync, envs = {}, [], []
     el = (lambda sig, u: sig) if U == 1 else (lambda sig, u: sig[u])
     for k in range(1, plan.K):
         envs = []
@@ -278,14 +284,20 @@ def _build_stages(plan: Plan, U: int, writes, reads_at, run_op) -> tuple:
         layout = data.StructLayout({name: Value.cast(envs[0][name]).shape() for name in live})
         regs[k + 1] = reg = Signal(group_layout(layout, U), name=f"p{k + 1}")
         sync += [el(reg, u)[name].eq(envs[u][name]) for u in range(U) for name in live]
-    return regs, sync
+    return regs, sync, envs
 
 
-def _spike_output(m, core, valid, group, q_bits, ovf_terms, dsp):
+def _spike_output(m, core, valid, group, q_bits, ovf_terms, dsp, coming=None, clear=None):
     """The last stage offers its group's spikes on ``core.spikes``, one per cycle in address
     order, and reports the group's overflow count once. Returns ``stall``: the whole pipeline
-    holds while a spike is offered but not taken, or more than one is left to send. It
-    depends only on registers and the bus's ready."""
+    holds while a spike is offered but not taken, or more than one is left to send.
+
+    With ``U > 1`` the hold is ``offer & (more | ~ready)``, where ``offer`` (a spike of the
+    group is left to send) and ``more`` (more than one is) are registers of their own, loaded
+    with their next values: the stall is one gate from flip-flops and the bus's ready, not a
+    priority encoder over the group's spikes in front of every stage register's enable.
+    ``coming = (valid, q_bits)``: what the stage before loads into the last one when the
+    pipeline advances; ``clear``: the clear sweep zeroes the last stage (no spike left)."""
     U = len(q_bits)
     if U == 1:   # one neuron per cycle: its spike, if any, is all there is to send
         stall = valid & q_bits[0] & ~core.spikes.ready
@@ -294,10 +306,15 @@ def _spike_output(m, core, valid, group, q_bits, ovf_terms, dsp):
         return stall
     sent = Signal(U, name="spikes_sent")      # spikes of this group already on the bus
     left = Cat(q_bits) & ~sent
-    first = Cat(left[u] & ~left[:u].any() if u else left[0] for u in range(U))   # lowest one left
-    more = (left & ~first).any()
-    offer = valid & left.any()
+    first = _lowest(left)                      # lowest one left
+    rest = left & ~first
+    offer, more = Signal(name="spike_offer"), Signal(name="spike_more")    # == valid & left.any(), rest.any()
     stall = offer & (more | ~core.spikes.ready)
+    c_valid, c_bits = coming
+    c_left = Cat(c_bits)
+    taken = Mux(core.spikes.ready, Cat(more, (rest & ~_lowest(rest)).any()), Cat(offer, more))
+    nxt = Mux(stall, taken, Cat(c_valid & c_left.any(), (c_left & ~_lowest(c_left)).any()))
+    m.d.sync += Cat(offer, more).eq(Mux(clear, 0, nxt))
     lane = Signal(range(U), name="spike_lane")
     for u in reversed(range(U)):               # the lowest lane left (priority encoder)
         with m.If(left[u]):
@@ -658,11 +675,13 @@ class LayerCore(wiring.Component):
         def run_op(op, env, u):
             return {"acc": self._accumulator_lane(acc, upd, u)} if op == "acc" else _datapath_op(self, op, env, "s_old")
 
-        upd.regs, sync = _build_stages(plan, U, list(STATE_WRITES.values()), self._neuron_reads(p, plan), run_op)
+        upd.regs, sync, last = _build_stages(plan, U, list(STATE_WRITES.values()), self._neuron_reads(p, plan), run_op)
         pk = [upd.regs[K]] if U == 1 else [upd.regs[K][u] for u in range(U)]
         ok = [_lane_valid(self.n, U, upd.pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
+        coming = (upd.valid[K - 1], [_masked(e["q"], _lane_valid(self.n, U, upd.pidx[K - 1], u)) for u, e in enumerate(last)])
         upd.stall = stall = _spike_output(m, self, upd.valid[K], upd.pidx[K], [_masked(q.q, v) for q, v in zip(pk, ok)],
-                                          [_masked(q.ovf, v) for q, v in zip(pk, ok)], self.dsp)
+                                          [_masked(q.ovf, v) for q, v in zip(pk, ok)], self.dsp,
+                                          coming, self.tick.clr_start | clr.mode)
         valid, pidx = upd.valid, upd.pidx
         # memory read addresses: the update pass when running (one stage ahead of the stage that
         # uses the word), else the host's read address
@@ -974,12 +993,14 @@ class InputCore(wiring.Component):
         def reads_at(k, u):
             return {v: value[v](u) for v, mem in plan.reads.items() if plan.read_stage(mem) == k}
 
-        regs, sync = _build_stages(plan, U, [tuple(INPUT_WRITES.values())], reads_at,
-                                   lambda op, env, u: _datapath_op(self, op, env, "rho_old"))
+        regs, sync, last = _build_stages(plan, U, [tuple(INPUT_WRITES.values())], reads_at,
+                                         lambda op, env, u: _datapath_op(self, op, env, "rho_old"))
         pk = regs[K]
         ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
+        coming = (valid[K - 1], [_masked(e["q"], _lane_valid(self.n, U, pidx[K - 1], u)) for u, e in enumerate(last)])
         stall = _spike_output(m, self, valid[K], pidx[K], [_masked(el(pk, u).q, v) for u, v in enumerate(ok)],
-                              [_masked(el(pk, u).ovf, v) for u, v in enumerate(ok)], self.dsp)
+                              [_masked(el(pk, u).ovf, v) for u, v in enumerate(ok)], self.dsp,
+                              coming, self.tick.clr_start | mode_clr)
         for name, rd in ports.items():
             m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[plan.read_stage(name) - 1], group)), rd.en.eq(~stall)]
         if self.cfg.learning is not None:   # the learning engine reads the inputs (s^- = s^+)
