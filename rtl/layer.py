@@ -259,6 +259,13 @@ def _datapath_op(core, op: str, e: dict, rho: str) -> dict:
     raise ValueError(f"unknown datapath operation {op!r}")
 
 
+def _coming_spikes(n: int, U: int, valid, group, last) -> tuple:
+    """``coming`` of :func:`_spike_output`: the stage before the last one's valid bit and its
+    group's spikes as they load the last stage (``last``: :func:`_build_stages`' values),
+    padding lanes masked (:func:`_lane_valid`)."""
+    return valid, [_masked(e["q"], _lane_valid(n, U, group, u)) for u, e in enumerate(last)]
+
+
 def _lowest(bits):
     """One-hot of the lowest set bit of ``bits`` (0 when none is)."""
     return Cat(bits[u] & ~bits[:u].any() if u else bits[0] for u in range(len(bits)))
@@ -678,7 +685,7 @@ class LayerCore(wiring.Component):
         upd.regs, sync, last = _build_stages(plan, U, list(STATE_WRITES.values()), self._neuron_reads(p, plan), run_op)
         pk = [upd.regs[K]] if U == 1 else [upd.regs[K][u] for u in range(U)]
         ok = [_lane_valid(self.n, U, upd.pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
-        coming = (upd.valid[K - 1], [_masked(e["q"], _lane_valid(self.n, U, upd.pidx[K - 1], u)) for u, e in enumerate(last)])
+        coming = _coming_spikes(self.n, U, upd.valid[K - 1], upd.pidx[K - 1], last)
         upd.stall = stall = _spike_output(m, self, upd.valid[K], upd.pidx[K], [_masked(q.q, v) for q, v in zip(pk, ok)],
                                           [_masked(q.ovf, v) for q, v in zip(pk, ok)], self.dsp,
                                           coming, self.tick.clr_start | clr.mode)
@@ -997,7 +1004,7 @@ class InputCore(wiring.Component):
                                          lambda op, env, u: _datapath_op(self, op, env, "rho_old"))
         pk = regs[K]
         ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
-        coming = (valid[K - 1], [_masked(e["q"], _lane_valid(self.n, U, pidx[K - 1], u)) for u, e in enumerate(last)])
+        coming = _coming_spikes(self.n, U, valid[K - 1], pidx[K - 1], last)
         stall = _spike_output(m, self, valid[K], pidx[K], [_masked(el(pk, u).q, v) for u, v in enumerate(ok)],
                               [_masked(el(pk, u).ovf, v) for u, v in enumerate(ok)], self.dsp,
                               coming, self.tick.clr_start | mode_clr)

@@ -274,7 +274,13 @@ def test_parallel_update_saturating_and_host_reads(lanes, update_lanes):
     assert bad == []
     assert sum(model.overflows.values()) > 0 and totals["rtl_overflows"] == sum(model.overflows.values())
     cfg = default_config((14, 10, 5)).replace(lanes=lanes, update_lanes=update_lanes, n_free=6, n_nudged=2)
-    model, x, y = random_network(cfg, 23)
+    _check_host_reads(cfg, 23, weight=(1, 9, 4))
+
+
+def _check_host_reads(cfg, seed, weight=None):
+    """After 5 ticks, host READs of every register, bias, input and target (and ``weight`` =
+    (matrix, row, col) when given) equal the model's."""
+    model, x, y = random_network(cfg, seed)
     h = RTLHarness(cfg)
 
     async def body(h):
@@ -283,7 +289,9 @@ def test_parallel_update_saturating_and_host_reads(lanes, update_lanes):
             assert [await h.read_param("bias", l, n) for n in range(b.shape[0])] == list(b)
         assert [await h.read_param("input", 0, n) for n in range(cfg.layers[0])] == list(x)
         assert [await h.read_param("target", 0, n) for n in range(cfg.layers[-1])] == list(y)
-        assert await h.read_param("weight", 1, 9, 4) == model.weights[1][9, 4]
+        if weight is not None:
+            m_, j, k = weight
+            assert await h.read_param("weight", m_, j, k) == model.weights[m_][j, k]
         return True
 
     assert h.run(body)
@@ -312,18 +320,7 @@ def test_per_layer_update_lanes_host_reads():
     assert [cfg.groups(l) for l in range(3)] == [7, 2, 5]
     bad, model, totals = compare(cfg, seed=19, nudge_sign=1)
     assert bad == []
-    model, x, y = random_network(cfg, 29)
-    h = RTLHarness(cfg)
-
-    async def body(h):
-        await _read_state_after(h, model, x, y, 5, lambda l: range(cfg.layers[l]))
-        for l, b in enumerate(model.biases, start=1):
-            assert [await h.read_param("bias", l, n) for n in range(b.shape[0])] == list(b)
-        assert [await h.read_param("input", 0, n) for n in range(cfg.layers[0])] == list(x)
-        assert [await h.read_param("target", 0, n) for n in range(cfg.layers[-1])] == list(y)
-        return True
-
-    assert h.run(body)
+    _check_host_reads(cfg, 29)
 
 
 @pytest.mark.parametrize("layers,lanes,U,cycles", [((14, 10, 5), 10, (2, 5, 1), 17), ((4, 3, 20), 2, (1, 1, 2), 23)])
