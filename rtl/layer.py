@@ -74,6 +74,9 @@ __all__ = ["STATE_WRITES", "INPUT_WRITES", "HostSel", "mem_depth", "queue_depth"
 #: State groups a non-input core's update pass writes, and their fields (``rtl.pipeline``:
 #: each is written in the stage after the one that makes its last field).
 STATE_WRITES = {"state_acc": ("acc",), "state_vs": ("v", "s"), "state_xap": ("x", "a", "phi", "q")}
+#: Entries of a core's spike queue when ``U > 1`` (:func:`_spike_output`): groups with spikes
+#: waiting for the bus, which takes one spike per cycle (:func:`rtl.network.group_stalls`).
+SPIKE_QUEUE_DEPTH = 4
 #: Slots of the queue between a one-word accumulator and update stage 1 (``LayerCore._slice_queue``).
 SLICE_SLOTS = 3
 #: Lanes per first-level group of the host's weight read-back (``rtl.network``'s READ_LANE cycle
@@ -193,13 +196,14 @@ def _pipeline_registers(first_idx, K: int, prefix: str = "p"):
     return valid, pidx
 
 
-def _pass_control(m, core, mode_upd, mode_clr, issuing, idx, valid, start_regs):
-    """The update pass runs (``mode_upd``) from ``upd_start`` until the pipeline is empty;
+def _pass_control(m, core, mode_upd, mode_clr, issuing, idx, valid, start_regs, pending):
+    """The update pass runs (``mode_upd``) from ``upd_start`` until the pipeline is empty and
+    no spike is left to send (``pending``, :func:`_spike_output`);
     ``busy`` covers it, the clear sweep (``mode_clr``) and the start pulses (so the controller
     never sees a core idle in the cycle it starts it)."""
     with m.If(core.tick.upd_start & ~mode_upd):
         m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0)] + start_regs
-    in_flight = issuing | Cat(valid[1:]).any()
+    in_flight = issuing | Cat(valid[1:]).any() | pending
     with m.Elif(mode_upd & ~in_flight):
         m.d.sync += mode_upd.eq(0)
     m.d.comb += core.busy.eq((mode_upd & in_flight) | mode_clr | core.tick.upd_start | core.tick.clr_start)
@@ -295,47 +299,67 @@ def _build_stages(plan: Plan, U: int, writes, reads_at, run_op) -> tuple:
 
 
 def _spike_output(m, core, valid, group, q_bits, ovf_terms, dsp, coming=None, clear=None):
-    """The last stage offers its group's spikes on ``core.spikes``, one per cycle in address
-    order, and reports the group's overflow count once. Returns ``stall``: the whole pipeline
-    holds while a spike is offered but not taken, or more than one is left to send.
+    """The last stage hands its group's spikes to ``core.spikes``, one per cycle in address
+    order, and reports the group's overflow count once. Returns ``(stall, pending)``: the
+    whole pipeline holds while ``stall``; ``pending`` (spikes still to send after the
+    pipeline advanced) keeps the pass running.
 
-    With ``U > 1`` the hold is ``offer & (more | ~ready)``, where ``offer`` (a spike of the
-    group is left to send) and ``more`` (more than one is) are registers of their own, loaded
-    with their next values: the stall is one gate from flip-flops and the bus's ready, not a
-    priority encoder over the group's spikes in front of every stage register's enable.
-    ``coming = (valid, q_bits)``: what the stage before loads into the last one when the
-    pipeline advances; ``clear``: the clear sweep zeroes the last stage (no spike left)."""
+    ``U == 1``: the last stage offers its neuron's spike itself and holds the pipeline while
+    the bus does not take it. ``U > 1``: a group with spikes is pushed into a spike queue of
+    :data:`SPIKE_QUEUE_DEPTH` entries (group index, spike mask), which sends its head's spikes
+    lowest element first, one per cycle; the pipeline holds only while a group with spikes
+    (``has``) finds the queue full (``full``), and both are flip-flops loaded with their next
+    values, so the hold is one gate from registers, never from the bus's ``ready``, and a
+    group's second, third, ... spike no longer holds the pipeline
+    (:func:`rtl.network.group_stalls`). ``coming = (valid, q_bits)``: what the stage before
+    loads into the last one when the pipeline advances; ``clear``: the clear sweep empties the
+    last stage and the queue."""
     U = len(q_bits)
     if U == 1:   # one neuron per cycle: its spike, if any, is all there is to send
         stall = valid & q_bits[0] & ~core.spikes.ready
         m.d.comb += [core.spikes.valid.eq(valid & q_bits[0]), core.spikes.payload.eq(group),
                      core.ovf.eq(Mux(valid & ~stall, ovf_terms[0], 0))]
-        return stall
-    sent = Signal(U, name="spikes_sent")      # spikes of this group already on the bus
-    left = Cat(q_bits) & ~sent
-    first = _lowest(left)                      # lowest one left
-    rest = left & ~first
-    offer, more = Signal(name="spike_offer"), Signal(name="spike_more")    # == valid & left.any(), rest.any()
-    stall = offer & (more | ~core.spikes.ready)
+        return stall, Const(0)
+    D = SPIKE_QUEUE_DEPTH
+    has = Signal(name="spike_has")            # == valid & Cat(q_bits).any(), not pushed yet
+    full = Signal(name="spike_full")          # == (count == D)
+    count = Signal(range(D + 1), name="spike_count")
+    offer = Signal(name="spike_offer")        # == (count != 0)
+    stall = has & full
+    push = has & ~full
+    qg = [Signal.like(group, name=f"spike_q{i}_group") for i in range(D)]
+    qm = [Signal(U, name=f"spike_q{i}_mask") for i in range(D)]
+    sent = Signal(U, name="spikes_sent")      # spikes of the head entry already on the bus
+    left = qm[0] & ~sent
+    first = _lowest(left)
+    last_one = ~(left & ~first).any()         # the head's spike on offer is its last
+    pop = offer & core.spikes.ready & last_one
+    count_next = count + push - pop
     c_valid, c_bits = coming
-    c_left = Cat(c_bits)
-    taken = Mux(core.spikes.ready, Cat(more, (rest & ~_lowest(rest)).any()), Cat(offer, more))
-    nxt = Mux(stall, taken, Cat(c_valid & c_left.any(), (c_left & ~_lowest(c_left)).any()))
-    m.d.sync += Cat(offer, more).eq(Mux(clear, 0, nxt))
+    has_next = Mux(stall, has, c_valid & Cat(c_bits).any())
+    m.d.sync += [count.eq(count_next), full.eq(count_next == D), offer.eq(count_next != 0),
+                 has.eq(has_next)]
+    with m.If(offer & core.spikes.ready):
+        m.d.sync += sent.eq(Mux(last_one, 0, sent | first))
+    # entry i after this cycle: the next one's on a pop; the pushed group at count - pop
+    for i in range(D):
+        shifted = (qg[i + 1], qm[i + 1]) if i + 1 < D else (qg[i], qm[i])
+        with m.If(push & (count - pop == i)):
+            m.d.sync += [qg[i].eq(group), qm[i].eq(Cat(q_bits))]
+        with m.Elif(pop):
+            m.d.sync += [qg[i].eq(shifted[0]), qm[i].eq(shifted[1])]
+    with m.If(clear):
+        m.d.sync += [count.eq(0), full.eq(0), offer.eq(0), has.eq(0), sent.eq(0)]
     lane = Signal(range(U), name="spike_lane")
     for u in reversed(range(U)):               # the lowest lane left (priority encoder)
         with m.If(left[u]):
             m.d.comb += lane.eq(u)
-    m.d.comb += [core.spikes.valid.eq(offer), core.spikes.payload.eq(const_mul(group, U, dsp) + lane)]
-    with m.If(~stall):
-        m.d.sync += sent.eq(0)
-    with m.Elif(core.spikes.ready):
-        m.d.sync += sent.eq(sent | first)
+    m.d.comb += [core.spikes.valid.eq(offer), core.spikes.payload.eq(const_mul(qg[0], U, dsp) + lane)]
     total = ovf_terms[0]
     for term in ovf_terms[1:]:
         total = total + term
     m.d.comb += core.ovf.eq(Mux(valid & ~stall, total, 0))
-    return stall
+    return stall, offer
 
 
 class LayerCore(wiring.Component):
@@ -686,9 +710,10 @@ class LayerCore(wiring.Component):
         pk = [upd.regs[K]] if U == 1 else [upd.regs[K][u] for u in range(U)]
         ok = [_lane_valid(self.n, U, upd.pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
         coming = _coming_spikes(self.n, U, upd.valid[K - 1], upd.pidx[K - 1], last)
-        upd.stall = stall = _spike_output(m, self, upd.valid[K], upd.pidx[K], [_masked(q.q, v) for q, v in zip(pk, ok)],
-                                          [_masked(q.ovf, v) for q, v in zip(pk, ok)], self.dsp,
-                                          coming, self.tick.clr_start | clr.mode)
+        stall, upd.pending = _spike_output(m, self, upd.valid[K], upd.pidx[K], [_masked(q.q, v) for q, v in zip(pk, ok)],
+                                            [_masked(q.ovf, v) for q, v in zip(pk, ok)], self.dsp,
+                                            coming, self.tick.clr_start | clr.mode)
+        upd.stall = stall
         valid, pidx = upd.valid, upd.pidx
         # memory read addresses: the update pass when running (one stage ahead of the stage that
         # uses the word), else the host's read address
@@ -825,7 +850,7 @@ class LayerCore(wiring.Component):
             m.d.sync += [r[upd.plan.write_stage(fields)].eq(0) for fields in STATE_WRITES.values()]
         queue = [upd.held.eq(0), upd.taken.eq(0)] if self.acc_mem is None else []
         _pass_control(m, self, upd.mode, clr.mode, upd.issuing, upd.idx, upd.valid,
-                      [upd.lane.eq(0), upd.word.eq(0)] + queue)
+                      [upd.lane.eq(0), upd.word.eq(0)] + queue, upd.pending)
         with m.If(self.tick.clr_start & ~clr.mode):
             m.d.sync += [clr.mode.eq(1), clr.idx.eq(0), acc.chunk.eq(0)]
         with m.Elif(clr.mode):
@@ -1005,7 +1030,7 @@ class InputCore(wiring.Component):
         pk = regs[K]
         ok = [_lane_valid(self.n, U, pidx[K], u) for u in range(U)]    # padding lanes: no spike, no count
         coming = _coming_spikes(self.n, U, valid[K - 1], pidx[K - 1], last)
-        stall = _spike_output(m, self, valid[K], pidx[K], [_masked(el(pk, u).q, v) for u, v in enumerate(ok)],
+        stall, pending = _spike_output(m, self, valid[K], pidx[K], [_masked(el(pk, u).q, v) for u, v in enumerate(ok)],
                               [_masked(el(pk, u).ovf, v) for u, v in enumerate(ok)], self.dsp,
                               coming, self.tick.clr_start | mode_clr)
         for name, rd in ports.items():
@@ -1038,7 +1063,7 @@ class InputCore(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
         with m.If(self.tick.clr_start | mode_clr):     # the clear sweep writes p_K: zero
             m.d.sync += pk.eq(0)
-        _pass_control(m, self, mode_upd, mode_clr, issuing, idx, valid, [])
+        _pass_control(m, self, mode_upd, mode_clr, issuing, idx, valid, [], pending)
         with m.If(self.tick.clr_start & ~mode_clr):
             m.d.sync += [mode_clr.eq(1), clr_idx.eq(0)]
         with m.Elif(mode_clr):

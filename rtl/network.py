@@ -46,7 +46,7 @@ from .ports import HostSel, host_data_width, index_shape, mem_depth, tick_signat
 
 __all__ = ["Op", "Space", "Reg", "Status", "Phase", "command_layout", "response_layout",
            "COUNTER_WIDTH", "Network", "events_per_layer", "accumulate_cycles", "group_stalls",
-           "update_cycles", "tick_cycles"]
+           "update_cycles", "tick_cycles", "spike_queue_pass"]
 
 #: Width of the performance counters (they wrap).
 COUNTER_WIDTH = 32
@@ -116,16 +116,50 @@ def accumulate_cycles(cfg: EqSpikeConfig, spikes_prev) -> int:
 
 
 def group_stalls(cfg: EqSpikeConfig, l: int, spikes) -> int:
-    """Extra update-pass cycles of core ``l`` for sending its spikes one per cycle: its last
-    stage holds a group of ``U = cfg.update_lanes_of(l)`` neurons for ``max(1, spikes in the group)``
-    cycles, so ``sum_g max(0, spikes_g - 1)``. ``spikes``: the layer's (n_l,) 0/1 spikes of this
-    tick (ignored when U == 1: a group of one never waits)."""
+    """Extra update-pass cycles of core ``l`` for sending its spikes one per cycle
+    (``U = cfg.update_lanes_of(l)`` > 1; 0 when U == 1: a group of one never waits, and when
+    the layer is silent).
+
+    With U > 1 the last stage pushes each group that has spikes into a spike queue of
+    ``rtl.layer.SPIKE_QUEUE_DEPTH`` = D entries, which sends one spike per cycle (lowest
+    element first); the pipeline waits only while a group with spikes finds the queue full,
+    and the pass ends when the pipeline is empty and the queue has sent its last spike. With
+    groups ``g = 0 .. G-1`` reaching the last stage at ``A_0 = 0``, ``A_{g+1} = L_g + 1``
+    (``L_g``: the cycle the group leaves it), the ``j``-th group with spikes (``p_j`` of
+    them) is pushed at ``L_g = max(A_g, e_{j-D} + 1)`` and sends its spikes in cycles
+    ``b_j = max(L_g, e_{j-1}) + 1 .. e_j = b_j + p_j - 1``; a group without spikes leaves at
+    ``L_g = A_g``. Returns ``max(L_{G-1}, e_last) - (G - 1)``, the cycles past ``G + K + 1``.
+    ``spikes``: the layer's (n_l,) 0/1 spikes of this tick."""
     U = cfg.update_lanes_of(l)
     if U == 1:
         return 0
     q = np.zeros(cfg.groups(l) * U, dtype=np.int64)
     q[:cfg.layers[l]] = np.asarray(spikes, dtype=np.int64).reshape(-1)
-    return int(np.maximum(q.reshape(-1, U).sum(axis=1) - 1, 0).sum())
+    return spike_queue_pass(q.reshape(-1, U).sum(axis=1))[0]
+
+
+def spike_queue_pass(counts, depth: int | None = None) -> tuple:
+    """``(extra, waits)`` of one update pass whose groups carry ``counts`` spikes
+    (:func:`group_stalls`' recurrence): the cycles past ``G + K + 1`` and the cycles the
+    pipeline waited on a full queue. ``depth``: ``rtl.layer.SPIKE_QUEUE_DEPTH``."""
+    from .layer import SPIKE_QUEUE_DEPTH
+    D = SPIKE_QUEUE_DEPTH if depth is None else depth
+    counts = [int(c) for c in counts]
+    if not any(counts):
+        return 0, 0
+    ends = []                # e_j of the groups pushed so far
+    t = -1                   # L of the previous group
+    last_end = -1
+    waits = 0
+    for p in counts:
+        t += 1               # A_g = L_{g-1} + 1
+        if p:
+            if len(ends) >= D and ends[-D] + 1 > t:
+                waits += ends[-D] + 1 - t
+                t = ends[-D] + 1
+            last_end = max(t, last_end) + p
+            ends.append(last_end)
+    return max(t, last_end) - (len(counts) - 1), waits
 
 
 def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
@@ -137,8 +171,8 @@ def update_cycles(cfg: EqSpikeConfig, spikes_now=None) -> int:
     (:func:`rtl.pipeline.input_plan` / :func:`rtl.pipeline.layer_plan`: 4 / 7 at
     ``cfg.mul_stages = 1``, 5 / 10 at 2, 6 / 13 at 3). Each core streams one group of
     ``U_l = cfg.update_lanes_of(l)`` neurons per cycle through its pipeline and is done the cycle
-    after its last write; ``stalls_l`` (:func:`group_stalls`) are the cycles its last stage
-    waits to send a group's second, third, ... spike. ``spikes_now``: each layer's 0/1 spikes
+    after its last write and its last spike; ``stalls_l`` (:func:`group_stalls`) are the cycles
+    its spike queue adds. ``spikes_now``: each layer's 0/1 spikes
     of this tick, needed when some ``U_l > 1``.
     """
     if cfg.parallel_update and spikes_now is None:

@@ -68,9 +68,11 @@ def test_update_cycles_needs_the_spikes_with_update_lanes():
     with pytest.raises(ValueError, match="spikes_now"):
         update_cycles(cfg)
     q = [np.array([1, 1, 1, 0, 0, 0, 1, 1]), np.array([1, 1, 0, 1, 1, 1]), np.array([1, 1])]
-    # input: groups (1,1) (1,0) (0,0) (1,1): 2 extra; hidden: (1,1) (0,1) (1,1): 2; output (1,1): 1
-    assert [group_stalls(cfg, l, q[l]) for l in range(3)] == [2, 2, 1]
-    assert update_cycles(cfg, q) == max(4 + 2 + 5, 3 + 2 + 8, 1 + 1 + 8)
+    # the spike queue sends one spike per cycle from the cycle after a group's push:
+    # input: groups (1,1) (1,0) (0,0) (1,1) pushed at 0, 1, -, 3 send in 1-2, 3, 4-5: 5 - 3 = 2
+    # extra; hidden: (1,1) (0,1) (1,1) at 0, 1, 2 send in 1-2, 3, 4-5: 5 - 2 = 3; output (1,1): 2
+    assert [group_stalls(cfg, l, q[l]) for l in range(3)] == [2, 3, 2]
+    assert update_cycles(cfg, q) == max(4 + 2 + 5, 3 + 3 + 8, 1 + 2 + 8)
 
 
 def test_update_lanes_per_layer_config():
@@ -163,3 +165,20 @@ def test_silent_ticks_take_one_accumulate_cycle_and_stay_exact():
     bad, cycles = h.run(body)
     assert bad == []
     assert cycles == sum(tick_cycles(cfg, p) for p in prevs)
+
+
+def test_spike_queue_waits_match_simulation():
+    """Inputs at their maximum make the input core's groups of 4 carry several spikes each:
+    its spike queue (``rtl.layer.SPIKE_QUEUE_DEPTH``) fills and the pipeline waits for it;
+    the formula still equals the simulation, tick by tick."""
+    from rtl.network import spike_queue_pass
+    cfg = default_config((32, 8, 4)).replace(lanes=4, update_lanes=4, n_free=8, n_nudged=0)
+    model, x, y = random_network(cfg, seed=5)
+    x = np.full_like(x, x.max())
+    rows = profile(cfg, model, x, y, ticks=8)
+    waits = 0
+    for prev, now, p in rows:
+        assert p["upd_cycles"] == update_cycles(cfg, now)
+        assert p["cycles"] == tick_cycles(cfg, prev, now)
+        waits += spike_queue_pass(now[0].reshape(-1, 4).sum(axis=1))[1]
+    assert waits > 0
