@@ -23,14 +23,16 @@ Update (``tick.upd_start``, one group of ``U = cfg.update_lanes_of(l)`` neurons 
     register that shifts its slices down into a three-slot queue instead) and clears the word
     once its last slice is read; stages 2-6 run the decoder, neuron input, state step,
     predictive encoder and sigma-delta of :mod:`rtl.neuron` for each of the ``U`` neurons, one
-    multiplier chain each; stage 7 offers the group's spikes on ``spikes``, one per cycle. The
+    multiplier chain each; stage 7 sends the group's spikes to ``spikes``, one per cycle. The
     per-neuron registers live in the memories of :data:`STATE_GROUPS`, one group per word
     (:func:`group_layout`): each is read one stage ahead of the stage that uses its old word and
     written in the stage that computes its last field, so a stage register holds only what a
-    later stage uses (``rho_last`` is not stored: :data:`DERIVED`). A spike the bus does not
-    take, or a second spike of the group still to send, stalls the whole pipeline (memory read
-    ports hold their data), so nothing is dropped; the stall depends only on registers and the
-    bus's ``ready``. With ``U == 1`` this is the one-neuron pipeline, gate for gate.
+    later stage uses (``rho_last`` is not stored: :data:`DERIVED`). With ``U == 1`` the last
+    stage offers its spike and a spike the bus does not take stalls the whole pipeline (memory
+    read ports hold their data): the one-neuron pipeline, gate for gate. With ``U > 1`` a group
+    with spikes goes into a spike queue of :data:`SPIKE_QUEUE_DEPTH` entries that sends one
+    spike per cycle; the pipeline stalls only while such a group finds the queue full, a
+    condition of two registers (:func:`_spike_output`). Nothing is dropped either way.
 
 Weights are stored where they are consumed: layer ``l`` holds ``W_{l-1}`` by rows
 (``w_below``, word ``j * C + k // lanes``, lane ``k % lanes``) and ``W_l`` transposed
