@@ -166,18 +166,21 @@ def _lanes(word, shape, U: int) -> list:
 
 def _host_group(m, core):
     """The host's neuron as (update group, element), registered from ``host.rd_addr`` (valid the
-    cycle after the command register; the network holds it for the whole command). Registered
-    at ``U = 1`` too: the command register sits in the network, and the state memories' read
-    address of a distant core (the input core's 784-word LUT RAM) took 14 ns of routing from it."""
+    cycle after the command register; the network holds it for the whole command), and the
+    group register's next value. Registered at ``U = 1`` too: the command register sits in the
+    network, and the state memories' read address of a distant core (the input core's 784-word
+    LUT RAM) took 14 ns of routing from it."""
     U = core.U
     if U == 1:
         group = Signal.like(core.host.rd_addr, name="h_group")
         m.d.sync += group.eq(core.host.rd_addr)
-        return group, None
+        return group, None, core.host.rd_addr
     group = Signal(range(mem_depth(core.cfg.groups(core.l))), name="h_group")
     elem = Signal(range(U), name="h_element")
-    m.d.sync += [v.eq(e) for v, e in zip((group, elem), const_divmod(core.host.rd_addr, U, core.dsp))]
-    return group, elem
+    group_next, elem_next = Signal.like(group, name="h_group_next"), Signal.like(elem, name="h_element_next")
+    m.d.comb += [v.eq(e) for v, e in zip((group_next, elem_next), const_divmod(core.host.rd_addr, U, core.dsp))]
+    m.d.sync += [group.eq(group_next), elem.eq(elem_next)]
+    return group, elem, group_next
 
 
 def _lane_write(m, port, data, we, elem, U: int):
@@ -198,17 +201,43 @@ def _pipeline_registers(first_idx, K: int, prefix: str = "p"):
     return valid, pidx
 
 
+def _pass_next(core, mode_upd, issuing, valid, pending):
+    """``(mode_next, in_flight)``: the update pass runs (``mode_upd``) from ``upd_start`` while
+    a group is issuing or in the pipeline, or a spike is left to send (``pending``,
+    :func:`_spike_output`); ``mode_next`` is ``mode_upd``'s next value."""
+    in_flight = issuing | Cat(valid[1:]).any() | pending
+    start = core.tick.upd_start & ~mode_upd
+    return Mux(start, 1, Mux(mode_upd & ~in_flight, 0, mode_upd)), in_flight
+
+
 def _pass_control(m, core, mode_upd, mode_clr, issuing, idx, valid, start_regs, pending):
     """The update pass runs (``mode_upd``) from ``upd_start`` until the pipeline is empty and
-    no spike is left to send (``pending``, :func:`_spike_output`);
-    ``busy`` covers it, the clear sweep (``mode_clr``) and the start pulses (so the controller
-    never sees a core idle in the cycle it starts it)."""
+    no spike is left to send (:func:`_pass_next`); ``busy`` covers it, the clear sweep
+    (``mode_clr``) and the start pulses (so the controller never sees a core idle in the cycle
+    it starts it)."""
+    mode_next, in_flight = _pass_next(core, mode_upd, issuing, valid, pending)
+    m.d.sync += mode_upd.eq(mode_next)
     with m.If(core.tick.upd_start & ~mode_upd):
-        m.d.sync += [mode_upd.eq(1), issuing.eq(1), idx.eq(0)] + start_regs
-    in_flight = issuing | Cat(valid[1:]).any() | pending
-    with m.Elif(mode_upd & ~in_flight):
-        m.d.sync += mode_upd.eq(0)
+        m.d.sync += [issuing.eq(1), idx.eq(0)] + start_regs
     m.d.comb += core.busy.eq((mode_upd & in_flight) | mode_clr | core.tick.upd_start | core.tick.clr_start)
+
+
+def _read_addresses(m, reads, mode_next, idx_next, pidx, stall, group_next):
+    """Each ``(port, k)`` of ``reads`` reads at ``Mux(mode_upd, pidx[k - 1], group)``: the group
+    of stage ``k - 1`` during the update pass, the host's otherwise (``pidx[0]``: stage 0's
+    ``idx``). That address is a register of its own per stage, loaded with its next value
+    (``mode_next``; ``idx_next``; ``pidx[k - 1]`` takes ``pidx[k - 2]`` unless stalled; the host
+    group's ``group_next``), so a LUT RAM's address pins (hundreds of cells at ``U > 1``) hang
+    on a flip-flop and not on a multiplexer behind the mode register (the 500-lane ULX3S build's
+    critical path: 9 ns of routing after that multiplexer, docs/fpga.md, seventh round)."""
+    regs = {}
+    for rd, k in reads:
+        if k not in regs:
+            j = k - 1
+            p_next = idx_next if j == 0 else Mux(stall, pidx[j], pidx[j - 1])
+            regs[k] = Signal(len(rd.addr), name=f"rd_addr{k}")
+            m.d.sync += regs[k].eq(Mux(mode_next, p_next, group_next))
+        m.d.comb += [rd.addr.eq(regs[k]), rd.en.eq(~stall)]
 
 
 def _lane_valid(n: int, U: int, group, u: int):
@@ -537,7 +566,7 @@ class LayerCore(wiring.Component):
         waddr_next = const_mul(h.row, C, self.dsp) + word + Mux(above, self.wa_base, 0)
         if L > 1:
             m.d.sync += [lane.eq(col_lane), lane_en.eq(Cat(lane == i for i in range(L)))]
-        group, elem = _host_group(m, self)
+        group, elem, group_next = _host_group(m, self)
         m.d.comb += [
             p.wb_wr.addr.eq(p.wb_rd.addr),   # one address per memory: single-port RAM (SPRAM) maps
             p.wb_wr.en.eq(h.we & ((h.sel == HostSel.W_BELOW) | above)),   # data: _host_weight_merge
@@ -553,7 +582,8 @@ class LayerCore(wiring.Component):
                 p.wa_wr.data.eq(Cat(h.data[:self.wa_fmt.width] for _ in range(L))),
                 p.wa_wr.en.eq(Mux(h.we & (h.sel == HostSel.W_ABOVE), lane_en, 0)),
             ]
-        return SimpleNamespace(waddr_next=waddr_next, lane=lane, lane_en=lane_en, group=group, elem=elem)
+        return SimpleNamespace(waddr_next=waddr_next, lane=lane, lane_en=lane_en, group=group, elem=elem,
+                               group_next=group_next)
 
     # -- spike queues: one per neighbour, deep enough for all its neurons --------------------------
     def _spike_queues(self, m):
@@ -723,8 +753,10 @@ class LayerCore(wiring.Component):
         reads.append((p.b_rd, plan.read_stage("bias")))
         if self.is_output:
             reads.append((p.y_rd, plan.read_stage("target")))
-        for rd, k in reads:
-            m.d.comb += [rd.addr.eq(Mux(upd.mode, pidx[k - 1], host.group)), rd.en.eq(~stall)]
+        mode_next, _ = _pass_next(self, upd.mode, upd.issuing, valid, upd.pending)
+        start = self.tick.upd_start & ~upd.mode
+        idx_next = Mux(start, 0, Mux(~stall & upd.issuing & (upd.idx != self.G - 1), upd.idx + 1, upd.idx))
+        _read_addresses(m, reads, mode_next, idx_next, pidx, stall, host.group_next)
         with m.If(upd.mode):
             m.d.comb += [p.acc_rd.addr.eq(upd.word), p.acc_rd.en.eq(~stall)]
         with m.Else():
@@ -828,7 +860,7 @@ class LayerCore(wiring.Component):
         ``take`` itself is the register of ``take'``; the controls are registered per bank."""
         start_upd = self.tick.upd_start & ~upd.mode
         start_clr = self.tick.clr_start & ~clr.mode
-        in_flight = upd.issuing | Cat(upd.valid[1:]).any()
+        _, in_flight = _pass_next(self, upd.mode, upd.issuing, upd.valid, upd.pending)
         n = SimpleNamespace(**{k: Signal.like(v, name=f"{v.name}_next") for k, v in
                                (("upd", upd.mode), ("clr", clr.mode), ("idx", clr.idx), ("taken", upd.taken),
                                 ("take", upd.take))})
@@ -1011,7 +1043,7 @@ class InputCore(wiring.Component):
         in_rd = self.inputs.read_port()
         m.submodules.state = self.state
         st_wr, st_rd = self.state.write_port(), self.state.read_port()
-        group, elem = _host_group(m, self)
+        group, elem, group_next = _host_group(m, self)
         m.d.comb += in_wr.addr.eq(h.row if U == 1 else group)
         _lane_write(m, in_wr, h.data, h.we & (h.sel == HostSel.INPUT), elem, U)
         idx = Signal(range(max(G, 2)), name="idx")      # group presented this cycle (stage 0)
@@ -1035,8 +1067,11 @@ class InputCore(wiring.Component):
         stall, pending = _spike_output(m, self, valid[K], pidx[K], [_masked(el(pk, u).q, v) for u, v in enumerate(ok)],
                               [_masked(el(pk, u).ovf, v) for u, v in enumerate(ok)], self.dsp,
                               coming, self.tick.clr_start | mode_clr)
-        for name, rd in ports.items():
-            m.d.comb += [rd.addr.eq(Mux(mode_upd, pidx[plan.read_stage(name) - 1], group)), rd.en.eq(~stall)]
+        mode_next, _ = _pass_next(self, mode_upd, issuing, valid, pending)
+        start = self.tick.upd_start & ~mode_upd
+        idx_next = Mux(start, 0, Mux(~stall & issuing & (idx != G - 1), idx + 1, idx))
+        _read_addresses(m, [(rd, plan.read_stage(name)) for name, rd in ports.items()], mode_next, idx_next,
+                        pidx, stall, group_next)
         if self.cfg.learning is not None:   # the learning engine reads the inputs (s^- = s^+)
             m.d.comb += [self.learn.s_free.eq(in_rd.data), self.learn.s_nudged.eq(in_rd.data)]
             with m.If(self.learn.own):
