@@ -194,6 +194,9 @@ def test_smoke_build_tiny_network(tmp_path):
     assert s["target_mhz"] == 50.0 and s["pll"]["vco"] == 600e6
     assert s["meets_timing"] == (s["fmax_mhz"] >= 50.0)
     assert s["counters"] is True and s["dsp_width"] is None      # ECP5 defaults
+    # placed and routed in two nextpnr runs (Board.route_apart): the placement's log and estimate
+    assert s["route_apart"] and (tmp_path / "eqspike_place.tim").exists() and (tmp_path / "eqspike_placed.json").exists()
+    assert s["fmax_placement_estimate_mhz"] > 5
     assert (tmp_path / "eqspike.bit").stat().st_size > 10_000
 
 
