@@ -42,6 +42,7 @@ CONFIGS = [
     ("ulx3s-85f", (784, 500, 10), 500, 10, 6),
     ("ulx3s-85f", (784, 500, 10), 500, 20, 6),
     ("ulx3s-85f", (784, 500, 10), 500, (10, 5, 1), 6),     # one U per core: the same pass, fewer DSPs
+    ("ulx3s-85f", (784, 500, 10), 500, (5, 4, 1), 6),      # the board's default (spike queue: U 5 suffices)
     ("icebreaker", (64, 100, 10), 10, 1, 8),
 ]
 CLOCK_MHZ = {"ulx3s-85f": 50.0, "icebreaker": 12.0}

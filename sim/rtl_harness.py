@@ -399,9 +399,9 @@ def formula_profile(cfg: EqSpikeConfig, model: FixedModel, x_codes, ticks: int) 
     :mod:`rtl.network` and the golden model's spikes on a batch of samples (no RTL simulation).
 
     Returns per-sample means: ``cycles``, ``accumulate`` and ``update`` cycles, the update
-    phase's ``group_waits`` (cycles groups wait to send a second spike), ``spikes`` per layer
-    and tick, and which phase and core bound each tick (``acc_core``: the core with the most
-    chunk operations)."""
+    phase's ``group_waits`` (the spike queue's cycles past the groups,
+    ``rtl.network.group_stalls``), ``spikes`` per layer and tick, and which phase and core
+    bound each tick (``acc_core``: the core with the most chunk operations)."""
     from rtl.network import accumulate_cycles, events_per_layer, group_stalls, update_cycles
     st = model.reset(np.asarray(x_codes))
     B, k = st.q[0].shape[0], cfg.n_layers
@@ -446,7 +446,7 @@ def _formula_main(args) -> int:
             r = formula_profile(cfg, FixedModel(cfg, w, b), x, args.free)
             t = args.free
             print(f"lanes {lanes:4d} U {U:3d}: {r['cycles'] / t:8.1f} cycles/tick (accumulate {r['accumulate'] / t:7.1f},"
-                  f" update {r['update'] / t:6.1f}, of which group waits {r['group_waits'] / t:5.1f}); "
+                  f" update {r['update'] / t:6.1f}, of which spike queue {r['group_waits'] / t:5.1f}); "
                   f"update-bound ticks {r['update_bound'] / t:5.1%}; busiest accumulate core per tick "
                   + "/".join(f"L{l} {r['acc_core'][l] / t:.0%}" for l in range(1, cfg.n_layers))
                   + f"; spikes/tick " + "/".join(f"{v / t:.1f}" for v in r["spikes"])

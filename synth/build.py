@@ -73,6 +73,11 @@ class Board:
     nextpnr_opts : str
         Extra nextpnr options (ECP5: ``--router router2``; router1 left 293k of 371k arcs of
         the 500-lane paper network unrouted after 20 minutes).
+    network_defaults : tuple
+        ``((layers, {"lanes": L, "update_lanes": U, "weight_bits": B}), ...)``: what ``eqspike
+        synth`` builds a network of these layer sizes with on this board unless ``--config``,
+        ``--lanes``, ``--update-lanes`` or ``--weight-bits`` says otherwise (ULX3S 85F:
+        784-500-10 at 500 lanes, U = (5, 4, 1), 6-bit weights: docs/fpga.md, seventh round).
     route_apart : bool
         Place and route in two nextpnr runs (:func:`_route_apart`): the first places against the
         board's clock and writes the placed netlist, the second routes that netlist for
@@ -107,6 +112,7 @@ class Board:
     mul_stages: int = 1
     nextpnr_opts: str = ""
     route_apart: bool = False
+    network_defaults: tuple = ()
 
     def make_platform(self):
         import importlib
@@ -127,12 +133,15 @@ BOARDS = {
 _ECP5_RESOURCES = {"TRELLIS_COMB": "luts", "TRELLIS_FF": "ffs", "DP16KD": "brams", "MULT18X18D": "dsp",
                    "TRELLIS_RAMW": "lutram_write_ports", "TRELLIS_IO": "io"}
 # the ULX3S comes with four ECP5 sizes (same pins and 25 MHz oscillator); a 50 MHz PLL clock
+#: The paper's network on the 85F: 500 lanes (one chunk per event), the input core at U = 5
+#: (its pass sets the update phase), 6-bit weights (W0 in 167 EBRs)
+_PAPER_85F = (((784, 500, 10), {"lanes": 500, "update_lanes": (5, 4, 1), "weight_bits": 6}),)
 for _size, _ebrs in (("12", 56), ("25", 56), ("45", 108), ("85", 208)):
     BOARDS[f"ulx3s-{_size}f"] = Board(
         f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
         (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024,
         block_rams=_ebrs, mul_stages=3, nextpnr_opts="--router router2",
-        route_apart=True)
+        route_apart=True, network_defaults=_PAPER_85F if _size == "85" else ())
 
 #: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
 _WEIGHT_MEMORIES = ("w_below", "w_above")

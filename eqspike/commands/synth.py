@@ -80,6 +80,13 @@ def _config(args, checkpoint=None):
         cfg = checkpoint.config if checkpoint is not None else default_config()
     if args.layers:
         cfg = cfg.with_layers(parse_layers(args.layers))
+    preset = _board_defaults(args, cfg)
+    if preset:
+        print(f"{args.board} defaults for {'-'.join(map(str, cfg.layers))}: lanes {preset['lanes']}, update lanes "
+              f"{','.join(map(str, preset['update_lanes']))}, {preset['weight_bits']}-bit weights "
+              f"(--lanes, --update-lanes, --weight-bits or --config override them)")
+        args.weight_bits = preset["weight_bits"]
+        args.lanes, args.update_lanes = preset["lanes"], preset["update_lanes"]
     if getattr(args, "weight_bits", None) is not None:
         cfg = cfg.with_weight_bits(args.weight_bits)
         if checkpoint is not None:
@@ -93,6 +100,19 @@ def _config(args, checkpoint=None):
         cfg = cfg.replace(mul_stages=BOARDS[args.board].mul_stages if args.mul_stages is None else args.mul_stages)
     check_lanes(cfg)
     return cfg
+
+
+def _board_defaults(args, cfg):
+    """The board's defaults for a network of ``cfg.layers`` (``synth.build.Board.network_defaults``)
+    when the command names none of the settings they cover (and builds one design, not a sweep);
+    else None."""
+    from synth.build import BOARDS
+    board = getattr(args, "board", None)
+    if board is None or args.config or getattr(args, "sweep", False):
+        return None
+    if any(getattr(args, k, None) is not None for k in ("lanes", "update_lanes", "weight_bits")):
+        return None
+    return dict(BOARDS[board].network_defaults).get(tuple(cfg.layers))
 
 
 def _print_summary(s: dict) -> None:
