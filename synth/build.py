@@ -526,7 +526,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
         bars.tools()
         plan.execute_local(str(out))
     except Exception as e:      # the tools' failure: find the reason in their logs
-        error = _tool_error(out, name) or f"{type(e).__name__}: {e}"
+        error = _tool_error(out, name) or _route_unfinished(out, name) or f"{type(e).__name__}: {e}"
     finally:
         bars.close()
         restore_environ(saved)
@@ -569,6 +569,11 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     return summary
 
 
+#: Seconds the route run of a build routed apart may take (``$EQSPIKE_ROUTE_TIMEOUT`` overrides):
+#: the 500-lane paper network routes in about 15 minutes on this project's 2-core machines.
+ROUTE_TIMEOUT_S = 5400
+
+
 def _route_apart(plan, name: str) -> None:
     """Splits the build script's nextpnr run in two (:attr:`Board.route_apart`): the same command
     with ``--no-route --write {name}_placed.json`` and its log in ``{name}_place.tim`` (whose
@@ -587,11 +592,15 @@ def _route_apart(plan, name: str) -> None:
              .replace(f" --textcfg {name}.config", "") + f" --no-route --write {name}_placed.json")
     keep = re.findall(r"--(?:85k|45k|25k|12k|um-\S+|um5g-\S+)|--package \S+|--speed \S+|--lpf \S+|"
                       r"--seed \S+|--router \S+", cmd)
-    route = (f"{tool} --quiet --json {name}_placed.json --no-pack --no-place --timing-allow-fail "
+    # router2 has no iteration limit: a placement it cannot route would run for ever, so the
+    # route run is bounded (ROUTE_TIMEOUT_S, or $EQSPIKE_ROUTE_TIMEOUT) where coreutils' timeout is
+    limit = (f'T=""; command -v timeout >/dev/null 2>&1 && '
+             f'T="timeout ${{EQSPIKE_ROUTE_TIMEOUT:-{ROUTE_TIMEOUT_S}}}"')
+    route = (f"$T {tool} --quiet --json {name}_placed.json --no-pack --no-place --timing-allow-fail "
              f"--report report.json --log {name}.tim {' '.join(keep)} --textcfg {name}.config")
     if place == cmd + f" --no-route --write {name}_placed.json" or f"--textcfg {name}.config" not in cmd:
         raise BuildError(f"the build script's nextpnr command is not the expected one: {cmd}")
-    lines[runs[0]:runs[0] + 1] = [place, route]
+    lines[runs[0]:runs[0] + 1] = [place, limit, route]
     plan.files[script] = "\n".join(lines) + "\n"
 
 
@@ -624,6 +633,16 @@ def _tool_error(out: Path, name: str) -> str | None:
             errs = [line.strip() for line in log.read_text(errors="replace").splitlines() if "ERROR" in line]
             if errs:
                 return errs[0]
+    return None
+
+
+def _route_unfinished(out: Path, name: str) -> str | None:
+    """The reason of a build routed apart whose route run stopped without an error of its own
+    (its time limit, :data:`ROUTE_TIMEOUT_S`): the design was placed, not routed."""
+    placed, tim = out / f"{name}_placed.json", out / f"{name}.tim"
+    if placed.exists() and tim.exists() and "Program finished normally" not in tim.read_text(errors="replace"):
+        return ("routing did not finish: router2 did not converge within the route time limit "
+                f"({ROUTE_TIMEOUT_S} s, $EQSPIKE_ROUTE_TIMEOUT); try another --seed")
     return None
 
 
