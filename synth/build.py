@@ -71,8 +71,9 @@ class Board:
         fabric that feeds them), 1 on iCE40 (12 MHz needs no more, and every stage register
         costs logic cells the UP5K does not have).
     nextpnr_opts : str
-        Extra nextpnr options (ECP5: ``--router router2``; router1 left 293k of 371k arcs of
-        the 500-lane paper network unrouted after 20 minutes).
+        Extra nextpnr options (ECP5: ``--router router1``, used by the route run of
+        :attr:`route_apart`: on the 500-lane paper network router2 did not converge on four
+        placements, router1 routed two of them in about 20 minutes at 52.8 and 55.6 MHz).
     network_defaults : tuple
         ``((layers, {"lanes": L, "update_lanes": U, "weight_bits": B}), ...)``: what ``eqspike
         synth`` builds a network of these layer sizes with on this board unless ``--config``,
@@ -140,7 +141,7 @@ for _size, _ebrs in (("12", 56), ("25", 56), ("45", 108), ("85", 208)):
     BOARDS[f"ulx3s-{_size}f"] = Board(
         f"ulx3s-{_size}f", "ecp5", f"amaranth_boards.ulx3s:ULX3S_{_size}F_Platform", 50e6,
         (0, 1, 2, 3), _ECP5_RESOURCES, small_ram_style="distributed", small_ram_depth=1024,
-        block_rams=_ebrs, mul_stages=3, nextpnr_opts="--router router2",
+        block_rams=_ebrs, mul_stages=3, nextpnr_opts="--router router1",
         route_apart=True, network_defaults=_PAPER_85F if _size == "85" else ())
 
 #: The layer cores' weight memories (rtl.layer.LayerCore), by memory name.
