@@ -576,33 +576,44 @@ ROUTE_TIMEOUT_S = 5400
 
 
 def _route_apart(plan, name: str) -> None:
-    """Splits the build script's nextpnr run in two (:attr:`Board.route_apart`): the same command
+    """Splits the build scripts' nextpnr run in two (:attr:`Board.route_apart`): the same command
     with ``--no-route --write {name}_placed.json`` and its log in ``{name}_place.tim`` (whose
     "Max frequency" line is the placement's estimate), then a run on the placed netlist
     (``--no-pack --no-place``) that routes it and writes the report, log (``{name}.tim``) and
-    bitstream configuration of the original command."""
-    script = f"build_{name}.sh"
-    lines = plan.files[script].splitlines()
-    runs = [i for i, line in enumerate(lines) if line.startswith('"$NEXTPNR_')]
-    if len(runs) != 1:
-        raise BuildError(f"the build script {script} does not run nextpnr once: cannot route apart")
-    cmd = lines[runs[0]]
-    tool = cmd.split()[0]
-    place = (cmd.replace(f"--log {name}.tim", f"--log {name}_place.tim")
-             .replace("--report report.json", "--report place_report.json")
-             .replace(f" --textcfg {name}.config", "") + f" --no-route --write {name}_placed.json")
-    keep = re.findall(r"--(?:85k|45k|25k|12k|um-\S+|um5g-\S+)|--package \S+|--speed \S+|--lpf \S+|"
-                      r"--seed \S+|--router \S+", cmd)
-    # router2 has no iteration limit: a placement it cannot route would run for ever, so the
-    # route run is bounded (ROUTE_TIMEOUT_S, or $EQSPIKE_ROUTE_TIMEOUT) where coreutils' timeout is
-    limit = (f'T=""; command -v timeout >/dev/null 2>&1 && '
-             f'T="timeout ${{EQSPIKE_ROUTE_TIMEOUT:-{ROUTE_TIMEOUT_S}}}"')
-    route = (f"$T {tool} --quiet --json {name}_placed.json --no-pack --no-place --timing-allow-fail "
-             f"--report report.json --log {name}.tim {' '.join(keep)} --textcfg {name}.config")
-    if place == cmd + f" --no-route --write {name}_placed.json" or f"--textcfg {name}.config" not in cmd:
-        raise BuildError(f"the build script's nextpnr command is not the expected one: {cmd}")
-    lines[runs[0]:runs[0] + 1] = [place, limit, route]
-    plan.files[script] = "\n".join(lines) + "\n"
+    bitstream configuration of the original command. Both scripts are split (``.sh`` and
+    ``.bat``); the POSIX one bounds the route run by :data:`ROUTE_TIMEOUT_S` where coreutils'
+    ``timeout`` exists, the Windows one runs it unbounded."""
+    for script, start, end in ((f"build_{name}.sh", '"$NEXTPNR_', ""),
+                               (f"build_{name}.bat", '"%NEXTPNR_', " || exit /b")):
+        if script not in plan.files:
+            continue
+        lines = plan.files[script].splitlines()
+        runs = [i for i, line in enumerate(lines) if line.startswith(start)]
+        if len(runs) != 1:
+            raise BuildError(f"the build script {script} does not run nextpnr once: cannot route apart")
+        cmd = lines[runs[0]]
+        if end and not cmd.endswith(end):
+            raise BuildError(f"the build script's nextpnr command is not the expected one: {cmd}")
+        cmd = cmd[:len(cmd) - len(end)]
+        tool = cmd.split()[0]
+        place = (cmd.replace(f"--log {name}.tim", f"--log {name}_place.tim")
+                 .replace("--report report.json", "--report place_report.json")
+                 .replace(f" --textcfg {name}.config", "") + f" --no-route --write {name}_placed.json")
+        if place == cmd + f" --no-route --write {name}_placed.json" or f"--textcfg {name}.config" not in cmd:
+            raise BuildError(f"the build script's nextpnr command is not the expected one: {cmd}")
+        keep = re.findall(r"--(?:85k|45k|25k|12k|um-\S+|um5g-\S+)|--package \S+|--speed \S+|--lpf \S+|"
+                          r"--seed \S+|--router \S+", cmd)
+        route = (f"{tool} --quiet --json {name}_placed.json --no-pack --no-place --timing-allow-fail "
+                 f"--report report.json --log {name}.tim {' '.join(keep)} --textcfg {name}.config")
+        if end:
+            lines[runs[0]:runs[0] + 1] = [place + end, route + end]
+        else:
+            # a route that cannot finish (router2 has no iteration limit) would run for ever, so the
+            # route run is bounded (ROUTE_TIMEOUT_S, or $EQSPIKE_ROUTE_TIMEOUT) where coreutils' timeout is
+            limit = (f'T=""; command -v timeout >/dev/null 2>&1 && '
+                     f'T="timeout ${{EQSPIKE_ROUTE_TIMEOUT:-{ROUTE_TIMEOUT_S}}}"')
+            lines[runs[0]:runs[0] + 1] = [place, limit, "$T " + route]
+        plan.files[script] = "\n".join(lines) + "\n"
 
 
 def _plan_small_memories(plan, spec: Board, name: str, overrides: dict, small_ram_depth: int) -> list:
@@ -642,7 +653,7 @@ def _route_unfinished(out: Path, name: str) -> str | None:
     (its time limit, :data:`ROUTE_TIMEOUT_S`): the design was placed, not routed."""
     placed, tim = out / f"{name}_placed.json", out / f"{name}.tim"
     if placed.exists() and tim.exists() and "Program finished normally" not in tim.read_text(errors="replace"):
-        return ("routing did not finish: router2 did not converge within the route time limit "
+        return ("routing did not finish: the router did not converge within the route time limit "
                 f"({ROUTE_TIMEOUT_S} s, $EQSPIKE_ROUTE_TIMEOUT); try another --seed")
     return None
 
