@@ -88,6 +88,8 @@ class CosimReport:
         rate = cyc.sum() / self.sim_seconds if self.sim_seconds else 0.0
         lines = [
             f"co-simulation: {self.simulator}, {'-'.join(map(str, self.cfg.layers))}, lanes {self.cfg.lanes}, "
+            f"update lanes {self.cfg.update_lanes}, mul_stages {self.cfg.mul_stages}, weights "
+            f"{'/'.join(str(f.width) for f in self.cfg.weights)}-bit, "
             f"{self.cfg.n_free} free + {self.cfg.n_nudged} nudged ticks per sample",
             f"samples: {n} of {self.samples} run, {self.bit_exact_samples} bit-exact "
             f"(every spike every tick; every register of every neuron "
@@ -129,12 +131,35 @@ def load_weights(path):
     return ck.params, ck.config
 
 
+def check_same_widths(model_cfg: EqSpikeConfig, rtl_cfg: EqSpikeConfig) -> None:
+    """Raises :class:`ConfigError` unless the RTL config keeps the golden model config's widths
+    (weight, bias and state formats, hence every state memory's layout): the testbench loads the
+    model's codes into the RTL and reads its registers back by those layouts. Roundings,
+    pipelining, lanes and update lanes may differ."""
+    from rtl.layer import state_memories
+
+    for name in ("weights", "biases"):
+        a, b = getattr(model_cfg, name), getattr(rtl_cfg, name)
+        for i, (fa, fb) in enumerate(zip(a, b)):
+            if (fa.width, fa.frac, fa.signed) != (fb.width, fb.frac, fb.signed):
+                raise ConfigError(
+                    f"the RTL config's {name}[{i}] format is {fb.width} bits (frac {fb.frac}), the checkpoint "
+                    f"config's {fa.width} bits (frac {fa.frac}): the golden model's codes do not fit that "
+                    "design; to check a build made from the checkpoint (eqspike synth --weights), pass its "
+                    "config.json as --config (the checkpoint is quantised into it)")
+    for l in range(model_cfg.n_layers):
+        ma, mb = state_memories(model_cfg, l), state_memories(rtl_cfg, l)
+        if {k: v.size for k, v in ma.items()} != {k: v.size for k, v in mb.items()}:
+            raise ConfigError(f"the RTL config's layer {l} state registers differ in width from the checkpoint "
+                              "config's; pass a build's config.json as --config to check the build")
+
+
 def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulator: str = "verilator",
                   waves: bool = False, lanes: int | None = None, registers_every: int = 1, data_dir=None,
                   first: int = 0, seed: int = 0, idle: float = 0.0, backpressure: float = 0.0,
                   jobs: int | None = None, float_bound: float | None = None, record_waves: bool = True,
                   rtl_config: EqSpikeConfig | None = None, log=print, executor=None,
-                  quiet: bool = False) -> CosimReport:
+                  quiet: bool = False, config: EqSpikeConfig | None = None) -> CosimReport:
     """Run ``samples`` test samples of ``dataset`` (test split, from sample ``first``) through the
     RTL in ``jobs`` simulator processes (contiguous slices of the samples), each a task of
     ``executor`` (default: a local Ray with ``jobs`` CPUs; ``jobs=1`` runs in this process).
@@ -145,12 +170,20 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     mismatch; every job stops at its next sample then. Without ``waves`` the failing sample is
     rerun alone in a tracing build (``record_waves``) so the report can name a waveform.
     ``rtl_config`` generates the Verilog from another config than the checkpoint's (same layers):
-    a modified design checked against the checkpoint config's golden model.
+    a modified design checked against the checkpoint config's golden model; it must keep the
+    checkpoint's register and parameter widths (:func:`check_same_widths`). ``config`` replaces
+    the checkpoint's config altogether (same layers): the checkpoint's float weights are quantised
+    into its formats and both the golden model and the RTL come from it, as ``eqspike synth
+    --weights`` builds them (pass that build's ``config.json``).
     """
     from experiments.data import load_dataset
 
     t0 = time.perf_counter()
     params, cfg = load_weights(weights)
+    if config is not None:
+        if config.layers != cfg.layers:
+            raise ConfigError(f"the config has layers {list(config.layers)}, the checkpoint {list(cfg.layers)}")
+        cfg = config
     if lanes is not None:
         cfg = cfg.replace(lanes=lanes)
     if tuple(params.layers) != cfg.layers:
@@ -176,6 +209,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
         rtl_cfg = rtl_config if lanes is None else rtl_config.replace(lanes=lanes)
         if rtl_cfg.layers != cfg.layers:
             raise ConfigError(f"the RTL config has layers {list(rtl_cfg.layers)}, the checkpoint {list(cfg.layers)}")
+        check_same_widths(cfg, rtl_cfg)
     b_: Build = build(rtl_cfg, simulator, waves=waves, log=log)
     log(f"{simulator} model: {b_.directory} ({'built in %.1f s' % b_.build_seconds if b_.built_now else 'cached'})")
     jobs = max(1, min(jobs or default_jobs(), samples))
@@ -200,7 +234,7 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
     res["sample_seconds"] = wall
     rows = res["samples"]
     rep = CosimReport(
-        cfg=cfg, simulator=simulator, samples=samples, bit_exact_samples=sum(r["bit_exact"] for r in rows),
+        cfg=rtl_cfg, simulator=simulator, samples=samples, bit_exact_samples=sum(r["bit_exact"] for r in rows),
         ticks=[r["ticks"] for r in rows], cycles=[r["cycles"] for r in rows], spikes=[r["spikes"] for r in rows],
         formula_cycles=[r["formula_cycles"] for r in rows],
         rtl_pred=[r["rtl_pred"] for r in rows], golden_pred=[r["golden_pred"] for r in rows],
@@ -220,7 +254,8 @@ def cosim_dataset(weights, dataset: str = "digits", samples: int = 200, simulato
             try:
                 wrep = cosim_dataset(weights, dataset, 1, simulator, waves=True, lanes=lanes,
                                      registers_every=registers_every, data_dir=data_dir, first=k, seed=seed,
-                                     jobs=1, record_waves=False, rtl_config=rtl_config, log=log, quiet=True)
+                                     jobs=1, record_waves=False, rtl_config=rtl_config, log=log, quiet=True,
+                                     config=config)
                 log(f"warning: sample {k} matched when rerun alone with tracing ({wrep.bit_exact_samples}/1)")
             except CosimError as e2:
                 r2 = getattr(e2, "report", None)

@@ -103,3 +103,33 @@ def test_cosim_rtl_config_with_pipelined_multiplies(checkpoint, tmp_path, capsys
     assert "equal on 2/2 samples" in text
     from rtl.network import update_cycles
     assert cfg.update_lanes == 1 and update_cycles(cfg.replace(mul_stages=3)) > update_cycles(cfg)
+
+
+def _narrower(cfg, bits: int):
+    """``cfg`` with every weight format ``bits`` wide (as a board default of eqspike synth)."""
+    return cfg.replace(weights=tuple(dataclasses.replace(f, width=bits, frac=bits) for f in cfg.weights))
+
+
+def test_cosim_config_quantises_the_checkpoint_into_a_build_config(checkpoint, tmp_path, capsys):
+    """--config CFG (an `eqspike synth --weights` build's config.json: other weight widths,
+    lanes, update lanes, pipelining): the checkpoint's float weights are quantised into it and
+    golden model and RTL both come from it; bit-exact, cycles equal to that design's formula.
+    --rtl-config with those widths is refused with a line naming --config."""
+    d, cfg = checkpoint
+    bits = 6 if cfg.weights[0].width != 6 else 7
+    build = _narrower(cfg, bits).replace(lanes=6, update_lanes=(2, 3, 1), mul_stages=3)
+    build.save(tmp_path / "build.json")
+    out = tmp_path / "cosim.json"
+    assert main(["cosim", "--weights", str(d), "--samples", "2", "--jobs", "1", "--config",
+                 str(tmp_path / "build.json"), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["samples"] == report["bit_exact_samples"] == 2
+    assert report["cycles_per_sample"] == report["formula_cycles_per_sample"]
+    assert f"lanes 6, update lanes (2, 3, 1), mul_stages 3, weights {bits}/{bits}-bit" in text
+    assert main(["cosim", "--weights", str(d), "--samples", "1", "--rtl-config", str(tmp_path / "build.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"weights[0] format is {bits} bits" in err and "--config" in err and len(err.splitlines()) == 1
+    assert main(["cosim", "--weights", str(d), "--samples", "1", "--config", str(tmp_path / "build.json"),
+                 "--rtl-config", str(tmp_path / "build.json")]) == 2
+    assert "--config and --rtl-config together" in capsys.readouterr().err

@@ -52,8 +52,11 @@ def add_arguments(p) -> None:
                         "weights (seed 0); every weight and bias is compared with the golden model's "
                         "OnChipLearner after every sample (config: learning_config((n_in, 100, n_classes)) "
                         "or --config)")
-    g.add_argument("--config", default=None, metavar="CFG.json",
-                   help="--train: the hardware config (needs a 'learning' section)")
+    p.add_argument("--config", default=None, metavar="CFG.json",
+                   help="the hardware config: with --weights, the checkpoint's float weights are quantised "
+                        "into it and golden model and RTL both come from it (e.g. the config.json of an "
+                        "`eqspike synth --weights` build); with --train, the config trained on (needs a "
+                        "'learning' section)")
     g.add_argument("--read-every", type=int, default=50, metavar="K",
                    help="--train: also read every parameter back by host READ commands after samples 0, K, "
                         "2K, ... and the last (default 50; 0: memories only)")
@@ -85,15 +88,20 @@ def run(args) -> int:
     for name in ("idle", "backpressure"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name} must be in [0, 1], not {getattr(args, name)}")
-    rtl_config = _checked_common(args, args.rtl_config)
+    if args.config and args.rtl_config:
+        raise ValueError("--config and --rtl-config together: --config sets both the golden model's and the "
+                         "RTL's config; --rtl-config alone checks a modified RTL against the checkpoint's")
+    rtl_config = _checked_common(args, args.rtl_config or args.config)
+    config, rtl_config = (rtl_config, None) if args.config else (None, rtl_config)
     if args.lanes is not None:
         from experiments.training import load_checkpoint
-        _check_lanes(args, rtl_config or load_checkpoint(weights).config)
+        _check_lanes(args, rtl_config or config or load_checkpoint(weights).config)
     rep, status = _report_of(lambda: cosim_dataset(
         weights, args.dataset, args.samples, args.simulator, waves=args.waves,
         lanes=args.lanes, registers_every=args.registers_every, data_dir=args.data_dir,
         first=args.first, seed=args.seed, idle=args.idle, backpressure=args.backpressure,
-        jobs=args.jobs, rtl_config=rtl_config, log=_write, executor=_executor(args), quiet=args.quiet))
+        jobs=args.jobs, rtl_config=rtl_config, log=_write, executor=_executor(args), quiet=args.quiet,
+        config=config))
     print(rep.table())
     if rep.mismatch is not None:
         m = rep.mismatch

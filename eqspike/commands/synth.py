@@ -161,6 +161,9 @@ def run(args) -> int:
                   counters=args.counters, progress=not args.quiet, params=params, weights_name=args.weights)
         _print_summary(s)
         print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
+        if args.weights:    # the same design, tick by tick against the golden model
+            print(f"  co-simulate it: eqspike cosim --weights {args.weights} --config {out / 'config.json'}"
+                  + (f" --dataset {dataset}" if dataset else "") + (f" --data-dir {args.data_dir}" if args.data_dir else ""))
         write_json(args.json, s)
         return 0 if s.get("fits") else 1
 
