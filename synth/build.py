@@ -323,7 +323,12 @@ def _yosys_luts_ffs(cells: dict, family: str) -> tuple[int, int]:
 
 
 # -- throughput ------------------------------------------------------------------------------------
-def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = 16, seed: int = 0,
+#: Test images of the summary's cycles-per-tick estimate (the first of the test split: the
+#: images ``eqspike cosim --samples 20`` runs, so the two figures average the same inputs).
+ACTIVITY_SAMPLES = 20
+
+
+def activity(cfg: EqSpikeConfig, dataset: str = "digits", samples: int = ACTIVITY_SAMPLES, seed: int = 0,
              data_dir=None, params=None, weights_name: str | None = None) -> dict:
     """Cycles per tick of the free phase, from the spikes of the fixed-point model.
 
@@ -473,7 +478,8 @@ def _tool_overrides(spec: Board, cfg: EqSpikeConfig, seed: int, small_ram_depth:
 def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None, seed: int = 1,
           baud: int = 115200, name: str = "eqspike", dataset: str | None = None,
           data_dir=None, small_ram_depth: int | None = None, counters: bool | None = None,
-          log=print, progress: bool = True, params=None, weights_name: str | None = None) -> dict:
+          log=print, progress: bool = True, params=None, weights_name: str | None = None,
+          samples: int = ACTIVITY_SAMPLES) -> dict:
     """Build the bitstream of ``cfg`` for ``board`` into ``out_dir``; returns the summary.
 
     Writes ``out_dir/{name}.bit`` (iCE40 ``.bin``), ``config.json``, ``report.json`` and
@@ -559,7 +565,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
     bit = out / (f"{name}.bin" if spec.family == "ice40" else f"{name}.bit")
     summary["bitstream"] = str(bit) if bit.exists() else None
     if dataset:
-        act = activity(cfg, dataset, data_dir=data_dir, params=params, weights_name=weights_name)
+        act = activity(cfg, dataset, samples=samples, data_dir=data_dir, params=params, weights_name=weights_name)
         summary["activity"] = act
         if summary.get("fmax_mhz"):    # at the clock the bitstream runs at (Fmax if it misses it)
             clock = min(summary["fmax_mhz"], summary["target_mhz"])

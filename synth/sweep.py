@@ -22,7 +22,7 @@ from golden_model.config import EqSpikeConfig
 
 from runtime.executor import Executor
 
-from .build import build, build_resources, rtl_digest
+from .build import ACTIVITY_SAMPLES, build, build_resources, rtl_digest
 
 __all__ = ["sweep_points", "run_sweep", "build_point", "COLUMNS", "write_table", "plot_sweep"]
 
@@ -58,7 +58,8 @@ def build_point(job: dict) -> dict:
     ``job["dir"]`` with the sweep's options; returns the summary."""
     return build(job["cfg"], job["board"], job["dir"], clk_mhz=job["clk_mhz"], seed=job["seed"],
                  dataset=job["dataset"], small_ram_depth=job["small_ram_depth"], log=lambda m: None,
-                 progress=False, params=job.get("params"), weights_name=job.get("weights_name"))
+                 progress=False, params=job.get("params"), weights_name=job.get("weights_name"),
+                 samples=job.get("samples") or ACTIVITY_SAMPLES)
 
 
 def _reusable(d: Path, cfg: EqSpikeConfig, digest: str) -> dict | None:
@@ -79,7 +80,7 @@ def _failed_row(cfg: EqSpikeConfig, board: str, error: str) -> dict:
 def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resume: bool = True,
               seed: int = 1, clk_mhz: float | None = None, small_ram_depth: int | None = None,
               log=print, executor: Executor | None = None, build_fn=None, params=None,
-              weights_name: str | None = None) -> list:
+              weights_name: str | None = None, samples: int | None = None) -> list:
     """Build every config, one task each on ``executor`` (default: a local Ray on every CPU);
     returns the summaries (one dict per point, in point order). ``sweep.csv``/``sweep.md`` are
     rewritten as points finish. ``build_fn(job)`` replaces :func:`build_point` (tests).
@@ -103,7 +104,7 @@ def run_sweep(points, board: str, out_dir, dataset: str | None = "digits", resum
         trained = params is not None and tuple(params.layers) == cfg.layers
         jobs.append({"cfg": cfg, "board": board, "dir": str(d), "clk_mhz": clk_mhz, "seed": seed, "dataset": ds,
                      "small_ram_depth": small_ram_depth, "params": params if trained else None,
-                     "weights_name": weights_name if trained else None})
+                     "weights_name": weights_name if trained else None, "samples": samples})
 
     def done(k, outcome):
         i = todo[k]

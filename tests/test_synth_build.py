@@ -170,6 +170,19 @@ def test_synth_cli_user_errors(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "layers" in r.stderr
     r = _cli("synth", "--layers", "64,x", "--out", str(tmp_path / "b"))
     assert r.returncode == 2 and "layers must be" in r.stderr
+    r = _cli("synth", "--samples", "0", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "--samples" in r.stderr and not (tmp_path / "b").exists()
+
+
+def test_activity_defaults_to_the_images_cosim_runs():
+    """The summary's estimate averages the first ACTIVITY_SAMPLES (20) test images, those of
+    `eqspike cosim --samples 20`, unless --samples says otherwise."""
+    import inspect
+    from synth.build import ACTIVITY_SAMPLES, build
+    assert ACTIVITY_SAMPLES == 20
+    assert inspect.signature(activity).parameters["samples"].default == ACTIVITY_SAMPLES
+    assert inspect.signature(build).parameters["samples"].default == ACTIVITY_SAMPLES
+    assert activity(default_config((64, 12, 10)).replace(n_free=3), "digits")["samples"] == ACTIVITY_SAMPLES
 
 
 # -- real builds -------------------------------------------------------------------------------------

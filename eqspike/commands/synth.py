@@ -45,6 +45,9 @@ def add_arguments(p) -> None:
                    help="data set for the cycles-per-tick and inferences/s estimate (default digits; "
                         "'none' skips it); its input count must match the network")
     p.add_argument("--data-dir", default=None, help="directory of MNIST-format IDX files")
+    p.add_argument("--samples", type=positive_int, default=None,
+                   help="test images of that estimate (default 20: the first of the test split, the ones "
+                        "`eqspike cosim --samples 20` runs)")
     p.add_argument("--out", default=None, help="build folder (default build/synth-BOARD, or build/sweep-BOARD)")
     p.add_argument("--json", default=None, help="also write the summary (sweep: every summary) here")
     p.add_argument("--sweep", action="store_true",
@@ -158,7 +161,8 @@ def run(args) -> int:
         out = Path(args.out or f"build/synth-{args.board}")
         s = build(cfg, args.board, out, clk_mhz=args.clock_mhz, seed=args.seed, baud=args.baud,
                   dataset=dataset, data_dir=args.data_dir, small_ram_depth=args.small_ram_depth,
-                  counters=args.counters, progress=not args.quiet, params=params, weights_name=args.weights)
+                  counters=args.counters, progress=not args.quiet, params=params, weights_name=args.weights,
+                  **({} if args.samples is None else {"samples": args.samples}))
         _print_summary(s)
         print(f"  wrote {out / 'summary.json'}, {out / 'report.json'}, {out / 'config.json'}")
         if args.weights:    # the same design, tick by tick against the golden model
@@ -177,7 +181,7 @@ def run(args) -> int:
     out = Path(args.out or f"build/sweep-{args.board}")
     rows = run_sweep(points, args.board, out, dataset=dataset, resume=not args.no_resume, seed=args.seed,
                      clk_mhz=args.clock_mhz, small_ram_depth=args.small_ram_depth, executor=executor_from(args),
-                     log=_write, params=params, weights_name=args.weights)
+                     log=_write, params=params, weights_name=args.weights, samples=args.samples)
     plot_sweep(rows, out / "sweep.png")
     print((out / "sweep.md").read_text())
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
