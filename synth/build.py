@@ -577,7 +577,7 @@ def build(cfg: EqSpikeConfig, board: str, out_dir, clk_mhz: float | None = None,
 
 
 #: Seconds the route run of a build routed apart may take (``$EQSPIKE_ROUTE_TIMEOUT`` overrides):
-#: the 500-lane paper network routes in about 15 minutes on this project's 2-core machines.
+#: the 500-lane paper network routes in 20-45 minutes with router1 on this project's 2-core machines.
 ROUTE_TIMEOUT_S = 5400
 
 
